@@ -1,0 +1,96 @@
+/**
+ * Stable error codes. Callers and scripts match on `code`; the message is for people.
+ * Add codes, never rename them.
+ */
+export const ERROR_CODES = [
+  // quote structure
+  'QUOTE_TRUNCATED',
+  'QUOTE_MALFORMED',
+  'QUOTE_UNSUPPORTED_VERSION',
+  'QUOTE_UNSUPPORTED_TEE',
+  'QUOTE_UNSUPPORTED_KEY_TYPE',
+  'QUOTE_UNSUPPORTED_BODY',
+  'QUOTE_UNSUPPORTED_CERT_DATA',
+  'QUOTE_QE_VENDOR_UNKNOWN',
+  // signatures and bindings inside the quote
+  'QUOTE_SIGNATURE_INVALID',
+  'QE_REPORT_SIGNATURE_INVALID',
+  'QE_REPORT_DATA_MISMATCH',
+  // PCK chain
+  'PCK_CHAIN_MALFORMED',
+  'PCK_CHAIN_UNTRUSTED',
+  'PCK_CHAIN_INVALID_SIGNATURE',
+  'PCK_CERT_EXPIRED',
+  'PCK_CERT_NOT_YET_VALID',
+  'PCK_CERT_EXTENSION_INVALID',
+  'PCK_REVOKED',
+  // collateral
+  'COLLATERAL_MISSING',
+  'COLLATERAL_MALFORMED',
+  'COLLATERAL_SIGNATURE_INVALID',
+  'COLLATERAL_CHAIN_UNTRUSTED',
+  'COLLATERAL_EXPIRED',
+  'COLLATERAL_NOT_YET_VALID',
+  'COLLATERAL_MISMATCH',
+  'CRL_INVALID',
+  'CRL_EXPIRED',
+  // identity and TCB
+  'QE_IDENTITY_MISMATCH',
+  'QE_TCB_REVOKED',
+  'TDX_MODULE_MISMATCH',
+  'TCB_NOT_SUPPORTED',
+  'TCB_STATUS_NOT_ALLOWED',
+  'ADVISORY_NOT_ALLOWED',
+  // policy
+  'TD_DEBUG',
+  'MEASUREMENT_MISMATCH',
+  'REPORTDATA_MISMATCH',
+  'POLICY_INVALID',
+  // RA-TLS
+  'CERT_MALFORMED',
+  'CERT_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_TOO_OLD',
+  'EVIDENCE_MISSING',
+  'EVIDENCE_MALFORMED',
+  'PUBKEY_MISMATCH',
+  'NONCE_MISMATCH',
+  'NONCE_MISSING',
+  'SIMULATED_EVIDENCE',
+  // environment
+  'EVIDENCE_PROVIDER_UNAVAILABLE',
+  'EVIDENCE_PROVIDER_FAILED',
+  'CONNECTION_FAILED',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** One reason a verification was rejected. */
+export interface VerifyError {
+  code: ErrorCode;
+  /** A sentence a person can act on. */
+  message: string;
+}
+
+/**
+ * The only exception type the parsers and verifiers throw. Anything else escaping them is a bug.
+ */
+export class RatlsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RatlsError';
+    this.code = code;
+  }
+  toJSON(): VerifyError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Wraps an unknown thrown value into a VerifyError without leaking stack traces. */
+export function toVerifyError(err: unknown, fallback: ErrorCode = 'INTERNAL'): VerifyError {
+  if (err instanceof RatlsError) return { code: err.code, message: err.message };
+  const msg = err instanceof Error ? err.message : String(err);
+  return { code: fallback, message: `Unexpected failure: ${msg}` };
+}

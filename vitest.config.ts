@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // End-to-end suites bind loopback ports and spawn servers; two cores do not gain from more.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
