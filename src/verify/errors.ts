@@ -62,6 +62,19 @@ export const ERROR_CODES = [
   'EVIDENCE_PROVIDER_FAILED',
   'CONNECTION_FAILED',
   'INTERNAL',
+  // attestation service requests and tokens
+  'REQUEST_MALFORMED',
+  'REQUEST_BASE64_INVALID',
+  'REQUEST_TOO_LARGE',
+  'RATE_LIMITED',
+  'POLICY_UNKNOWN',
+  'TOKEN_INVALID',
+  'TOKEN_EXPIRED',
+  'TOKEN_SIGNATURE_INVALID',
+  'TOKEN_KEY_UNKNOWN',
+  'TOKEN_ALG_NOT_ALLOWED',
+  'TOKEN_CLAIM_MISMATCH',
+  'KEY_STORE_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
