@@ -1,0 +1,38 @@
+/** Node loader for client policy files; parsing and validation live in src/verify/policy-file.ts. */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { RatlsError } from '../verify/errors.ts';
+import { defaultClientPolicy, parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
+
+/**
+ * Reads and validates a policy file (YAML or JSON). Root certificate paths and collateral
+ * directories inside it are resolved relative to the file's directory.
+ * @throws RatlsError POLICY_INVALID when the file cannot be read or is invalid.
+ */
+export function loadPolicyFile(path: string): ClientPolicy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new RatlsError('POLICY_INVALID', `Cannot read the policy file ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const base = dirname(resolve(path));
+  const rel = (p: string) => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : isAbsolute(p) ? p : resolve(base, p));
+  const policy = parsePolicy(text, { readFile: (p) => readFileSync(rel(p), 'utf8') });
+  if (policy.collateral.cacheDir) policy.collateral.cacheDir = rel(policy.collateral.cacheDir);
+  if (policy.collateral.directories) policy.collateral.directories = policy.collateral.directories.map(rel);
+  return policy;
+}
+
+/**
+ * The policy a CLI command runs with: the file when given (else the default), with `--root` files
+ * replacing the trusted roots. A root given on the command line is trusted instead of Intel's.
+ */
+export function resolveCliPolicy(opts: { policy?: string; root?: string[] }): ClientPolicy {
+  const policy = opts.policy ? loadPolicyFile(opts.policy) : defaultClientPolicy();
+  if (opts.root && opts.root.length > 0) {
+    policy.trustedRoots = parsePolicy({ trustedRoots: opts.root }, { readFile: (p) => readFileSync(p, 'utf8') }).trustedRoots;
+  }
+  return policy;
+}

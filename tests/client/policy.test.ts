@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parsePolicy, policyToYaml, INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/policy-file.ts';
+import { loadPolicyFile, resolveCliPolicy } from '../../src/client/policy.ts';
+import { RatlsError } from '../../src/verify/errors.ts';
+
+const MRTD = 'ab'.repeat(48);
+
+function policyError(fn: () => unknown): RatlsError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(RatlsError);
+    expect((err as RatlsError).code).toBe('POLICY_INVALID');
+    return err as RatlsError;
+  }
+  throw new Error('expected POLICY_INVALID');
+}
+
+describe('policy file', () => {
+  it('defaults to the Intel root, UpToDate only, no DEBUG, no nonce', () => {
+    const p = parsePolicy('');
+    expect(p.trustedRoots).toEqual([INTEL_SGX_ROOT_CA_PEM]);
+    expect(p.appraisal.allowedTcbStatuses).toEqual(['UpToDate']);
+    expect(p.appraisal.allowDebug).toBe(false);
+    expect(p.freshness.requireNonce).toBe(false);
+  });
+
+  it('parses the example policy', () => {
+    const p = loadPolicyFile(new URL('../../config/policy.example.yaml', import.meta.url).pathname);
+    expect(p.appraisal.allowedTcbStatuses).toEqual(['UpToDate', 'SWHardeningNeeded']);
+    expect(p.appraisal.allowedAdvisoryIds).toEqual(['INTEL-SA-00837']);
+    expect(p.appraisal.mrTd?.[0]).toMatch(/^91eb2b44/);
+    expect(p.appraisal.tdAttributes).toEqual(['0000001000000000']);
+    expect(p.freshness).toEqual({ requireNonce: true, maxCertAgeSeconds: 86400 });
+    expect(p.collateral.pcsUrl).toBe('https://api.trustedservices.intel.com');
+  });
+
+  it('accepts JSON, normalises hex case and 0x', () => {
+    const p = parsePolicy(JSON.stringify({ measurements: { mrTd: ['0x' + MRTD.toUpperCase()] } }));
+    expect(p.appraisal.mrTd).toEqual([MRTD]);
+  });
+
+  it('names the bad key', () => {
+    expect(policyError(() => parsePolicy('allowDebg: true')).message).toContain('"allowDebg"');
+    expect(policyError(() => parsePolicy('measurements: {mrtd: [aa]}')).message).toContain('"measurements.mrtd"');
+    expect(policyError(() => parsePolicy(`measurements: {mrTd: [${MRTD}, abcd]}`)).message).toContain('"measurements.mrTd[1]"');
+    expect(policyError(() => parsePolicy('tcb: {allowedStatuses: [Fine]}')).message).toContain('"tcb.allowedStatuses[0]"');
+    expect(policyError(() => parsePolicy('freshness: {maxCertAgeSeconds: -1}')).message).toContain('freshness.maxCertAgeSeconds');
+    expect(policyError(() => parsePolicy('allowDebug: "yes"')).message).toContain('"allowDebug"');
+    expect(policyError(() => parsePolicy('collateral: {pccsUrl: "not a url"}')).message).toContain('collateral.pccsUrl');
+    expect(policyError(() => parsePolicy('trustedRoots: [/nonexistent/root.pem]', { readFile: () => { throw new Error('ENOENT'); } })).message).toContain('trustedRoots[0]');
+    expect(policyError(() => parsePolicy('- a\n- b')).message).toContain('mapping');
+    expect(policyError(() => parsePolicy('a: [')).message).toContain('not valid YAML');
+  });
+
+  it('reads roots from files relative to the policy and round-trips through YAML', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ratls-policy-'));
+    const pemBody = readFileSync(new URL('../../certs/intel-sgx-root-ca.pem', import.meta.url), 'utf8');
+    writeFileSync(join(dir, 'root.pem'), pemBody.replace('BEGIN CERTIFICATE', 'BEGIN CERTIFICATE'));
+    writeFileSync(join(dir, 'p.yaml'), `trustedRoots: [root.pem]\nmeasurements: {mrTd: [${MRTD}]}\ncollateral: {cacheDir: cache}\n`);
+    const p = loadPolicyFile(join(dir, 'p.yaml'));
+    expect(p.trustedRoots).toHaveLength(1);
+    expect(p.collateral.cacheDir).toBe(join(dir, 'cache'));
+    const again = parsePolicy(policyToYaml(p, 'pinned\nfor review'));
+    expect(again.appraisal).toEqual(p.appraisal);
+    expect(again.trustedRoots).toEqual([INTEL_SGX_ROOT_CA_PEM]);
+    expect(policyToYaml(p, 'pinned')).toMatch(/^# pinned\n/);
+  });
+
+  it('--root replaces the trusted roots', () => {
+    const root = new URL('../../certs/intel-sgx-root-ca.pem', import.meta.url).pathname;
+    expect(resolveCliPolicy({ root: [root] }).trustedRoots).toHaveLength(1);
+    expect(() => loadPolicyFile('/nonexistent/policy.yaml')).toThrow(/Cannot read the policy file/);
+  });
+});
