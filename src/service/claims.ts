@@ -1,0 +1,169 @@
+/**
+ * Maps a verification result to the claims of an attestation token. Names follow Intel Trust
+ * Authority's TDX token (`tdx_*`, `attester_*`, `policy_ids_*`), the IETF EAT claims (`eat_nonce`,
+ * `eat_profile`, `dbgstat`) and the EAR status vocabulary used by the Confidential Containers
+ * attestation service (`ear.status`); fields specific to this service are prefixed `x-ratls-`.
+ * The full table is in docs/attest-service.md.
+ */
+import type { JWTPayload } from 'jose';
+import type { QuoteSummary, TcbStatus, VerificationResult } from '../verify/types.ts';
+import type { VerifyError } from '../verify/errors.ts';
+import type { BindingRule } from './binding.ts';
+
+/** EAT profile identifying this claim set (a tag URI, so it never needs to resolve). */
+export const EAT_PROFILE = 'tag:ratls-proxy,2025:attest-service:tdx:v1';
+
+/** EAR appraisal status (draft-ietf-rats-ear): how much a relying party should trust the TD. */
+export type EarStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
+
+/** The claims this service puts in every token, in addition to iss/iat/nbf/exp/jti/aud. */
+export interface AttestationClaims extends JWTPayload {
+  eat_profile: string;
+  ver: string;
+  attester_type: 'TDX';
+  /** Intel's TCB status (null when verification stopped before one could be derived). */
+  attester_tcb_status: TcbStatus | null;
+  attester_advisory_ids: string[];
+  /** base64url of the runtimeData the caller sent (bound through REPORTDATA). */
+  attester_runtime_data?: string;
+  /** base64url of the caller's nonce (bound through REPORTDATA or the RA-TLS claims). */
+  eat_nonce?: string;
+  dbgstat?: 'enabled' | 'disabled-since-boot';
+  tdx_mrseam?: string;
+  tdx_mrsignerseam?: string;
+  tdx_seam_attributes?: string;
+  tdx_td_attributes?: string;
+  tdx_td_attributes_debug?: boolean;
+  tdx_td_attributes_septve_disable?: boolean;
+  tdx_td_attributes_protection_keys?: boolean;
+  tdx_td_attributes_key_locker?: boolean;
+  tdx_td_attributes_perfmon?: boolean;
+  tdx_is_debuggable?: boolean;
+  tdx_xfam?: string;
+  tdx_mrtd?: string;
+  tdx_mrconfigid?: string;
+  tdx_mrowner?: string;
+  tdx_mrownerconfig?: string;
+  tdx_rtmr0?: string;
+  tdx_rtmr1?: string;
+  tdx_rtmr2?: string;
+  tdx_rtmr3?: string;
+  tdx_report_data?: string;
+  tdx_tee_tcb_svn?: string;
+  tdx_tee_tcb_svn2?: string;
+  tdx_mrservicetd?: string;
+  tdx_fmspc?: string;
+  tdx_collateral?: { quotehash: string };
+  policy_ids_matched: Array<{ id: string; hash: string }>;
+  policy_ids_unmatched: Array<{ id: string; hash: string }>;
+  'ear.status': EarStatus;
+  /** The verdict: true only when DCAP, policy and bindings all passed. */
+  'x-ratls-ok': boolean;
+  'x-ratls-errors': VerifyError[];
+  'x-ratls-policy': string;
+  'x-ratls-evidence': 'quote' | 'ratls-certificate';
+  /** The time the evidence was appraised at (normally equal to iat). */
+  'x-ratls-verified-at': number;
+  'x-ratls-reportdata-binding'?: BindingRule | 'ratls-claims';
+  /** Present and true only when the evidence chained to a configured non-Intel (simulated) root. */
+  'x-ratls-simulated'?: true;
+}
+
+/** What the service knows after verification. */
+export interface ClaimInputs {
+  result: VerificationResult;
+  policyName: string;
+  policyHash: string;
+  evidence: 'quote' | 'ratls-certificate';
+  quoteHash?: string;
+  nonce?: Uint8Array;
+  runtimeData?: Uint8Array;
+  binding?: BindingRule | 'ratls-claims';
+  verifiedAt: Date;
+}
+
+// TD_ATTRIBUTES bits (Intel TDX module ABI): the hex string is little-endian bytes of a u64
+const TD_ATTR_DEBUG = 0n;
+const TD_ATTR_SEPT_VE_DISABLE = 28n;
+const TD_ATTR_PKS = 30n;
+const TD_ATTR_KL = 31n;
+const TD_ATTR_PERFMON = 63n;
+
+function leU64(hex: string): bigint {
+  let v = 0n;
+  for (let i = hex.length - 2; i >= 0; i -= 2) v = (v << 8n) | BigInt(parseInt(hex.slice(i, i + 2), 16));
+  return v;
+}
+
+function bit(v: bigint, n: bigint): boolean {
+  return ((v >> n) & 1n) === 1n;
+}
+
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url');
+}
+
+function earStatus(r: VerificationResult): EarStatus {
+  if (!r.ok) return 'contraindicated';
+  return r.tcbStatus === 'UpToDate' ? 'affirming' : 'warning';
+}
+
+function quoteClaims(q: QuoteSummary): Partial<AttestationClaims> {
+  const attrs = leU64(q.tdAttributes);
+  const c: Partial<AttestationClaims> = {
+    dbgstat: q.debug ? 'enabled' : 'disabled-since-boot',
+    tdx_mrseam: q.mrSeam,
+    tdx_mrsignerseam: q.mrSignerSeam,
+    tdx_seam_attributes: q.seamAttributes,
+    tdx_td_attributes: q.tdAttributes,
+    tdx_td_attributes_debug: bit(attrs, TD_ATTR_DEBUG),
+    tdx_td_attributes_septve_disable: bit(attrs, TD_ATTR_SEPT_VE_DISABLE),
+    tdx_td_attributes_protection_keys: bit(attrs, TD_ATTR_PKS),
+    tdx_td_attributes_key_locker: bit(attrs, TD_ATTR_KL),
+    tdx_td_attributes_perfmon: bit(attrs, TD_ATTR_PERFMON),
+    tdx_is_debuggable: q.debug,
+    tdx_xfam: q.xfam,
+    tdx_mrtd: q.mrTd,
+    tdx_mrconfigid: q.mrConfigId,
+    tdx_mrowner: q.mrOwner,
+    tdx_mrownerconfig: q.mrOwnerConfig,
+    tdx_rtmr0: q.rtmr0,
+    tdx_rtmr1: q.rtmr1,
+    tdx_rtmr2: q.rtmr2,
+    tdx_rtmr3: q.rtmr3,
+    tdx_report_data: q.reportData,
+    tdx_tee_tcb_svn: q.teeTcbSvn,
+  };
+  if (q.teeTcbSvn2 !== undefined) c.tdx_tee_tcb_svn2 = q.teeTcbSvn2;
+  if (q.mrServiceTd !== undefined) c.tdx_mrservicetd = q.mrServiceTd;
+  if (q.fmspc !== undefined) c.tdx_fmspc = q.fmspc;
+  return c;
+}
+
+/** Builds the claim set (without the registered JWT claims, which the signer adds). */
+export function buildClaims(input: ClaimInputs): AttestationClaims {
+  const { result } = input;
+  const policyRef = { id: input.policyName, hash: input.policyHash };
+  const claims: AttestationClaims = {
+    eat_profile: EAT_PROFILE,
+    ver: '1.0',
+    attester_type: 'TDX',
+    attester_tcb_status: result.tcbStatus,
+    attester_advisory_ids: [...result.advisoryIds],
+    ...(result.quote ? quoteClaims(result.quote) : {}),
+    policy_ids_matched: result.ok ? [policyRef] : [],
+    policy_ids_unmatched: result.ok ? [] : [policyRef],
+    'ear.status': earStatus(result),
+    'x-ratls-ok': result.ok,
+    'x-ratls-errors': result.errors.map((e) => ({ code: e.code, message: e.message })),
+    'x-ratls-policy': input.policyName,
+    'x-ratls-evidence': input.evidence,
+    'x-ratls-verified-at': Math.floor(input.verifiedAt.getTime() / 1000),
+  };
+  if (input.quoteHash) claims.tdx_collateral = { quotehash: input.quoteHash };
+  if (input.nonce) claims.eat_nonce = b64url(input.nonce);
+  if (input.runtimeData) claims.attester_runtime_data = b64url(input.runtimeData);
+  if (input.binding) claims['x-ratls-reportdata-binding'] = input.binding;
+  if (result.nonIntelRoot) claims['x-ratls-simulated'] = true;
+  return claims;
+}

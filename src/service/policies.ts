@@ -1,0 +1,101 @@
+/**
+ * Named appraisal policies of the attestation service: one file per policy in a directory
+ * (`<name>.yaml`, `.yml` or `.json`, the client policy format of src/verify/policy-file.ts). The
+ * policy's name is its file name; its hash (SHA-256 of the file bytes) goes into every token so a
+ * relying party can tell which version of a policy was applied.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { loadPolicyFile } from '../client/policy.ts';
+import { parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
+import { INTEL_SGX_ROOT_CA_PEM } from '../verify/roots.ts';
+import { RatlsError } from '../verify/errors.ts';
+
+/** One loaded policy. */
+export interface NamedPolicy {
+  name: string;
+  /** SHA-256 (hex) of the policy file as read. */
+  hash: string;
+  policy: ClientPolicy;
+  /** True when a trusted root other than Intel's is configured (e.g. a simulated root). */
+  nonIntelRoots: boolean;
+}
+
+/** The set of policies the service knows, with the name used when a request names none. */
+export interface PolicySet {
+  defaultName: string;
+  byName: Map<string, NamedPolicy>;
+}
+
+const FILE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\.(ya?ml|json)$/;
+
+/**
+ * Loads every policy file in `dir`. `rootsOverride` (from `--root`) replaces the trusted roots of
+ * every policy, the way `--root` does for the other commands; nothing but an explicit root ever
+ * makes a non-Intel root trusted.
+ * @throws RatlsError POLICY_INVALID naming the file, or when the default policy is missing.
+ */
+export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOverride?: string[] } = {}): PolicySet {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (err) {
+    throw new RatlsError('POLICY_INVALID', `Cannot read the policy directory ${dir}: ${(err as Error).message}`);
+  }
+  const byName = new Map<string, NamedPolicy>();
+  for (const file of names) {
+    const m = FILE.exec(file);
+    if (!m) continue;
+    const name = m[1]!;
+    if (byName.has(name)) throw new RatlsError('POLICY_INVALID', `Policy "${name}" is defined twice in ${dir}; keep one file per name.`);
+    const path = join(dir, file);
+    let policy: ClientPolicy;
+    try {
+      policy = loadPolicyFile(path);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new RatlsError('POLICY_INVALID', `Policy file ${path}: ${msg}`);
+    }
+    if (opts.rootsOverride && opts.rootsOverride.length > 0) {
+      policy.trustedRoots = parsePolicy({ trustedRoots: opts.rootsOverride }).trustedRoots;
+    }
+    const hash = createHash('sha256').update(readFileSync(path)).update(opts.rootsOverride?.join('') ?? '').digest('hex');
+    byName.set(name, { name, hash, policy, nonIntelRoots: policy.trustedRoots.some((r) => !sameCert(r, INTEL_SGX_ROOT_CA_PEM)) });
+  }
+  const defaultName = opts.defaultName ?? 'default';
+  if (!byName.has(defaultName)) {
+    throw new RatlsError('POLICY_INVALID', `The policy directory ${dir} has no "${defaultName}" policy (${defaultName}.yaml); requests without "policy" need one.`);
+  }
+  return { defaultName, byName };
+}
+
+function sameCert(a: string, b: string): boolean {
+  return a.replace(/\s+/g, '') === b.replace(/\s+/g, '');
+}
+
+/** Public description of a policy for `GET /v1/policies` (no secrets in policies, but no file paths either). */
+export function describePolicy(p: NamedPolicy, isDefault: boolean): Record<string, unknown> {
+  const a = p.policy.appraisal;
+  const measurements: Record<string, string[]> = {};
+  for (const k of ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrSeam', 'xfam', 'tdAttributes'] as const) {
+    const v = a[k];
+    if (v) measurements[k] = [...v];
+  }
+  return {
+    name: p.name,
+    hash: p.hash,
+    default: isDefault,
+    allowedTcbStatuses: a.allowedTcbStatuses ?? ['UpToDate'],
+    ...(a.allowedAdvisoryIds ? { allowedAdvisoryIds: a.allowedAdvisoryIds } : {}),
+    allowDebug: a.allowDebug ?? false,
+    measurements,
+    trustedRoots: p.policy.trustedRoots.map((r) => (sameCert(r, INTEL_SGX_ROOT_CA_PEM) ? 'intel' : `sha256:${pemSha256(r)}`)),
+    simulatedRootsTrusted: p.nonIntelRoots,
+  };
+}
+
+function pemSha256(pem: string): string {
+  const b64 = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  return createHash('sha256').update(Buffer.from(b64, 'base64')).digest('hex');
+}
