@@ -75,6 +75,7 @@ export const ERROR_CODES = [
   'TOKEN_ALG_NOT_ALLOWED',
   'TOKEN_CLAIM_MISMATCH',
   'KEY_STORE_FAILED',
+  'VERIFY_TIMEOUT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
