@@ -1,0 +1,76 @@
+/**
+ * Source order for clients: stapled (per certificate, added by the verifier), then local
+ * directories, then the disk cache in front of PCCS and PCS. The first source with matching, current
+ * collateral wins; the verifier checks its signatures.
+ */
+import { RatlsError } from '../verify/errors.ts';
+import type { Collateral } from '../verify/types.ts';
+import type { CollateralSettings } from '../verify/policy-file.ts';
+import { DiskCacheCollateralSource } from './cache.ts';
+import { DirectoryCollateralSource } from './directory.ts';
+import { INTEL_PCS_URL, PcsCollateralSource } from './pcs.ts';
+import type { CollateralRequest, CollateralSource } from './types.ts';
+
+/** Tries sources in order and returns the first hit; network sources are tried in turn when one fails. */
+export class ChainedCollateralSource implements CollateralSource {
+  readonly name: string;
+  constructor(readonly sources: CollateralSource[]) {
+    this.name = sources.map((s) => s.name).join(' > ') || 'none';
+  }
+
+  async get(request: CollateralRequest): Promise<Collateral | undefined> {
+    for (const s of this.sources) {
+      try {
+        const c = await s.get(request);
+        if (c) return c;
+      } catch {
+        // a failing source (offline PCS, unreadable cache) must not hide the next one
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Fetches collateral from `sources` in order.
+ * @throws RatlsError COLLATERAL_MISSING naming every source tried and why it had nothing.
+ */
+export async function fetchCollateral(sources: CollateralSource[], request: CollateralRequest): Promise<{ collateral: Collateral; source: string }> {
+  const notes: string[] = [];
+  for (const s of sources) {
+    try {
+      const c = await s.get(request);
+      if (c) return { collateral: c, source: s.name };
+      notes.push(`${s.name}: nothing current for this platform`);
+    } catch (err) {
+      notes.push(`${s.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const tried = notes.length > 0 ? ` Tried: ${notes.join('; ')}.` : ' No collateral source is configured.';
+  throw new RatlsError(
+    'COLLATERAL_MISSING',
+    `No current collateral for FMSPC ${request.fmspc} (${request.pckCa} CA) at ${request.now.toISOString()}.${tried} ` +
+      'Staple collateral in the server certificate, configure a PCCS/PCS URL, or provide a collateral directory.',
+  );
+}
+
+/**
+ * Builds the client's sources from policy settings (the stapled source is per certificate and not
+ * included). Offline: cache and directories only. Online: PCCS then PCS (Intel's by default),
+ * each behind the disk cache when one is configured.
+ */
+export function collateralSourcesFromSettings(settings: CollateralSettings): CollateralSource[] {
+  const network: CollateralSource[] = [];
+  if (!settings.offline) {
+    if (settings.pccsUrl) network.push(new PcsCollateralSource({ baseUrl: settings.pccsUrl }));
+    network.push(new PcsCollateralSource({ baseUrl: settings.pcsUrl ?? INTEL_PCS_URL }));
+  }
+  const out: CollateralSource[] = [];
+  if (settings.cacheDir) {
+    out.push(new DiskCacheCollateralSource({ dir: settings.cacheDir, upstream: network.length > 0 ? new ChainedCollateralSource(network) : undefined }));
+  } else {
+    out.push(...network);
+  }
+  if (settings.directories && settings.directories.length > 0) out.unshift(new DirectoryCollateralSource(settings.directories));
+  return out;
+}

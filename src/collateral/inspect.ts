@@ -1,0 +1,80 @@
+/**
+ * Reads the few unsigned facts a source or cache needs from collateral: which FMSPC and PCK CA it
+ * is for and until when it may be used. Nothing here is trusted; the verifier checks signatures.
+ */
+import { X509Certificate, X509Crl } from '@peculiar/x509';
+import type { Collateral } from '../verify/types.ts';
+import { toArrayBuffer } from '../util/bytes.ts';
+import type { CollateralRequest } from './types.ts';
+
+function jsonField(json: string, outer: string, field: string): unknown {
+  try {
+    const doc = JSON.parse(json) as Record<string, unknown>;
+    const inner = doc[outer];
+    return typeof inner === 'object' && inner !== null ? (inner as Record<string, unknown>)[field] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function date(v: unknown): Date | undefined {
+  if (typeof v !== 'string') return undefined;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+function crlNextUpdate(der: Uint8Array): Date | undefined {
+  try {
+    return new X509Crl(toArrayBuffer(der)).nextUpdate;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The FMSPC the TCB info is for, lower-case hex, or undefined when unreadable. */
+export function tcbInfoFmspc(c: Pick<Collateral, 'tcbInfoJson'>): string | undefined {
+  const f = jsonField(c.tcbInfoJson, 'tcbInfo', 'fmspc');
+  return typeof f === 'string' ? f.toLowerCase() : undefined;
+}
+
+/** 'platform' / 'processor' from the PCK CRL issuer chain's first certificate, when recognisable. */
+export function pckCrlCa(c: Pick<Collateral, 'pckCrlIssuerChain'>): 'platform' | 'processor' | undefined {
+  try {
+    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(c.pckCrlIssuerChain);
+    if (!first) return undefined;
+    const subject = new X509Certificate(first[0]).subject.toLowerCase();
+    if (subject.includes('platform')) return 'platform';
+    if (subject.includes('processor')) return 'processor';
+  } catch {
+    // unreadable chain: no opinion, the verifier will reject it
+  }
+  return undefined;
+}
+
+/**
+ * The earliest nextUpdate of the TCB info, QE identity and both CRLs: the collateral must not be
+ * used at or after this time. Undefined when any of them is unreadable (treated as unusable).
+ */
+export function collateralValidUntil(c: Collateral): Date | undefined {
+  const dates = [
+    date(jsonField(c.tcbInfoJson, 'tcbInfo', 'nextUpdate')),
+    date(jsonField(c.qeIdentityJson, 'enclaveIdentity', 'nextUpdate')),
+    crlNextUpdate(c.pckCrl),
+    crlNextUpdate(c.rootCaCrl),
+  ];
+  let min: Date | undefined;
+  for (const d of dates) {
+    if (!d) return undefined;
+    if (!min || d < min) min = d;
+  }
+  return min;
+}
+
+/** True when `c` claims to be for the request's FMSPC and CA and is not past nextUpdate at `now`. */
+export function collateralMatches(c: Collateral, req: CollateralRequest): boolean {
+  if (tcbInfoFmspc(c) !== req.fmspc.toLowerCase()) return false;
+  const ca = pckCrlCa(c);
+  if (ca && ca !== req.pckCa) return false;
+  const until = collateralValidUntil(c);
+  return until !== undefined && req.now < until;
+}

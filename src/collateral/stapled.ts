@@ -1,0 +1,30 @@
+/**
+ * Stapled source: collateral carried in the RA-TLS certificate's endorsements extension
+ * (2.23.133.5.4.2). Browser-safe (no node: imports).
+ */
+import { X509Certificate } from '@peculiar/x509';
+import { decodeEndorsements, OID_RATLS_ENDORSEMENTS } from '../ratls/extension.ts';
+import type { Collateral } from '../verify/types.ts';
+import { toArrayBuffer } from '../util/bytes.ts';
+import { collateralMatches } from './inspect.ts';
+import type { CollateralRequest, CollateralSource } from './types.ts';
+
+/** Serves one stapled collateral set when it matches the request and is still current. */
+export class StapledCollateralSource implements CollateralSource {
+  readonly name = 'stapled';
+  constructor(private readonly collateral: Collateral) {}
+
+  /**
+   * From a certificate (DER); undefined when it staples nothing.
+   * @throws RatlsError COLLATERAL_MALFORMED when the extension is present but malformed.
+   */
+  static fromCertificate(der: Uint8Array): StapledCollateralSource | undefined {
+    const ext = new X509Certificate(toArrayBuffer(der)).getExtension(OID_RATLS_ENDORSEMENTS);
+    if (!ext) return undefined;
+    return new StapledCollateralSource(decodeEndorsements(new Uint8Array(ext.value)).collateral);
+  }
+
+  async get(request: CollateralRequest): Promise<Collateral | undefined> {
+    return collateralMatches(this.collateral, request) ? this.collateral : undefined;
+  }
+}
