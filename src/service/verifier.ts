@@ -1,0 +1,82 @@
+/**
+ * The service's EvidenceVerifier on top of the shared DCAP verifier: finds the platform's collateral
+ * through the same sources clients use (directories, disk cache, PCCS/PCS; see src/collateral), then
+ * runs verifyQuote with the policy's roots and appraisal rules. Certificates go through the RA-TLS
+ * certificate verifier, which also checks the claims binding and the nonce.
+ */
+import type { CollateralSource } from '../collateral/types.ts';
+import { collateralSourcesFromSettings, fetchCollateral } from '../collateral/chain.ts';
+import { RatlsError, toVerifyError } from '../verify/errors.ts';
+import type { AppraisalPolicy, Collateral, VerificationResult } from '../verify/types.ts';
+import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
+
+/** Where the service gets collateral. */
+export interface DcapVerifierOptions {
+  /** Tried first, in order. */
+  sources?: CollateralSource[];
+  /** Local collateral directories. */
+  directories?: string[];
+  /** PCCS base URL. */
+  pccsUrl?: string;
+  /** Disk cache for collateral fetched from PCCS/PCS. */
+  cacheDir?: string;
+  /** Never use the network (directories, cache and given sources only). Default: true unless pccsUrl is set. */
+  offline?: boolean;
+}
+
+/** The shape of the shared DCAP verifier entry points this module relies on. */
+interface DcapModule {
+  verifyQuote(quote: Uint8Array, opts: { collateral: Collateral; now: Date; trustedRoots?: Array<string | Uint8Array>; policy?: AppraisalPolicy }): Promise<VerificationResult>;
+  pckInfoFromQuote(quote: unknown): { fmspc: string; pckCa: 'processor' | 'platform' } | Promise<{ fmspc: string; pckCa: 'processor' | 'platform' }>;
+}
+
+/** Builds the DCAP-backed verifier. */
+export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): EvidenceVerifier {
+  const offline = opts.offline ?? !opts.pccsUrl;
+  const sources: CollateralSource[] = [
+    ...(opts.sources ?? []),
+    ...collateralSourcesFromSettings({
+      ...(opts.directories && opts.directories.length > 0 ? { directories: opts.directories } : {}),
+      ...(opts.pccsUrl ? { pccsUrl: opts.pccsUrl } : {}),
+      ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+      offline,
+    }),
+  ];
+
+  return {
+    async verifyQuote(quote: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
+      try {
+        const dcap = await loadDcap();
+        const { parseQuote } = await import('../quote/parse.ts');
+        const parsed = parseQuote(quote);
+        const pck = await dcap.pckInfoFromQuote(parsed);
+        const { collateral } = await fetchCollateral(sources, { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now });
+        return await dcap.verifyQuote(quote, {
+          collateral,
+          now: ctx.now,
+          trustedRoots: ctx.policy.trustedRoots,
+          policy: ctx.policy.appraisal,
+        });
+      } catch (err) {
+        return failed(err);
+      }
+    },
+    async verifyCertificate(_der: Uint8Array, _ctx: EvidenceContext): Promise<VerificationResult> {
+      return failed(new RatlsError('INTERNAL', 'RA-TLS certificate verification is not available in this build yet.'));
+    },
+  };
+}
+
+/** A result that carries only the error (verification stopped before a quote was read). */
+function failed(err: unknown): VerificationResult {
+  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [toVerifyError(err)], quote: null, checks: [] };
+}
+
+// The DCAP verifier lands in src/verify/dcap.ts in parallel with this service; resolved lazily so the
+// service builds before it exists. Replaced by a static import once it is there.
+let dcapModule: Promise<DcapModule> | undefined;
+function loadDcap(): Promise<DcapModule> {
+  const path = '../verify/dcap.ts';
+  dcapModule ??= import(path) as Promise<DcapModule>;
+  return dcapModule;
+}
