@@ -1,0 +1,137 @@
+/**
+ * Relying-party side of the attestation service: verifies a token's signature against the
+ * service's JWKS (or given keys), its lifetime, issuer, audience and nonce, and returns the claims.
+ * Only ES256 and ES384 are accepted: `alg: none`, HMAC and RSA tokens are rejected before any key is
+ * looked at, so a key confusion attack has nothing to confuse.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { RatlsError } from '../verify/errors.ts';
+import type { AttestationClaims } from '../service/claims.ts';
+
+export type { AttestationClaims } from '../service/claims.ts';
+
+/** Where the verification keys come from. */
+export type TokenKeySource = { jwksUrl: string } | { keys: JWK[] };
+
+/** Checks beyond the signature. */
+export interface VerifyAttestationTokenOptions {
+  /** Required `iss`. Strongly recommended: without it any service whose keys you trust is accepted. */
+  issuer?: string;
+  /** Required `aud` (when the service is configured with one). */
+  audience?: string;
+  /** The nonce you sent with the evidence; the token's `eat_nonce` must equal it. */
+  expectedNonce?: Uint8Array | string;
+  /** Verification time. Default: now. */
+  now?: Date;
+  /** Allowed clock skew in seconds. Default 30. */
+  clockToleranceSeconds?: number;
+  /** Accept tokens whose verdict is false (to read the failure reasons). Default false. */
+  allowFailedVerdict?: boolean;
+  /** Accept tokens from a service that trusted a simulated root. Default false. */
+  allowSimulated?: boolean;
+}
+
+/** A verified token. */
+export interface VerifiedAttestationToken {
+  claims: AttestationClaims;
+  kid: string;
+  alg: 'ES256' | 'ES384';
+}
+
+const ALGS = ['ES256', 'ES384'] as const;
+
+// remote JWKS fetchers cache keys and refetch on an unknown kid; one per URL
+const remoteSets = new Map<string, JWTVerifyGetKey>();
+
+/**
+ * Verifies an attestation token from `ratls attest-service`.
+ * @throws RatlsError TOKEN_ALG_NOT_ALLOWED, TOKEN_KEY_UNKNOWN, TOKEN_SIGNATURE_INVALID, TOKEN_EXPIRED,
+ *   TOKEN_CLAIM_MISMATCH, NONCE_MISMATCH, SIMULATED_EVIDENCE, or TOKEN_INVALID.
+ */
+export async function verifyAttestationToken(
+  jwt: string,
+  source: TokenKeySource,
+  opts: VerifyAttestationTokenOptions = {},
+): Promise<VerifiedAttestationToken> {
+  if (typeof jwt !== 'string' || jwt.length > 64 * 1024 || jwt.split('.').length !== 3) {
+    throw new RatlsError('TOKEN_INVALID', 'The attestation token is not a compact JWS (three base64url parts).');
+  }
+  let header: { alg?: string; kid?: string };
+  try {
+    header = decodeProtectedHeader(jwt);
+  } catch {
+    throw new RatlsError('TOKEN_INVALID', 'The attestation token header cannot be decoded.');
+  }
+  if (!header.alg || !(ALGS as readonly string[]).includes(header.alg)) {
+    throw new RatlsError('TOKEN_ALG_NOT_ALLOWED', `Token algorithm "${String(header.alg)}" is not accepted; attestation tokens are signed with ES256 or ES384.`);
+  }
+  if (typeof header.kid !== 'string' || header.kid.length === 0) {
+    throw new RatlsError('TOKEN_KEY_UNKNOWN', 'The token header has no "kid"; the service always names its signing key.');
+  }
+
+  let getKey: JWTVerifyGetKey;
+  if ('jwksUrl' in source) {
+    getKey = remoteSets.get(source.jwksUrl) ?? createRemoteJWKSet(new URL(source.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 10_000 });
+    remoteSets.set(source.jwksUrl, getKey);
+  } else {
+    // keys without a kid would match any token header; the service always sets one
+    getKey = createLocalJWKSet({ keys: source.keys.filter((k) => typeof k.kid === 'string') });
+  }
+
+  let payload: AttestationClaims;
+  try {
+    const res = await jwtVerify<AttestationClaims>(jwt, getKey, {
+      algorithms: [...ALGS],
+      ...(opts.issuer ? { issuer: opts.issuer } : {}),
+      ...(opts.audience ? { audience: opts.audience } : {}),
+      currentDate: opts.now ?? new Date(),
+      clockTolerance: opts.clockToleranceSeconds ?? 30,
+      requiredClaims: ['iat', 'exp', 'jti'],
+    });
+    payload = res.payload;
+  } catch (err) {
+    throw mapJoseError(err);
+  }
+
+  if (opts.expectedNonce !== undefined) {
+    const want = typeof opts.expectedNonce === 'string' ? opts.expectedNonce : Buffer.from(opts.expectedNonce).toString('base64url');
+    if (typeof payload.eat_nonce !== 'string' || !timingSafeStringEqual(payload.eat_nonce, want)) {
+      throw new RatlsError('NONCE_MISMATCH', 'The token was not issued for the nonce you sent (eat_nonce differs); request a new attestation.');
+    }
+  }
+  if (payload['x-ratls-simulated'] === true && !opts.allowSimulated) {
+    throw new RatlsError('SIMULATED_EVIDENCE', 'The token is from a service that trusts a simulated (non-Intel) root; accept it only in development (allowSimulated).');
+  }
+  if (payload['x-ratls-ok'] !== true && !opts.allowFailedVerdict) {
+    const codes = Array.isArray(payload['x-ratls-errors']) ? payload['x-ratls-errors'].map((e) => e.code).join(', ') : '';
+    throw new RatlsError('TOKEN_CLAIM_MISMATCH', `The attestation service rejected the evidence${codes ? ` (${codes})` : ''}; the token records a failed verdict.`);
+  }
+  return { claims: payload, kid: header.kid, alg: header.alg as 'ES256' | 'ES384' };
+}
+
+function timingSafeStringEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  if (x.length !== y.length) return false;
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d |= x[i]! ^ y[i]!;
+  return d === 0;
+}
+
+function mapJoseError(err: unknown): RatlsError {
+  if (err instanceof joseErrors.JWTExpired) return new RatlsError('TOKEN_EXPIRED', 'The attestation token has expired; request a new one.', { cause: err });
+  if (err instanceof joseErrors.JWKSNoMatchingKey) {
+    return new RatlsError('TOKEN_KEY_UNKNOWN', 'No key in the JWKS matches the token\'s kid; the token is not from this service or its key was retired long ago.', { cause: err });
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new RatlsError('TOKEN_SIGNATURE_INVALID', 'The attestation token signature does not verify; it was altered or signed by another key.', { cause: err });
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new RatlsError('TOKEN_ALG_NOT_ALLOWED', 'The token algorithm is not ES256/ES384.', { cause: err });
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return new RatlsError('TOKEN_CLAIM_MISMATCH', `The token's "${err.claim}" claim is not acceptable (${err.reason}); check the issuer/audience you expect.`, { cause: err });
+  }
+  if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && /fetch|ECONNREFUSED|network/i.test(err.message))) {
+    return new RatlsError('CONNECTION_FAILED', `Cannot fetch the service's JWKS: ${(err as Error).message}`, { cause: err });
+  }
+  return new RatlsError('TOKEN_INVALID', `The attestation token is invalid: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
