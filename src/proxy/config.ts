@@ -1,0 +1,349 @@
+/**
+ * Configuration of `ratls serve`: the typed shape, defaults, and loading from YAML < env < flags
+ * with validation that names the offending key. Node-only.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration, parseSize, formatSize } from './units.ts';
+
+/** One upstream route, matched by longest path prefix. */
+export interface RouteConfig {
+  /** Path prefix with leading and trailing slash, e.g. "/ollama/"; "/" is the catch-all. */
+  prefix: string;
+  /** Upstream origin, http://host:port (plain HTTP inside the VM). */
+  target: string;
+  /** Remove the prefix before forwarding ("/ollama/api/tags" -> "/api/tags"). */
+  stripPrefix: boolean;
+  /**
+   * Send the upstream's own host:port as Host. Ollama rejects requests whose Host is not a local
+   * name, so its route needs this; open-webui wants the client's Host to build links.
+   */
+  rewriteHost: boolean;
+  /** Answer 403 to Ollama's model-management routes (pull, push, create, delete, copy). */
+  blockOllamaAdmin: boolean;
+  /** Label used in logs and metrics (default: the prefix). */
+  name: string;
+}
+
+export type EvidenceProviderChoice = 'auto' | 'configfs-tsm' | 'simulated';
+
+/** Complete, validated configuration of one proxy instance. */
+export interface ServeConfig {
+  listen: { host: string; port: number };
+  tls: {
+    /** 'TLSv1.3' (default) or 'TLSv1.2' to admit older clients. */
+    minVersion: 'TLSv1.3' | 'TLSv1.2';
+    keyAlg: 'P-256' | 'P-384';
+    /** Certificate lifetime in ms (default 24 h). */
+    validityMs: number;
+    /** Fraction of the lifetime after which a new certificate is made (default 2/3). */
+    rotateAt: number;
+    /** DNS names / IPs put in the certificate's subjectAltName. */
+    hosts: string[];
+    /** Put collateral into the certificate so offline verifiers need no PCCS (default true). */
+    stapleCollateral: boolean;
+  };
+  evidence: {
+    provider: EvidenceProviderChoice;
+    /** State directory of the simulated TDX world. */
+    simDir: string;
+    configfsRoot: string;
+  };
+  routes: RouteConfig[];
+  limits: {
+    /** Largest accepted request body in bytes (default 100 MiB); larger gets 413. */
+    maxBodyBytes: number;
+    /** How long to wait for the upstream's response headers (default 10 min, for slow models). */
+    upstreamTimeoutMs: number;
+    /** Time allowed for a client to send request headers (slowloris guard, default 60 s). */
+    headersTimeoutMs: number;
+    /** Time allowed for a whole request body to arrive (default 1 h; 0 = unlimited). */
+    requestTimeoutMs: number;
+    /** Idle keep-alive time of client connections (default 65 s). */
+    keepAliveTimeoutMs: number;
+  };
+  shutdown: { drainTimeoutMs: number };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Start the built-in demo upstream and route to it (npm start). */
+  demo: boolean;
+}
+
+/** Thrown for invalid configuration; the message names the key and what is accepted. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
+  { prefix: '/ollama/', target: 'http://127.0.0.1:11434', stripPrefix: true, rewriteHost: true, blockOllamaAdmin: false, name: 'ollama' },
+  { prefix: '/', target: 'http://127.0.0.1:8080', stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'open-webui' },
+]);
+
+/** Defaults for every key; tests and the CLI start from here. */
+export function defaultServeConfig(): ServeConfig {
+  return {
+    listen: { host: '0.0.0.0', port: 8443 },
+    tls: { minVersion: 'TLSv1.3', keyAlg: 'P-256', validityMs: 24 * 3_600_000, rotateAt: 2 / 3, hosts: ['localhost', '127.0.0.1'], stapleCollateral: true },
+    evidence: { provider: 'auto', simDir: '.ratls/sim', configfsRoot: '/sys/kernel/config/tsm' },
+    routes: DEFAULT_ROUTES.map((r) => ({ ...r })),
+    limits: {
+      maxBodyBytes: 100 * 1024 * 1024,
+      upstreamTimeoutMs: 600_000,
+      headersTimeoutMs: 60_000,
+      requestTimeoutMs: 3_600_000,
+      keepAliveTimeoutMs: 65_000,
+    },
+    shutdown: { drainTimeoutMs: 30_000 },
+    log: { level: 'info' },
+    demo: false,
+  };
+}
+
+/** A partial config as found in YAML, env or flags, before validation. */
+export type RawConfig = Record<string, unknown>;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep-merges `over` into `base` (objects merge, arrays and scalars replace). */
+export function mergeRaw(base: RawConfig, over: RawConfig): RawConfig {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isObj(v) && isObj(out[k]) ? mergeRaw(out[k] as Obj, v) : v;
+  }
+  return out;
+}
+
+/** Reads a YAML config file; errors name the file. */
+export function readConfigFile(path: string): RawConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`Config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isObj(doc)) throw new ConfigError(`Config file ${path} must contain a YAML mapping at the top level.`);
+  return doc;
+}
+
+/** Parses "host:port", "[::1]:port" or ":port". */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`listen "${value}" must look like HOST:PORT, e.g. 127.0.0.1:8443 (port 0-65535).`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/**
+ * Parses an upstream flag/env value: "PREFIX=URL[,strip][,host][,block-admin]", e.g.
+ * "/ollama/=http://127.0.0.1:11434,strip,host".
+ */
+export function parseUpstreamSpec(spec: string): RawConfig {
+  const [head, ...opts] = spec.split(',');
+  const eq = head?.indexOf('=') ?? -1;
+  if (!head || eq <= 0) throw new ConfigError(`upstream "${spec}" must look like PREFIX=URL[,strip][,host][,block-admin], e.g. /ollama/=http://127.0.0.1:11434,strip,host`);
+  const route: RawConfig = { prefix: head.slice(0, eq), target: head.slice(eq + 1) };
+  for (const o of opts) {
+    if (o === 'strip') route.stripPrefix = true;
+    else if (o === 'host') route.rewriteHost = true;
+    else if (o === 'block-admin') route.blockOllamaAdmin = true;
+    else throw new ConfigError(`upstream "${spec}": unknown option "${o}" (use strip, host or block-admin).`);
+  }
+  return route;
+}
+
+/** Maps RATLS_* environment variables onto a raw config. Unknown RATLS_* names are ignored. */
+export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
+  const raw: Obj = {};
+  const set = (path: string[], v: unknown): void => {
+    let o = raw;
+    for (const k of path.slice(0, -1)) o = (o[k] = isObj(o[k]) ? o[k] : {}) as Obj;
+    o[path[path.length - 1]!] = v;
+  };
+  if (env.RATLS_LISTEN) set(['listen'], env.RATLS_LISTEN);
+  else if (env.PORT) set(['listen'], `${env.RATLS_HOST ?? '127.0.0.1'}:${env.PORT}`);
+  if (env.RATLS_TLS_MIN_VERSION) set(['tls', 'minVersion'], env.RATLS_TLS_MIN_VERSION);
+  if (env.RATLS_KEY_ALG) set(['tls', 'keyAlg'], env.RATLS_KEY_ALG);
+  if (env.RATLS_CERT_VALIDITY) set(['tls', 'validity'], env.RATLS_CERT_VALIDITY);
+  if (env.RATLS_HOSTS) set(['tls', 'hosts'], env.RATLS_HOSTS.split(',').map((s) => s.trim()).filter(Boolean));
+  if (env.RATLS_EVIDENCE_PROVIDER) set(['evidence', 'provider'], env.RATLS_EVIDENCE_PROVIDER);
+  if (env.RATLS_SIM_DIR) set(['evidence', 'simDir'], env.RATLS_SIM_DIR);
+  if (env.RATLS_CONFIGFS_ROOT) set(['evidence', 'configfsRoot'], env.RATLS_CONFIGFS_ROOT);
+  if (env.RATLS_UPSTREAMS) set(['routes'], env.RATLS_UPSTREAMS.split(/\s+/).filter(Boolean).map(parseUpstreamSpec));
+  if (env.RATLS_MAX_BODY) set(['limits', 'maxBody'], env.RATLS_MAX_BODY);
+  if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
+  if (env.RATLS_DRAIN_TIMEOUT) set(['shutdown', 'drainTimeout'], env.RATLS_DRAIN_TIMEOUT);
+  if (env.RATLS_LOG_LEVEL) set(['log', 'level'], env.RATLS_LOG_LEVEL);
+  return raw;
+}
+
+const KNOWN: Record<string, readonly string[]> = {
+  '': ['listen', 'tls', 'evidence', 'routes', 'limits', 'shutdown', 'log', 'demo'],
+  tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral'],
+  evidence: ['provider', 'simDir', 'configfsRoot'],
+  limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
+  shutdown: ['drainTimeout'],
+  log: ['level'],
+  route: ['prefix', 'target', 'stripPrefix', 'rewriteHost', 'blockOllamaAdmin', 'name'],
+};
+
+function checkKeys(o: Obj, section: string, where: string): void {
+  const known = KNOWN[section]!;
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new ConfigError(`Unknown config key "${where}${k}" (known: ${known.join(', ')}).`);
+  }
+}
+
+function section(raw: Obj, key: string): Obj {
+  const v = raw[key];
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw new ConfigError(`Config key "${key}" must be a mapping.`);
+  checkKeys(v, key, `${key}.`);
+  return v;
+}
+
+function bool(v: unknown, key: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new ConfigError(`Config key "${key}" must be true or false, got ${JSON.stringify(v)}.`);
+}
+
+function duration(v: unknown, key: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new ConfigError(`Config key "${key}" must be a duration like "30s", "10m" or "24h", got ${JSON.stringify(v)}.`);
+  return ms;
+}
+
+function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+  throw new ConfigError(`Config key "${key}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}.`);
+}
+
+function validateRoute(v: unknown, i: number): RouteConfig {
+  const where = `routes[${i}]`;
+  if (!isObj(v)) throw new ConfigError(`${where} must be a mapping with prefix and target.`);
+  checkKeys(v, 'route', `${where}.`);
+  const prefix = v.prefix;
+  if (typeof prefix !== 'string' || !prefix.startsWith('/')) throw new ConfigError(`${where}.prefix must be a path starting with "/", e.g. "/ollama/".`);
+  if (prefix.startsWith('/.well-known/ratls')) throw new ConfigError(`${where}.prefix may not shadow the control routes under /.well-known/ratls/.`);
+  const normPrefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
+  let target: URL;
+  try {
+    target = new URL(String(v.target));
+  } catch {
+    throw new ConfigError(`${where}.target must be a URL like http://127.0.0.1:11434, got ${JSON.stringify(v.target)}.`);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new ConfigError(`${where}.target must use http: or https:.`);
+  if (target.pathname !== '/' || target.search) throw new ConfigError(`${where}.target must be an origin without path or query (use stripPrefix to drop the prefix).`);
+  return {
+    prefix: normPrefix,
+    target: target.origin,
+    stripPrefix: bool(v.stripPrefix, `${where}.stripPrefix`, false),
+    rewriteHost: bool(v.rewriteHost, `${where}.rewriteHost`, false),
+    blockOllamaAdmin: bool(v.blockOllamaAdmin, `${where}.blockOllamaAdmin`, false),
+    name: typeof v.name === 'string' && v.name ? v.name : normPrefix,
+  };
+}
+
+/** Validates a merged raw config (YAML < env < flags) into a complete {@link ServeConfig}. */
+export function validateConfig(raw: RawConfig): ServeConfig {
+  checkKeys(raw, '', '');
+  const d = defaultServeConfig();
+  const tls = section(raw, 'tls');
+  const ev = section(raw, 'evidence');
+  const lim = section(raw, 'limits');
+  const sd = section(raw, 'shutdown');
+  const log = section(raw, 'log');
+
+  let listen = d.listen;
+  if (raw.listen !== undefined) {
+    if (typeof raw.listen === 'string') listen = parseListen(raw.listen);
+    else if (typeof raw.listen === 'number') listen = { host: d.listen.host, port: raw.listen };
+    else throw new ConfigError('Config key "listen" must be "HOST:PORT", e.g. "0.0.0.0:8443".');
+  }
+
+  const rotateAt = tls.rotateAt === undefined ? d.tls.rotateAt : Number(tls.rotateAt);
+  if (!(rotateAt > 0 && rotateAt < 1)) throw new ConfigError('Config key "tls.rotateAt" must be a fraction between 0 and 1 (default 0.6667).');
+  const validityMs = duration(tls.validity, 'tls.validity', d.tls.validityMs);
+  if (validityMs < 60_000) throw new ConfigError('Config key "tls.validity" must be at least 1m.');
+  let hosts = d.tls.hosts;
+  if (tls.hosts !== undefined) {
+    if (!Array.isArray(tls.hosts) || tls.hosts.length === 0 || !tls.hosts.every((h) => typeof h === 'string' && h.length > 0)) {
+      throw new ConfigError('Config key "tls.hosts" must be a non-empty list of DNS names or IP addresses.');
+    }
+    hosts = tls.hosts as string[];
+  }
+
+  let routes = d.routes;
+  if (raw.routes !== undefined) {
+    if (!Array.isArray(raw.routes) || raw.routes.length === 0) throw new ConfigError('Config key "routes" must be a non-empty list.');
+    routes = raw.routes.map(validateRoute);
+    const seen = new Set<string>();
+    for (const r of routes) {
+      if (seen.has(r.prefix)) throw new ConfigError(`Two routes have the prefix "${r.prefix}".`);
+      seen.add(r.prefix);
+    }
+  }
+
+  let maxBodyBytes = d.limits.maxBodyBytes;
+  if (lim.maxBody !== undefined) {
+    const n = parseSize(lim.maxBody);
+    if (n === undefined || n < 1) throw new ConfigError(`Config key "limits.maxBody" must be a size like "100MiB", got ${JSON.stringify(lim.maxBody)}.`);
+    maxBodyBytes = n;
+  }
+
+  const simDir = ev.simDir === undefined ? d.evidence.simDir : String(ev.simDir);
+  const configfsRoot = ev.configfsRoot === undefined ? d.evidence.configfsRoot : String(ev.configfsRoot);
+  return {
+    listen,
+    tls: {
+      minVersion: oneOf(tls.minVersion, 'tls.minVersion', ['TLSv1.3', 'TLSv1.2'] as const, d.tls.minVersion),
+      keyAlg: oneOf(tls.keyAlg, 'tls.keyAlg', ['P-256', 'P-384'] as const, d.tls.keyAlg),
+      validityMs,
+      rotateAt,
+      hosts,
+      stapleCollateral: bool(tls.stapleCollateral, 'tls.stapleCollateral', d.tls.stapleCollateral),
+    },
+    evidence: {
+      provider: oneOf(ev.provider, 'evidence.provider', ['auto', 'configfs-tsm', 'simulated'] as const, d.evidence.provider),
+      simDir,
+      configfsRoot,
+    },
+    routes,
+    limits: {
+      maxBodyBytes,
+      upstreamTimeoutMs: duration(lim.upstreamTimeout, 'limits.upstreamTimeout', d.limits.upstreamTimeoutMs),
+      headersTimeoutMs: duration(lim.headersTimeout, 'limits.headersTimeout', d.limits.headersTimeoutMs),
+      requestTimeoutMs: duration(lim.requestTimeout, 'limits.requestTimeout', d.limits.requestTimeoutMs),
+      keepAliveTimeoutMs: duration(lim.keepAliveTimeout, 'limits.keepAliveTimeout', d.limits.keepAliveTimeoutMs),
+    },
+    shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
+    log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
+    demo: bool(raw.demo, 'demo', d.demo),
+  };
+}
+
+/** Loads the effective config: YAML file (optional) < RATLS_* env < flags. */
+export function loadServeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: RawConfig }): ServeConfig {
+  let raw: RawConfig = opts.file ? readConfigFile(opts.file) : {};
+  raw = mergeRaw(raw, envToRaw(opts.env ?? {}));
+  raw = mergeRaw(raw, opts.flags ?? {});
+  return validateConfig(raw);
+}
+
+/** For messages: "100 MiB". */
+export { formatSize };

@@ -1,0 +1,150 @@
+/**
+ * Control routes served by the proxy itself (Hono): RA-TLS evidence with a client nonce, the
+ * certificate, collateral, health, readiness and Prometheus metrics.
+ */
+import { createHash } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import type { Collateral } from '../verify/types.ts';
+import { type ErrorCode, RatlsError, toVerifyError } from '../verify/errors.ts';
+import { fromHex, toBase64, toHex } from '../util/bytes.ts';
+import type { ServingIdentity } from './identity-source.ts';
+import type { ProxyMetrics } from './metrics.ts';
+
+/** Path prefix of the control routes. */
+export const CONTROL_PREFIX = '/.well-known/ratls/';
+const CONTROL_EXACT = new Set(['/healthz', '/readyz', '/metrics', '/.well-known/ratls']);
+
+/** True when the path (without query) is answered by the proxy instead of an upstream. */
+export function isControlPath(path: string): boolean {
+  return CONTROL_EXACT.has(path) || path.startsWith(CONTROL_PREFIX);
+}
+
+/** Largest nonce accepted, in bytes; the claims hash makes longer nonces pointless. */
+export const MAX_NONCE_BYTES = 64;
+/** Quote generation is slow and serialised on real TDX: cap concurrent evidence requests. */
+const MAX_CONCURRENT_EVIDENCE = 4;
+
+/** What the control routes need from the running server. */
+export interface ControlContext<I extends ServingIdentity> {
+  /** The identity whose certificate this TLS connection was served with (falls back to current). */
+  identityFor(certDer: Uint8Array | undefined): I;
+  evidence?: (identity: I, nonce: Uint8Array) => Promise<Uint8Array>;
+  collateral(): Promise<Collateral | undefined>;
+  ready(): boolean;
+  metrics: ProxyMetrics;
+}
+
+function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
+  return { error: { code, message } };
+}
+
+function wantsJson(accept: string | undefined, format: string | undefined): boolean {
+  if (format) return format === 'json';
+  return !!accept && accept.includes('application/json') && !accept.includes('application/cbor');
+}
+
+/** Builds the Hono app for the control routes. */
+export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  let evidenceInFlight = 0;
+
+  const servedCert = (socket: unknown): Uint8Array | undefined => {
+    const s = socket as Partial<TLSSocket>;
+    if (typeof s.getCertificate !== 'function') return undefined;
+    const cert = s.getCertificate();
+    return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
+  };
+
+  app.get('/healthz', (c) => c.text('ok\n'));
+  app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
+  app.get('/metrics', async (c) => {
+    const body = await ctx.metrics.registry.metrics();
+    return c.body(body, 200, { 'content-type': ctx.metrics.registry.contentType });
+  });
+
+  app.get(`${CONTROL_PREFIX}certificate`, (c) => {
+    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
+    const der = c.req.query('format') === 'der' || (c.req.header('accept') ?? '').includes('application/pkix-cert');
+    if (der) return c.body(id.certDer.slice().buffer as ArrayBuffer, 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'no-store' });
+    return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
+  });
+
+  app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
+    const nonceHex = c.req.query('nonce');
+    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', 'Add ?nonce=<hex> (1 to 64 random bytes) to get evidence bound to your nonce.'), 400);
+    const nonce = /^[0-9a-fA-F]+$/.test(nonceHex) && nonceHex.length <= MAX_NONCE_BYTES * 2 ? fromHex(nonceHex.toLowerCase()) : undefined;
+    if (!nonce || nonce.length === 0) {
+      return c.json(errorBody('NONCE_MISSING', `The nonce must be 1 to ${MAX_NONCE_BYTES} bytes of even-length hex.`), 400);
+    }
+    if (!ctx.evidence) return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
+    if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
+      return c.json(errorBody('EVIDENCE_PROVIDER_FAILED', 'Too many evidence requests at once; retry in a second.'), 503, { 'retry-after': '1' });
+    }
+    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
+    evidenceInFlight++;
+    let evidence: Uint8Array;
+    try {
+      evidence = await ctx.evidence(id, nonce);
+    } catch (err) {
+      const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
+      return c.json(errorBody(e.code, e.message), 500);
+    } finally {
+      evidenceInFlight--;
+    }
+    const headers = { 'cache-control': 'no-store', 'x-ratls-simulated': String(id.simulated) };
+    if (wantsJson(c.req.header('accept'), c.req.query('format'))) {
+      return c.json(
+        {
+          evidence: toBase64(evidence),
+          nonce: toHex(nonce),
+          certificateSha256: id.fingerprintSha256,
+          provider: id.providerName,
+          simulated: id.simulated,
+        },
+        200,
+        headers,
+      );
+    }
+    return c.body(evidence.slice().buffer as ArrayBuffer, 200, { ...headers, 'content-type': 'application/cbor' });
+  });
+
+  app.get(`${CONTROL_PREFIX}collateral`, async (c) => {
+    let col: Collateral | undefined;
+    try {
+      col = await ctx.collateral();
+    } catch (err) {
+      const e = toVerifyError(err, 'COLLATERAL_MISSING');
+      return c.json(errorBody(e.code, e.message), 502);
+    }
+    if (!col) return c.json(errorBody('COLLATERAL_MISSING', 'This server has no collateral to offer; fetch it from Intel PCS or your PCCS.'), 404);
+    return c.json(
+      {
+        tcbInfoJson: col.tcbInfoJson,
+        tcbInfoIssuerChain: col.tcbInfoIssuerChain,
+        qeIdentityJson: col.qeIdentityJson,
+        qeIdentityIssuerChain: col.qeIdentityIssuerChain,
+        pckCrl: toBase64(col.pckCrl),
+        pckCrlIssuerChain: col.pckCrlIssuerChain,
+        rootCaCrl: toBase64(col.rootCaCrl),
+      },
+      200,
+      { 'cache-control': 'no-store' },
+    );
+  });
+
+  app.all(`${CONTROL_PREFIX}*`, (c) =>
+    c.json(errorBody('INTERNAL', 'Unknown control route. Known: /.well-known/ratls/evidence?nonce=HEX, /.well-known/ratls/certificate, /.well-known/ratls/collateral.'), 404),
+  );
+  app.onError((err, c) => {
+    const e = err instanceof RatlsError ? err.toJSON() : toVerifyError(err);
+    return c.json(errorBody(e.code, e.message), 500);
+  });
+  return app;
+}
+
+/** Lower-case hex SHA-256 of a DER certificate. */
+export function certFingerprint(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}

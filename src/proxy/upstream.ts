@@ -1,0 +1,303 @@
+/**
+ * The hot path: matches a request to an upstream route and streams it there with http-proxy-3 on
+ * the raw Node request/response (no Web Request/Response conversion), including WebSocket
+ * upgrades. Also enforces the body limit, the Ollama admin block, and X-Forwarded-* headers.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import type { Logger } from 'pino';
+import type { RouteConfig, ServeConfig } from './config.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { formatSize } from './units.ts';
+
+/** Ollama's model-management endpoints, refused when a route sets blockOllamaAdmin. */
+const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/;
+/** Client-supplied forwarding headers are never passed on: the proxy is the only source of truth. */
+const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'];
+
+interface CompiledRoute extends RouteConfig {
+  targetUrl: URL;
+  agent: http.Agent;
+}
+
+interface RequestState {
+  route: CompiledRoute;
+  start: number;
+  bytes: number;
+  proxyReq?: http.ClientRequest;
+  timedOut: boolean;
+  bodyTooLarge: boolean;
+}
+
+/** Counts request body bytes and fails once the limit is passed (chunked uploads). */
+class BodyLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number, private readonly onExceeded: () => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      this.onExceeded();
+      cb();
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
+/** Streams requests and WebSocket upgrades to the configured upstreams. */
+export class UpstreamProxy {
+  private readonly routes: CompiledRoute[];
+  private readonly proxy: ProxyServer;
+  private readonly states = new WeakMap<http.IncomingMessage, RequestState>();
+  private readonly sockets = new Set<Duplex>();
+  private inFlight = 0;
+  private drainWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly config: ServeConfig,
+    private readonly metrics: ProxyMetrics,
+    private readonly log: Logger,
+  ) {
+    // Longest prefix first, so "/ollama/" wins over "/".
+    this.routes = [...config.routes]
+      .sort((a, b) => b.prefix.length - a.prefix.length)
+      .map((r) => {
+        const targetUrl = new URL(r.target);
+        const opts = { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' as const, noDelay: true };
+        const agent = targetUrl.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+        return { ...r, targetUrl, agent };
+      });
+    this.proxy = createProxyServer({ xfwd: false, ws: true });
+    this.proxy.on('proxyReq', (proxyReq, req) => {
+      const st = this.states.get(req);
+      if (!st) return;
+      st.proxyReq = proxyReq;
+      // Own timeout instead of proxyTimeout so a timeout can be told apart from a reset (504 vs 502).
+      proxyReq.setTimeout(this.config.limits.upstreamTimeoutMs, () => {
+        st.timedOut = true;
+        proxyReq.destroy();
+      });
+      // Once the response starts, a long pause between tokens is normal for LLMs: no timeout then.
+      proxyReq.once('response', () => proxyReq.setTimeout(0));
+    });
+    this.proxy.on('proxyRes', (proxyRes, req) => {
+      const st = this.states.get(req);
+      if (st) proxyRes.on('data', (c: Buffer) => { st.bytes += c.length; });
+    });
+    // Client vanished while the upstream was still talking: nothing to answer, just stop.
+    this.proxy.on('econnreset', () => {});
+    this.proxy.on('error', (err, req, res) => this.onError(err as NodeJS.ErrnoException, req, res));
+  }
+
+  /** Number of proxied HTTP requests in flight. */
+  get activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /** Number of open proxied WebSockets. */
+  get activeWebsockets(): number {
+    return this.sockets.size;
+  }
+
+  private match(path: string): { route: CompiledRoute; rest: string } | undefined {
+    for (const route of this.routes) {
+      if (path.startsWith(route.prefix)) return { route, rest: path.slice(route.prefix.length - 1) };
+      // "/ollama" without the trailing slash still belongs to "/ollama/".
+      if (path === route.prefix.slice(0, -1)) return { route, rest: '/' };
+    }
+    return undefined;
+  }
+
+  private prepare(req: http.IncomingMessage, route: CompiledRoute, rest: string, query: string): void {
+    req.url = (route.stripPrefix ? rest : req.url!.split('?')[0]!) + query;
+    const h = req.headers;
+    for (const name of FORWARDING_HEADERS) delete h[name];
+    h['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    h['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    if (h.host) h['x-forwarded-host'] = h.host;
+    const port = req.socket.localPort;
+    if (port) h['x-forwarded-port'] = String(port);
+  }
+
+  /** Handles one HTTP request that is not a control route. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = q < 0 ? '' : rawUrl.slice(q);
+    const start = performance.now();
+    const m = this.match(path);
+    if (!m) {
+      this.reject(req, res, 404, 'no_route', `No upstream route matches ${path}.`, 'none', start, path);
+      return;
+    }
+    const { route, rest } = m;
+    if (route.blockOllamaAdmin && OLLAMA_ADMIN.test(route.stripPrefix ? rest : path)) {
+      this.reject(req, res, 403, 'admin_blocked', 'Ollama model management (pull, push, create, delete, copy) is disabled on this proxy.', route.name, start, path);
+      return;
+    }
+    const limit = this.config.limits.maxBodyBytes;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      this.reject(req, res, 413, 'body_too_large', `Request body of ${declared} bytes is larger than the limit of ${formatSize(limit)} (limits.maxBody).`, route.name, start, path, true);
+      return;
+    }
+
+    const st: RequestState = { route, start, bytes: 0, timedOut: false, bodyTooLarge: false };
+    this.states.set(req, st);
+    this.inFlight++;
+    this.metrics.activeStreams.inc();
+    res.once('close', () => this.finish(req, res, st, path));
+    this.prepare(req, route, rest, query);
+
+    let buffer: Transform | undefined;
+    // Only bodies without a declared length need counting; Node stops a declared body at its length.
+    if (declared === undefined && req.headers['transfer-encoding'] !== undefined) {
+      buffer = new BodyLimit(limit, () => {
+        st.bodyTooLarge = true;
+        st.proxyReq?.destroy();
+        req.unpipe(buffer!);
+        if (!res.headersSent) {
+          this.metrics.rejected.inc({ reason: 'body_too_large' });
+          sendText(res, 413, `Request body is larger than the limit of ${formatSize(limit)} (limits.maxBody).`, true);
+          res.once('finish', () => req.socket.destroySoon());
+        } else {
+          res.destroy();
+        }
+      });
+      req.pipe(buffer);
+    }
+    this.proxy.web(req, res, {
+      target: route.targetUrl,
+      agent: route.agent,
+      changeOrigin: route.rewriteHost,
+      ...(buffer ? { buffer } : {}),
+    });
+  }
+
+  /** Handles an HTTP upgrade (WebSocket) that is not a control route. */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const m = this.match(path);
+    if (!m) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const { route, rest } = m;
+    this.prepare(req, route, rest, q < 0 ? '' : rawUrl.slice(q));
+    this.sockets.add(socket);
+    this.metrics.activeWebsockets.inc();
+    const start = performance.now();
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.metrics.activeWebsockets.dec();
+      this.log.info({ method: 'GET', path, status: 101, upstream: route.name, websocket: true, durationMs: round(performance.now() - start) }, 'websocket closed');
+      this.notifyDrain();
+    });
+    this.proxy.ws(req, socket, head, { target: route.targetUrl, agent: route.agent, changeOrigin: route.rewriteHost }, (err) => {
+      const code = (err as NodeJS.ErrnoException).code ?? 'ERROR';
+      this.metrics.upstreamErrors.inc({ route: route.name, code });
+      this.log.warn({ path, upstream: route.name, code }, 'websocket upstream failed');
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nUpstream "${route.name}" is not reachable (${code}).\n`);
+      } else socket.destroy();
+    });
+  }
+
+  private onError(err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | import('node:net').Socket): void {
+    if (!(res instanceof http.ServerResponse)) return;
+    const st = this.states.get(req);
+    if (!st || st.bodyTooLarge) return;
+    const route = st.route;
+    const code = st.timedOut ? 'TIMEOUT' : (err.code ?? 'ERROR');
+    this.metrics.upstreamErrors.inc({ route: route.name, code });
+    this.log.warn({ upstream: route.name, target: route.target, code, msg2: err.message }, 'upstream request failed');
+    if (res.headersSent) {
+      // The status line is gone; cutting the connection is the only honest signal left.
+      res.destroy();
+      return;
+    }
+    if (st.timedOut) {
+      sendText(res, 504, `Upstream "${route.name}" (${route.target}) did not answer within ${Math.round(this.config.limits.upstreamTimeoutMs / 1000)} s (limits.upstreamTimeout).`);
+    } else {
+      sendText(res, 502, `Upstream "${route.name}" (${route.target}) is not reachable (${code}). The proxy is running; check that the upstream service is up.`);
+    }
+  }
+
+  private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, reason: string, message: string, route: string, start: number, path: string, close = false): void {
+    this.metrics.rejected.inc({ reason });
+    res.once('close', () => {
+      const durationMs = round(performance.now() - start);
+      this.metrics.requests.inc({ route, method: req.method ?? '', status: String(status) });
+      this.log.info({ method: req.method, path, status, durationMs, bytes: 0, upstream: route, rejected: reason }, 'request');
+    });
+    sendText(res, status, message, close);
+    // Do not read a body we are refusing; closing is cheaper than draining 100 MiB.
+    if (close) res.once('finish', () => req.socket.destroySoon());
+  }
+
+  private finish(req: http.IncomingMessage, res: http.ServerResponse, st: RequestState, path: string): void {
+    this.inFlight--;
+    this.metrics.activeStreams.dec();
+    const seconds = (performance.now() - st.start) / 1000;
+    const status = res.statusCode;
+    this.metrics.requests.inc({ route: st.route.name, method: req.method ?? '', status: String(status) });
+    this.metrics.duration.observe({ route: st.route.name }, seconds);
+    this.log.info(
+      { method: req.method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: st.route.name, ...(res.writableFinished ? {} : { aborted: true }) },
+      'request',
+    );
+    this.notifyDrain();
+  }
+
+  private notifyDrain(): void {
+    if (this.inFlight === 0 && this.sockets.size === 0 && this.drainWaiters.length) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /** Resolves true when all in-flight requests and WebSockets ended, false at the deadline. */
+  drain(deadlineMs: number): Promise<boolean> {
+    if (this.inFlight === 0 && this.sockets.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), deadlineMs);
+      this.drainWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Cuts remaining WebSockets and closes upstream keep-alive sockets. */
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    for (const r of this.routes) r.agent.destroy();
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** Writes a short plain-text answer (the proxy's own errors are meant to be read by people). */
+export function sendText(res: http.ServerResponse, status: number, message: string, close = false): void {
+  const body = `${message}\n`;
+  const headers: http.OutgoingHttpHeaders = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}
