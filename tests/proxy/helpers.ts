@@ -13,14 +13,14 @@ function pem(label: string, der: ArrayBuffer): string {
 }
 
 /** Issues self-signed P-256 certificates for localhost/127.0.0.1; evidence is a fake marker. */
-export function selfSignedSource(opts: { validityMs?: number } = {}): IdentitySource & { issued: ServingIdentity[] } {
+export function selfSignedSource(opts: { validityMs?: number; backdateMs?: number } = {}): IdentitySource & { issued: ServingIdentity[] } {
   const issued: ServingIdentity[] = [];
   return {
     issued,
     async issue(now: Date): Promise<ServingIdentity> {
       const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
       const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
-      const notBefore = new Date(now.getTime() - 60_000);
+      const notBefore = new Date(now.getTime() - (opts.backdateMs ?? 60_000));
       const notAfter = new Date(now.getTime() + (opts.validityMs ?? 3_600_000));
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
