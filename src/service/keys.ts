@@ -108,7 +108,7 @@ export class KeyStore {
       if (err instanceof RatlsError) throw err;
       throw new RatlsError('KEY_STORE_FAILED', `Cannot open key directory ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
-    await this.prune();
+    await this.pruneNow();
     const current = this.keys.filter((k) => !k.retiredAt).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     if (current.length === 0) {
       await this.createKey();
@@ -141,7 +141,7 @@ export class KeyStore {
       const old = this.keys.find((k) => k.kid === this.active.kid);
       if (old) await this.retire(old);
       await this.createKey();
-      await this.prune();
+      await this.pruneNow();
       return this.active.kid;
     });
     this.queue = run.catch(() => undefined);
@@ -150,20 +150,22 @@ export class KeyStore {
 
   /** Deletes key files whose tokens have all expired. */
   prune(): Promise<void> {
-    const run = this.queue.then(async () => {
-      const now = this.opts.now().getTime();
-      const keep: StoredKey[] = [];
-      for (const k of this.keys) {
-        if (k.publishUntil && Date.parse(k.publishUntil) <= now) {
-          await rm(join(this.dir, fileName(k.kid)), { force: true });
-        } else {
-          keep.push(k);
-        }
-      }
-      this.keys = keep;
-    });
+    const run = this.queue.then(() => this.pruneNow());
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private async pruneNow(): Promise<void> {
+    const now = this.opts.now().getTime();
+    const keep: StoredKey[] = [];
+    for (const k of this.keys) {
+      if (k.publishUntil && Date.parse(k.publishUntil) <= now) {
+        await rm(join(this.dir, fileName(k.kid)), { force: true });
+      } else {
+        keep.push(k);
+      }
+    }
+    this.keys = keep;
   }
 
   private async createKey(): Promise<void> {

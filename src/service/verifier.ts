@@ -7,7 +7,10 @@
 import type { CollateralSource } from '../collateral/types.ts';
 import { collateralSourcesFromSettings, fetchCollateral } from '../collateral/chain.ts';
 import { RatlsError, toVerifyError } from '../verify/errors.ts';
-import type { AppraisalPolicy, Collateral, VerificationResult } from '../verify/types.ts';
+import type { AppraisalPolicy, Collateral, QuoteSummary, VerificationResult } from '../verify/types.ts';
+import { parseQuote } from '../quote/parse.ts';
+import { summarizeQuote } from '../quote/summary.ts';
+import { pckInfoFromQuote } from '../verify/pck.ts';
 import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
 
 /** Where the service gets collateral. */
@@ -27,7 +30,6 @@ export interface DcapVerifierOptions {
 /** The shape of the shared DCAP verifier entry points this module relies on. */
 interface DcapModule {
   verifyQuote(quote: Uint8Array, opts: { collateral: Collateral; now: Date; trustedRoots?: Array<string | Uint8Array>; policy?: AppraisalPolicy }): Promise<VerificationResult>;
-  pckInfoFromQuote(quote: unknown): { fmspc: string; pckCa: 'processor' | 'platform' } | Promise<{ fmspc: string; pckCa: 'processor' | 'platform' }>;
 }
 
 /** Builds the DCAP-backed verifier. */
@@ -45,12 +47,15 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
 
   return {
     async verifyQuote(quote: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
+      // the measurements are worth reporting even when the chain or collateral fails later
+      let summary: QuoteSummary | null = null;
       try {
-        const dcap = await loadDcap();
-        const { parseQuote } = await import('../quote/parse.ts');
         const parsed = parseQuote(quote);
-        const pck = await dcap.pckInfoFromQuote(parsed);
+        summary = summarizeQuote(parsed);
+        const pck = pckInfoFromQuote(parsed);
+        summary = summarizeQuote(parsed, { fmspc: pck.fmspc, pceId: pck.pceId });
         const { collateral } = await fetchCollateral(sources, { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now });
+        const dcap = await loadDcap();
         return await dcap.verifyQuote(quote, {
           collateral,
           now: ctx.now,
@@ -58,7 +63,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
           policy: ctx.policy.appraisal,
         });
       } catch (err) {
-        return failed(err);
+        return failed(err, summary);
       }
     },
     async verifyCertificate(_der: Uint8Array, _ctx: EvidenceContext): Promise<VerificationResult> {
@@ -68,8 +73,8 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
 }
 
 /** A result that carries only the error (verification stopped before a quote was read). */
-function failed(err: unknown): VerificationResult {
-  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [toVerifyError(err)], quote: null, checks: [] };
+function failed(err: unknown, quote: QuoteSummary | null = null): VerificationResult {
+  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [toVerifyError(err)], quote, checks: [] };
 }
 
 // The DCAP verifier lands in src/verify/dcap.ts in parallel with this service; resolved lazily so the
