@@ -2,13 +2,11 @@
  * Source order for clients: stapled (per certificate, added by the verifier), then local
  * directories, then the disk cache in front of PCCS and PCS. The first source with matching, current
  * collateral wins; the verifier checks its signatures.
+ *
+ * Browser-safe (the verifier imports it); Node-only sources are built in ./from-settings.ts.
  */
 import { RatlsError } from '../verify/errors.ts';
 import type { Collateral } from '../verify/types.ts';
-import type { CollateralSettings } from '../verify/policy-file.ts';
-import { DiskCacheCollateralSource } from './cache.ts';
-import { DirectoryCollateralSource } from './directory.ts';
-import { INTEL_PCS_URL, PcsCollateralSource } from './pcs.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 /** Tries sources in order and returns the first hit; network sources are tried in turn when one fails. */
@@ -52,25 +50,4 @@ export async function fetchCollateral(sources: CollateralSource[], request: Coll
     `No current collateral for FMSPC ${request.fmspc} (${request.pckCa} CA) at ${request.now.toISOString()}.${tried} ` +
       'Staple collateral in the server certificate, configure a PCCS/PCS URL, or provide a collateral directory.',
   );
-}
-
-/**
- * Builds the client's sources from policy settings (the stapled source is per certificate and not
- * included). Offline: cache and directories only. Online: PCCS then PCS (Intel's by default),
- * each behind the disk cache when one is configured.
- */
-export function collateralSourcesFromSettings(settings: CollateralSettings): CollateralSource[] {
-  const network: CollateralSource[] = [];
-  if (!settings.offline) {
-    if (settings.pccsUrl) network.push(new PcsCollateralSource({ baseUrl: settings.pccsUrl }));
-    network.push(new PcsCollateralSource({ baseUrl: settings.pcsUrl ?? INTEL_PCS_URL }));
-  }
-  const out: CollateralSource[] = [];
-  if (settings.cacheDir) {
-    out.push(new DiskCacheCollateralSource({ dir: settings.cacheDir, upstream: network.length > 0 ? new ChainedCollateralSource(network) : undefined }));
-  } else {
-    out.push(...network);
-  }
-  if (settings.directories && settings.directories.length > 0) out.unshift(new DirectoryCollateralSource(settings.directories));
-  return out;
 }
