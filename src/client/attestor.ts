@@ -1,0 +1,144 @@
+/**
+ * The check every client path shares: given a freshly handshaken TLS socket, verify the peer's
+ * RA-TLS certificate (and optionally a nonce round trip on the same connection) under a policy.
+ * Only a socket that passes is handed to an HTTP client; the caller destroys the others.
+ */
+import type { TLSSocket } from 'node:tls';
+import { createHash, randomBytes } from 'node:crypto';
+import { X509Certificate } from '@peculiar/x509';
+import { verifyRatlsCertificate, verifyRatlsEvidence } from '../verify/ratls-cert.ts';
+import type { ClientPolicy } from '../verify/policy-file.ts';
+import type { CollateralSource } from '../collateral/types.ts';
+import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
+import type { CheckRecord, VerificationResult } from '../verify/types.ts';
+import { toVerifyError } from '../verify/errors.ts';
+import { toArrayBuffer, toHex } from '../util/bytes.ts';
+import { AttestationError, failedResult } from './errors.ts';
+import { rawGet } from './evidence-request.ts';
+
+/** Path of the nonce evidence route served by `ratls serve`. */
+export const EVIDENCE_PATH = '/.well-known/ratls/evidence';
+
+/** Options shared by the agent, the dispatcher, attestedFetch and `ratls connect`. */
+export interface AttestOptions {
+  /** Collateral sources after the stapled one; default: built from policy.collateral. */
+  collateralSources?: CollateralSource[];
+  /** Clock, for tests; default () => new Date(). */
+  now?: () => Date;
+  /** Time allowed for the nonce round trip; default 15 s. */
+  nonceTimeoutMs?: number;
+  /** Called after each successful verification (one per new TLS connection). */
+  onVerified?: (event: AttestationEvent) => void;
+  /** Called after each refused connection. */
+  onRejected?: (event: AttestationEvent) => void;
+}
+
+/** What one connection's attestation found. */
+export interface AttestationEvent {
+  /** host:port */
+  peer: string;
+  result: VerificationResult;
+  /** SHA-256 of the peer certificate (hex); undefined when none was presented. */
+  certSha256?: string;
+  certDer?: Uint8Array;
+  /** True when a nonce round trip was made and passed. */
+  nonceVerified: boolean;
+  at: Date;
+}
+
+/** Verifies TLS peers under one policy; cheap to share between connections. */
+export class Attestor {
+  readonly policy: ClientPolicy;
+  private readonly sources: CollateralSource[];
+  private readonly opts: AttestOptions;
+
+  constructor(policy: ClientPolicy, opts: AttestOptions = {}) {
+    this.policy = policy;
+    this.opts = opts;
+    this.sources = opts.collateralSources ?? collateralSourcesFromSettings(policy.collateral);
+  }
+
+  /** Verifies a certificate (DER) without a connection, e.g. for `--cert FILE`. */
+  async verifyCertificate(certDer: Uint8Array, expectedNonce?: Uint8Array): Promise<VerificationResult> {
+    try {
+      return await verifyRatlsCertificate(certDer, {
+        now: this.now(),
+        trustedRoots: this.policy.trustedRoots,
+        policy: this.policy.appraisal,
+        collateralSources: this.sources,
+        maxCertAgeSeconds: this.policy.freshness.maxCertAgeSeconds,
+        ...(expectedNonce ? { expectedNonce } : {}),
+      });
+    } catch (err) {
+      const e = toVerifyError(err);
+      return failedResult(e.code, e.message);
+    }
+  }
+
+  private now(): Date {
+    return this.opts.now ? this.opts.now() : new Date();
+  }
+
+  /**
+   * Verifies the peer of a connected TLS socket. Resolves with the event when it passes; rejects
+   * with AttestationError otherwise. Never writes to the socket except the nonce request.
+   */
+  async attest(socket: TLSSocket, host: string, port: number | string): Promise<AttestationEvent> {
+    const peer = `${host}:${port}`;
+    const raw = socket.getPeerCertificate(false)?.raw;
+    const event: AttestationEvent = { peer, result: failedResult('EVIDENCE_MISSING', 'The server presented no certificate.'), nonceVerified: false, at: this.now() };
+    if (!raw || raw.length === 0) return this.reject(event);
+    const der = new Uint8Array(raw);
+    event.certDer = der;
+    event.certSha256 = createHash('sha256').update(der).digest('hex');
+    event.result = await this.verifyCertificate(der);
+    if (!event.result.ok) return this.reject(event);
+
+    if (this.policy.freshness.requireNonce) {
+      const nonce = new Uint8Array(randomBytes(32));
+      try {
+        const res = await rawGet(socket, host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, this.opts.nonceTimeoutMs ?? 15_000);
+        if (res.status !== 200) {
+          let detail = `HTTP ${res.status}`;
+          try {
+            const j = JSON.parse(new TextDecoder().decode(res.body)) as { error?: { code?: string; message?: string } };
+            if (j.error?.message) detail += `: ${j.error.message}`;
+          } catch {
+            // not JSON; the status says enough
+          }
+          throw new AttestationError(peer, failedResult('NONCE_MISSING', `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.`));
+        }
+        const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
+        const r = await verifyRatlsEvidence(res.body, spki, {
+          now: this.now(),
+          trustedRoots: this.policy.trustedRoots,
+          policy: this.policy.appraisal,
+          collateralSources: this.sources,
+          expectedNonce: nonce,
+        });
+        const checks = [...event.result.checks, ...r.checks.map((c: CheckRecord) => ({ ...c, name: `nonce evidence: ${c.name}` }))];
+        if (!r.ok) {
+          event.result = { ...r, checks };
+          return this.reject(event);
+        }
+        event.result = { ...event.result, checks: [...checks, { name: 'nonce round trip', ok: true, detail: `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection` }] };
+        event.nonceVerified = true;
+      } catch (err) {
+        if (err instanceof AttestationError) {
+          event.result = err.result;
+        } else {
+          const e = toVerifyError(err, 'NONCE_MISMATCH');
+          event.result = failedResult(e.code, e.message);
+        }
+        return this.reject(event);
+      }
+    }
+    this.opts.onVerified?.(event);
+    return event;
+  }
+
+  private reject(event: AttestationEvent): never {
+    this.opts.onRejected?.(event);
+    throw new AttestationError(event.peer, event.result);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * An undici Agent (dispatcher) whose connector attests every new TLS connection before undici
+ * may write to it: the connect callback, which hands the socket to undici, runs only after the
+ * verdict.
+ */
+import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
+import type { TLSSocket } from 'node:tls';
+import type { ClientPolicy } from '../verify/policy-file.ts';
+import { Attestor, type AttestOptions } from './attestor.ts';
+import { AttestationError } from './errors.ts';
+
+/** Options of {@link createAttestedDispatcher}. */
+export interface AttestedDispatcherOptions extends AttestOptions {
+  /** Passed to undici's Agent (connections, keepAliveTimeout, ...). `connect` is ours. */
+  agentOptions?: Omit<Agent.Options, 'connect'>;
+  /** Connect timeout in ms (TLS handshake, attestation not included); default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+/** undici Agent with an attesting connector; `attestor` is exposed for status reporting. */
+export interface AttestedDispatcher extends Agent {
+  readonly attestor: Attestor;
+}
+
+/**
+ * Creates an undici dispatcher that verifies every new connection under `policy`.
+ * Use with undici's fetch/request, or `fetchOptions: { dispatcher }` in clients built on undici.
+ */
+export function createAttestedDispatcher(policy: ClientPolicy, opts: AttestedDispatcherOptions = {}): AttestedDispatcher {
+  const attestor = new Attestor(policy, opts);
+  // maxCachedSessions 0: no TLS session resumption, so no connection skips the check.
+  const tlsConnect = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000 });
+  const connect: buildConnector.connector = (options, callback) => {
+    if (options.protocol !== 'https:') {
+      callback(new AttestationError(`${options.hostname}:${options.port}`, {
+        ok: false, tcbStatus: null, advisoryIds: [], quote: null, checks: [],
+        errors: [{ code: 'CONNECTION_FAILED', message: `Refusing ${options.protocol}//${options.hostname}: attested connections need https.` }],
+      }), null);
+      return;
+    }
+    tlsConnect(options, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('TLS connection failed'), null);
+      const tlsSocket = socket as TLSSocket;
+      attestor.attest(tlsSocket, options.servername || options.hostname, options.port || 443).then(
+        () => callback(null, socket),
+        (e: unknown) => {
+          socket.destroy();
+          callback(e instanceof Error ? e : new Error(String(e)), null);
+        },
+      );
+    });
+  };
+  const agent = new Agent({ ...opts.agentOptions, connect }) as AttestedDispatcher;
+  Object.defineProperty(agent, 'attestor', { value: attestor, enumerable: false });
+  return agent;
+}
+
+/** Finds an AttestationError in an error's cause chain (fetch wraps it in "fetch failed"). */
+export function findAttestationError(err: unknown): AttestationError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof AttestationError) return e;
+  }
+  return undefined;
+}
+
+/** fetch bound to a dispatcher: failures of attestation reject with the AttestationError itself. */
+export type AttestedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * A fetch that uses `dispatcher` for every request and rethrows AttestationError unwrapped.
+ * Pass it as `fetch` to the openai and ollama clients.
+ */
+export function fetchWithDispatcher(dispatcher: Agent): AttestedFetch {
+  return async (input, init) => {
+    try {
+      // undici's own fetch: Node's built-in fetch bundles a different undici whose dispatcher
+      // interface may not match the npm one.
+      return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher })) as unknown as Response;
+    } catch (err) {
+      throw findAttestationError(err) ?? err;
+    }
+  };
+}

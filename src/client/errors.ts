@@ -1,0 +1,27 @@
+import { RatlsError, type ErrorCode } from '../verify/errors.ts';
+import type { VerificationResult } from '../verify/types.ts';
+
+/**
+ * Thrown (or passed to callbacks) when a server fails attestation. The TLS socket it concerns has
+ * already been destroyed and no request byte was written to it.
+ */
+export class AttestationError extends RatlsError {
+  /** The full verification result: every check, the TCB status, the quote summary. */
+  readonly result: VerificationResult;
+  /** host:port of the server that was refused. */
+  readonly peer: string;
+
+  constructor(peer: string, result: VerificationResult) {
+    const first = result.errors[0] ?? { code: 'INTERNAL' as ErrorCode, message: 'Verification failed without a reason (bug).' };
+    const more = result.errors.length > 1 ? ` (+${result.errors.length - 1} more: ${result.errors.slice(1).map((e) => e.code).join(', ')})` : '';
+    super(first.code, `Attestation of ${peer} failed: ${first.message}${more}`);
+    this.name = 'AttestationError';
+    this.result = result;
+    this.peer = peer;
+  }
+}
+
+/** A result holding only `error`, for failures before any quote was looked at. */
+export function failedResult(code: ErrorCode, message: string): VerificationResult {
+  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code, message }], quote: null, checks: [{ name: code, ok: false, detail: message }] };
+}
