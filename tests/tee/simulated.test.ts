@@ -137,10 +137,10 @@ describe('simulated DCAP world', () => {
     expect(Object.keys(ti)).toEqual(expect.arrayContaining(['tdxModule', 'tdxModuleIdentities', 'tcbLevels']));
     const qe = JSON.parse(c.qeIdentityJson) as { enclaveIdentity: { id: string; version: number } };
     expect(qe.enclaveIdentity).toMatchObject({ id: 'TD_QE', version: 2 });
-    const pckCrl = new x509.X509Crl(c.pckCrl);
+    const pckCrl = new x509.X509Crl(c.pckCrl.slice().buffer);
     expect(pckCrl.issuer).toMatch(/SIMULATED SGX PCK Platform CA/);
     expect(pckCrl.entries.length).toBe(2);
-    expect(new x509.X509Crl(c.rootCaCrl).issuer).toMatch(/SIMULATED SGX Root CA/);
+    expect(new x509.X509Crl(c.rootCaCrl.slice().buffer).issuer).toMatch(/SIMULATED SGX Root CA/);
   });
 
   it('takes measurements from options, from measurements.json, and sets DEBUG on request', async () => {
