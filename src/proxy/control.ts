@@ -76,7 +76,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     if (!nonceHex) return c.json(errorBody('NONCE_MISSING', 'Add ?nonce=<hex> (1 to 64 random bytes) to get evidence bound to your nonce.'), 400);
     const nonce = /^[0-9a-fA-F]+$/.test(nonceHex) && nonceHex.length <= MAX_NONCE_BYTES * 2 ? fromHex(nonceHex.toLowerCase()) : undefined;
     if (!nonce || nonce.length === 0) {
-      return c.json(errorBody('NONCE_MISSING', `The nonce must be 1 to ${MAX_NONCE_BYTES} bytes of even-length hex.`), 400);
+      return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
     if (!ctx.evidence) return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
     if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {

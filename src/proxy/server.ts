@@ -16,9 +16,10 @@ import { createControlApp, isControlPath, certFingerprint } from './control.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
+import type { RatlsIdentity } from '../ratls/identity.ts';
 
 /** Optional collaborators of {@link startRatlsServer}. */
-export interface StartDeps<I extends ServingIdentity = ServingIdentity> {
+export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
   /**
    * Where keys, quotes and certificates come from. Default: RA-TLS issuance with the evidence
    * provider chosen by `config.evidence` (see src/proxy/ratls-source.ts).
@@ -39,7 +40,7 @@ export interface StartDeps<I extends ServingIdentity = ServingIdentity> {
 }
 
 /** A running proxy. */
-export interface RunningRatlsServer<I extends ServingIdentity = ServingIdentity> {
+export interface RunningRatlsServer<I extends ServingIdentity = RatlsIdentity> {
   /** https://HOST:PORT/ (IPv6 hosts in brackets). */
   url: string;
   port: number;
@@ -48,6 +49,8 @@ export interface RunningRatlsServer<I extends ServingIdentity = ServingIdentity>
   identity(): I;
   /** Makes a new key, quote and certificate now and serves it to new connections. */
   rotate(): Promise<void>;
+  /** The identity source in use (for banners: measurements). */
+  source: IdentitySource<I>;
   /** Stops accepting, drains in-flight requests up to shutdown.drainTimeout, then closes. */
   close(opts?: { drainTimeoutMs?: number }): Promise<void>;
   /** Prometheus registry and metrics of this instance. */
@@ -66,7 +69,7 @@ const KEEP_IDENTITIES = 3;
  * @param config a validated configuration (see validateConfig / loadServeConfig)
  * @param deps identity source, logger and clock; defaults give the production behaviour
  */
-export async function startRatlsServer<I extends ServingIdentity = ServingIdentity>(
+export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity>(
   config: ServeConfig,
   deps: StartDeps<I> = {},
 ): Promise<RunningRatlsServer<I>> {
@@ -233,6 +236,7 @@ export async function startRatlsServer<I extends ServingIdentity = ServingIdenti
     host: addr.address,
     identity: () => current,
     rotate,
+    source,
     close,
     metrics,
     server,
@@ -246,7 +250,7 @@ export function rotationDelay(id: ServingIdentity, rotateAt: number, now: Date):
   return Math.max(0, nb + life * rotateAt - now.getTime());
 }
 
-async function defaultIdentitySource(config: ServeConfig): Promise<IdentitySource> {
-  const mod = (await import('./ratls-source.ts')) as { createRatlsIdentitySource(c: ServeConfig): Promise<IdentitySource> };
+async function defaultIdentitySource(config: ServeConfig): Promise<IdentitySource<RatlsIdentity>> {
+  const mod = await import('./ratls-source.ts');
   return mod.createRatlsIdentitySource(config);
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
@@ -35,7 +36,7 @@ async function deadPort(): Promise<number> {
 describe('ratls serve: routing and control routes', () => {
   let echo: Awaited<ReturnType<typeof echoUpstream>>;
   let demo: RunningDemoUpstream;
-  let srv: RunningRatlsServer;
+  let srv: RunningRatlsServer<ServingIdentity>;
   let agent: ReturnType<typeof trustingAgent>;
 
   beforeAll(async () => {
@@ -112,10 +113,10 @@ describe('ratls serve: routing and control routes', () => {
     const evj = await request(`${srv.url}.well-known/ratls/evidence?nonce=aa&format=json`, { dispatcher: agent });
     expect(((await evj.body.json()) as { nonce: string }).nonce).toBe('aa');
 
-    for (const bad of ['', 'xyz', 'abc', 'aa'.repeat(65)]) {
+    for (const [bad, code] of [['', 'NONCE_MISSING'], ['xyz', 'NONCE_INVALID'], ['abc', 'NONCE_INVALID'], ['aa'.repeat(65), 'NONCE_INVALID']]) {
       const r = await request(`${srv.url}.well-known/ratls/evidence?nonce=${bad}`, { dispatcher: agent });
       expect(r.statusCode).toBe(400);
-      expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe('NONCE_MISSING');
+      expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe(code);
     }
     const col = await request(`${srv.url}.well-known/ratls/collateral`, { dispatcher: agent });
     expect(col.statusCode).toBe(404);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
+import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
@@ -20,7 +21,7 @@ async function servedFingerprint(port: number): Promise<string> {
 
 describe('ratls serve: certificate rotation', () => {
   let demo: RunningDemoUpstream;
-  let srv: RunningRatlsServer;
+  let srv: RunningRatlsServer<ServingIdentity>;
 
   beforeAll(async () => {
     demo = await startDemoUpstream({ tokenDelayMs: 30 });

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fetch as undiciFetch, request } from 'undici';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
+import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
@@ -30,7 +31,7 @@ async function endlessUpstream() {
 describe('ratls serve: streaming with real clients', () => {
   let demo: RunningDemoUpstream;
   let endless: Awaited<ReturnType<typeof endlessUpstream>>;
-  let srv: RunningRatlsServer;
+  let srv: RunningRatlsServer<ServingIdentity>;
   let agent: ReturnType<typeof trustingAgent>;
   let tlsFetch: typeof fetch;
 

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { Server as IoServer } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
+import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
@@ -32,7 +33,7 @@ function bigBody(size: number, hash = createHash('sha256')): { stream: Readable;
 describe('ratls serve: WebSockets (socket.io) and uploads', () => {
   let upstream: http.Server;
   let ioServer: IoServer;
-  let srv: RunningRatlsServer;
+  let srv: RunningRatlsServer<ServingIdentity>;
   let agent: ReturnType<typeof trustingAgent>;
   const received: string[] = [];
 

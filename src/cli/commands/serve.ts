@@ -1,5 +1,166 @@
+/**
+ * `ratls serve`: the attested reverse proxy. Config: YAML file < RATLS_* env < flags.
+ * `--demo` (what `npm start` runs) adds simulated TDX in ./.ratls and a built-in demo upstream.
+ */
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { CliIo } from '../io.ts';
+import { type CliIo, UsageError } from '../io.ts';
+import { ConfigError, envToRaw, mergeRaw, parseUpstreamSpec, readConfigFile, validateConfig, type RawConfig, type ServeConfig } from '../../proxy/config.ts';
+import { startRatlsServer, type RunningRatlsServer } from '../../proxy/server.ts';
+import { startDemoUpstream, type RunningDemoUpstream } from '../../proxy/demo-upstream.ts';
+import { renderBanner } from '../../proxy/banner.ts';
+import { RatlsError } from '../../verify/errors.ts';
 
-/** Placeholder until the `serve` command lands. */
-export function registerServeCommand(_program: Command, _io: CliIo): void {}
+interface ServeFlags {
+  config?: string;
+  listen?: string;
+  simulate?: boolean;
+  simDir?: string;
+  upstream?: string[];
+  demo?: boolean;
+  tls12?: boolean;
+  keyAlg?: string;
+  certValidity?: string;
+  maxBody?: string;
+  upstreamTimeout?: string;
+  drainTimeout?: string;
+  host?: string[];
+  blockOllamaAdmin?: boolean;
+  logLevel?: string;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Turns flags into the raw config layer that overrides file and env. */
+function flagsToRaw(f: ServeFlags): RawConfig {
+  const raw: Record<string, unknown> = {};
+  const tls: Record<string, unknown> = {};
+  const evidence: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
+  if (f.listen) raw.listen = f.listen;
+  if (f.simulate) evidence.provider = 'simulated';
+  if (f.simDir) evidence.simDir = f.simDir;
+  if (f.upstream?.length) raw.routes = f.upstream.map(parseUpstreamSpec);
+  if (f.tls12) tls.minVersion = 'TLSv1.2';
+  if (f.keyAlg) tls.keyAlg = f.keyAlg;
+  if (f.certValidity) tls.validity = f.certValidity;
+  if (f.host?.length) tls.hosts = f.host;
+  if (f.maxBody) limits.maxBody = f.maxBody;
+  if (f.upstreamTimeout) limits.upstreamTimeout = f.upstreamTimeout;
+  if (f.drainTimeout) raw.shutdown = { drainTimeout: f.drainTimeout };
+  if (f.logLevel) raw.log = { level: f.logLevel };
+  if (f.demo) raw.demo = true;
+  if (Object.keys(tls).length) raw.tls = tls;
+  if (Object.keys(evidence).length) raw.evidence = evidence;
+  if (Object.keys(limits).length) raw.limits = limits;
+  return raw;
+}
+
+/** Resolves the effective config; demo defaults sit below the file, env and flags. */
+export function resolveServeConfig(f: ServeFlags, env: NodeJS.ProcessEnv): { config: ServeConfig; routesGiven: boolean } {
+  const file = f.config ?? env.RATLS_CONFIG;
+  const layers: RawConfig[] = [file ? readConfigFile(file) : {}, envToRaw(env), flagsToRaw(f)];
+  const demo = f.demo === true || layers.some((l) => l.demo === true);
+  let raw: RawConfig = demo ? { listen: '127.0.0.1:8443', evidence: { provider: 'simulated' } } : {};
+  for (const l of layers) raw = mergeRaw(raw, l);
+  const routesGiven = raw.routes !== undefined;
+  const config = validateConfig(raw);
+  if (f.blockOllamaAdmin) for (const r of config.routes) if (r.rewriteHost || r.name === 'ollama') r.blockOllamaAdmin = true;
+  return { config, routesGiven };
+}
+
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('Run the attested TLS reverse proxy in front of open-webui and Ollama')
+    .option('--config <file>', 'YAML config file (see config/ratls.example.yaml); env RATLS_CONFIG')
+    .option('--listen <host:port>', 'address to listen on (default 0.0.0.0:8443; demo 127.0.0.1:8443)')
+    .option('--simulate', 'use the SIMULATED TDX evidence provider (no real attestation; development only)')
+    .option('--sim-dir <dir>', 'state directory of the simulated TDX world (default .ratls/sim)')
+    .option('--upstream <spec>', 'route PREFIX=URL[,strip][,host][,block-admin]; repeat for more (replaces the defaults)', collect)
+    .option('--demo', 'simulated TDX plus a built-in demo upstream that answers like Ollama (npm start)')
+    .option('--tls12', 'also accept TLS 1.2 (default: TLS 1.3 only)')
+    .option('--key-alg <alg>', 'P-256 (default) or P-384')
+    .option('--cert-validity <duration>', 'certificate lifetime, e.g. 24h; rotated at 2/3 of it')
+    .option('--host <name>', 'DNS name or IP for the certificate; repeat for more', collect)
+    .option('--max-body <size>', 'largest request body, e.g. 100MiB')
+    .option('--upstream-timeout <duration>', 'how long to wait for upstream response headers, e.g. 10m')
+    .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
+    .option('--block-ollama-admin', "refuse Ollama's pull/push/create/delete/copy routes")
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (flags: ServeFlags) => {
+      let resolved: ReturnType<typeof resolveServeConfig>;
+      try {
+        resolved = resolveServeConfig(flags, process.env);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new UsageError(err.message);
+        throw err;
+      }
+      const { config, routesGiven } = resolved;
+      await runServe(config, routesGiven, io);
+    });
+}
+
+/** Starts everything, prints the banner, and resolves after a signal closed the server. */
+async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo): Promise<void> {
+  let demo: RunningDemoUpstream | undefined;
+  if (config.demo && !routesGiven) {
+    demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
+    config.routes = [
+      { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, blockOllamaAdmin: false, name: 'ollama' },
+      { prefix: '/', target: demo.url, stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'demo' },
+    ];
+  }
+  let srv: RunningRatlsServer;
+  try {
+    srv = await startRatlsServer(config);
+  } catch (err) {
+    await demo?.close();
+    if (err instanceof RatlsError) {
+      io.err(`ratls serve: ${err.message} [${err.code}]\n`);
+      io.setExitCode(2);
+      return;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+      io.err(`ratls serve: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code}). Pick another with --listen HOST:PORT.\n`);
+      io.setExitCode(2);
+      return;
+    }
+    throw err;
+  }
+  const identity = srv.identity();
+  io.err(
+    renderBanner({
+      url: srv.url,
+      port: srv.port,
+      config,
+      identity,
+      measurements: srv.source.measurements?.(identity),
+      ...(identity.simulated ? { simRootPath: join(config.evidence.simDir, 'root.pem') } : {}),
+      demo: demo !== undefined,
+    }),
+  );
+
+  await new Promise<void>((done) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        io.err(`ratls serve: second ${sig}, exiting without draining\n`);
+        process.exit(1);
+      }
+      io.err(`ratls serve: ${sig} received, draining in-flight requests (up to ${Math.round(config.shutdown.drainTimeoutMs / 1000)} s)\n`);
+      srv
+        .close()
+        .then(() => demo?.close())
+        .finally(() => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          done();
+        });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
