@@ -1,0 +1,324 @@
+/**
+ * Intel's signed collateral documents: TCB info v3 (TDX) and QE identity v2 (TD_QE).
+ *
+ * Intel signs the exact bytes of the inner object ("tcbInfo" / "enclaveIdentity") as served, so the
+ * signed text is cut out of the document verbatim and the fields used are parsed from that same
+ * text: what is checked is always what was signed, even if the outer document repeats a key.
+ */
+import { fromHex } from '../util/bytes.ts';
+import { RatlsError } from './errors.ts';
+import { TCB_STATUSES, type TcbStatus } from './types.ts';
+
+/** The signed inner object's exact text, its parsed value and the detached signature. */
+export interface SignedJson {
+  signedText: string;
+  body: Record<string, unknown>;
+  /** 64 bytes r||s (P-256). */
+  signature: Uint8Array;
+}
+
+function malformed(what: string, detail: string): never {
+  throw new RatlsError('COLLATERAL_MALFORMED', `${what} is malformed: ${detail}.`);
+}
+
+/** Index just past the JSON string starting at `i` (which holds the opening quote). */
+function skipString(text: string, i: number, what: string): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x5c) j++; // backslash escapes the next char
+    else if (c === 0x22) return j + 1;
+  }
+  return malformed(what, 'unterminated string');
+}
+
+function skipWs(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** Index just past the JSON value starting at `i`; linear time, never recursive. */
+function skipValue(text: string, i: number, what: string): number {
+  const c = text[i];
+  if (c === '"') return skipString(text, i, what);
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    for (let j = i; j < text.length; j++) {
+      const d = text[j];
+      if (d === '"') j = skipString(text, j, what) - 1;
+      else if (d === '{' || d === '[') depth++;
+      else if (d === '}' || d === ']') {
+        depth--;
+        if (depth === 0) return j + 1;
+      }
+    }
+    return malformed(what, 'unbalanced brackets');
+  }
+  let j = i;
+  while (j < text.length && !',}] \n\r\t'.includes(text[j]!)) j++;
+  if (j === i) malformed(what, `unexpected character at offset ${i}`);
+  return j;
+}
+
+/**
+ * The verbatim text of each top-level member of a JSON object. Duplicate keys are rejected, so
+ * there is exactly one candidate for the signed object.
+ */
+export function topLevelMembers(text: string, what: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = skipWs(text, 0);
+  if (text[i] !== '{') malformed(what, 'not a JSON object');
+  i = skipWs(text, i + 1);
+  if (text[i] === '}') return out;
+  for (;;) {
+    if (text[i] !== '"') malformed(what, 'expected a member name');
+    const keyEnd = skipString(text, i, what);
+    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    i = skipWs(text, keyEnd);
+    if (text[i] !== ':') malformed(what, 'expected ":"');
+    i = skipWs(text, i + 1);
+    const end = skipValue(text, i, what);
+    if (out.has(key)) malformed(what, `member "${key}" appears twice`);
+    out.set(key, text.slice(i, end));
+    i = skipWs(text, end);
+    if (text[i] === ',') {
+      i = skipWs(text, i + 1);
+      continue;
+    }
+    if (text[i] === '}') break;
+    malformed(what, 'expected "," or "}"');
+  }
+  if (skipWs(text, i + 1) !== text.length) malformed(what, 'trailing data after the object');
+  return out;
+}
+
+/** Splits a PCS document into the signed inner object's exact text and its signature. */
+export function splitSignedJson(text: string, member: 'tcbInfo' | 'enclaveIdentity', what: string): SignedJson {
+  const members = topLevelMembers(text, what);
+  const signedText = members.get(member);
+  const sigText = members.get('signature');
+  if (signedText === undefined) malformed(what, `no "${member}" object`);
+  if (sigText === undefined) malformed(what, 'no "signature"');
+  let body: unknown;
+  let sigHex: unknown;
+  try {
+    body = JSON.parse(signedText);
+    sigHex = JSON.parse(sigText);
+  } catch {
+    malformed(what, 'not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) malformed(what, `"${member}" is not an object`);
+  const signature = typeof sigHex === 'string' && sigHex.length === 128 ? fromHex(sigHex) : undefined;
+  if (!signature) malformed(what, 'the signature is not 64 bytes of hex (r||s)');
+  return { signedText, body: body as Record<string, unknown>, signature };
+}
+
+// ---- typed field readers -------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, what: string, field: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) malformed(what, `${field} is not an object`);
+  return v as Obj;
+}
+function arr(v: unknown, what: string, field: string): unknown[] {
+  if (!Array.isArray(v)) malformed(what, `${field} is not an array`);
+  return v;
+}
+function int(v: unknown, what: string, field: string, max = 0xffff): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) malformed(what, `${field} is not an integer in 0..${max}`);
+  return v;
+}
+function str(v: unknown, what: string, field: string): string {
+  if (typeof v !== 'string') malformed(what, `${field} is not a string`);
+  return v;
+}
+function hex(v: unknown, what: string, field: string, len: number): Uint8Array {
+  const b = typeof v === 'string' ? fromHex(v) : undefined;
+  if (!b || b.length !== len) malformed(what, `${field} is not ${len} bytes of hex`);
+  return b;
+}
+function date(v: unknown, what: string, field: string): Date {
+  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) malformed(what, `${field} is not a date`);
+  return new Date(ms);
+}
+function status(v: unknown, what: string, field: string): TcbStatus {
+  if (typeof v !== 'string' || !(TCB_STATUSES as readonly string[]).includes(v)) malformed(what, `${field} "${String(v)}" is not a known TCB status`);
+  return v as TcbStatus;
+}
+function advisories(v: unknown, what: string, field: string): string[] {
+  if (v === undefined) return [];
+  return arr(v, what, field).map((x, i) => str(x, what, `${field}[${i}]`));
+}
+
+// ---- TCB info v3 ----------------------------------------------------------------------------
+
+export interface TdxTcbLevel {
+  sgxComponents: number[];
+  pceSvn: number;
+  tdxComponents: number[];
+  tcbDate: string;
+  status: TcbStatus;
+  advisoryIds: string[];
+}
+
+export interface ModuleTcbLevel {
+  isvSvn: number;
+  tcbDate: string;
+  status: TcbStatus;
+  advisoryIds: string[];
+}
+
+export interface TdxModuleIdentity {
+  id: string;
+  mrSigner: Uint8Array;
+  attributes: Uint8Array;
+  attributesMask: Uint8Array;
+  tcbLevels: ModuleTcbLevel[];
+}
+
+export interface TcbInfo {
+  id: string;
+  version: number;
+  issueDate: Date;
+  nextUpdate: Date;
+  fmspc: string;
+  pceId: string;
+  tcbEvaluationDataNumber: number;
+  tdxModule?: { mrSigner: Uint8Array; attributes: Uint8Array; attributesMask: Uint8Array };
+  tdxModuleIdentities?: TdxModuleIdentity[];
+  tcbLevels: TdxTcbLevel[];
+}
+
+function components(v: unknown, what: string, field: string): number[] {
+  const a = arr(v, what, field);
+  if (a.length !== 16) malformed(what, `${field} does not have 16 entries`);
+  return a.map((c, i) => int(obj(c, what, `${field}[${i}]`).svn, what, `${field}[${i}].svn`, 255));
+}
+
+function moduleLevels(v: unknown, what: string, field: string): ModuleTcbLevel[] {
+  return arr(v, what, field).map((l, i) => {
+    const o = obj(l, what, `${field}[${i}]`);
+    return {
+      isvSvn: int(obj(o.tcb, what, `${field}[${i}].tcb`).isvsvn, what, `${field}[${i}].tcb.isvsvn`),
+      tcbDate: str(o.tcbDate, what, `${field}[${i}].tcbDate`),
+      status: status(o.tcbStatus, what, `${field}[${i}].tcbStatus`),
+      advisoryIds: advisories(o.advisoryIDs, what, `${field}[${i}].advisoryIDs`),
+    };
+  });
+}
+
+/** Reads a TCB info body (the signed "tcbInfo" object). Only TDX v3 documents are accepted. */
+export function parseTcbInfo(body: Record<string, unknown>): TcbInfo {
+  const what = 'TCB info';
+  const id = str(body.id, what, 'id');
+  const version = int(body.version, what, 'version');
+  if (id !== 'TDX' || version !== 3) {
+    throw new RatlsError(
+      'COLLATERAL_MISMATCH',
+      `TCB info is "${id}" version ${version}; TDX quotes need TDX TCB info version 3 (fetch it from /tdx/certification/v4/tcb).`,
+    );
+  }
+  const info: TcbInfo = {
+    id,
+    version,
+    issueDate: date(body.issueDate, what, 'issueDate'),
+    nextUpdate: date(body.nextUpdate, what, 'nextUpdate'),
+    fmspc: str(body.fmspc, what, 'fmspc').toLowerCase(),
+    pceId: str(body.pceId, what, 'pceId').toLowerCase(),
+    tcbEvaluationDataNumber: int(body.tcbEvaluationDataNumber, what, 'tcbEvaluationDataNumber', 0xffffffff),
+    tcbLevels: arr(body.tcbLevels, what, 'tcbLevels').map((l, i) => {
+      const o = obj(l, what, `tcbLevels[${i}]`);
+      const tcb = obj(o.tcb, what, `tcbLevels[${i}].tcb`);
+      return {
+        sgxComponents: components(tcb.sgxtcbcomponents, what, `tcbLevels[${i}].tcb.sgxtcbcomponents`),
+        pceSvn: int(tcb.pcesvn, what, `tcbLevels[${i}].tcb.pcesvn`),
+        tdxComponents: components(tcb.tdxtcbcomponents, what, `tcbLevels[${i}].tcb.tdxtcbcomponents`),
+        tcbDate: str(o.tcbDate, what, `tcbLevels[${i}].tcbDate`),
+        status: status(o.tcbStatus, what, `tcbLevels[${i}].tcbStatus`),
+        advisoryIds: advisories(o.advisoryIDs, what, `tcbLevels[${i}].advisoryIDs`),
+      };
+    }),
+  };
+  if (!/^[0-9a-f]{12}$/.test(info.fmspc)) malformed(what, 'fmspc is not 6 bytes of hex');
+  if (!/^[0-9a-f]{4}$/.test(info.pceId)) malformed(what, 'pceId is not 2 bytes of hex');
+  if (body.tdxModule !== undefined) {
+    const m = obj(body.tdxModule, what, 'tdxModule');
+    info.tdxModule = {
+      mrSigner: hex(m.mrsigner, what, 'tdxModule.mrsigner', 48),
+      attributes: hex(m.attributes, what, 'tdxModule.attributes', 8),
+      attributesMask: hex(m.attributesMask, what, 'tdxModule.attributesMask', 8),
+    };
+  }
+  if (body.tdxModuleIdentities !== undefined) {
+    info.tdxModuleIdentities = arr(body.tdxModuleIdentities, what, 'tdxModuleIdentities').map((x, i) => {
+      const m = obj(x, what, `tdxModuleIdentities[${i}]`);
+      const f = `tdxModuleIdentities[${i}]`;
+      return {
+        id: str(m.id, what, `${f}.id`),
+        mrSigner: hex(m.mrsigner, what, `${f}.mrsigner`, 48),
+        attributes: hex(m.attributes, what, `${f}.attributes`, 8),
+        attributesMask: hex(m.attributesMask, what, `${f}.attributesMask`, 8),
+        tcbLevels: moduleLevels(m.tcbLevels, what, `${f}.tcbLevels`),
+      };
+    });
+  }
+  return info;
+}
+
+// ---- QE identity v2 -------------------------------------------------------------------------
+
+export interface QeIdentity {
+  id: string;
+  version: number;
+  issueDate: Date;
+  nextUpdate: Date;
+  tcbEvaluationDataNumber: number;
+  miscselect: number;
+  miscselectMask: number;
+  attributes: Uint8Array;
+  attributesMask: Uint8Array;
+  mrSigner: Uint8Array;
+  isvProdId: number;
+  tcbLevels: ModuleTcbLevel[];
+}
+
+/**
+ * Intel's QVL reads the 4 hex bytes and byte-swaps them, i.e. the hex is the report's
+ * in-memory (little-endian) byte order; read it the same way as the report's MISCSELECT.
+ */
+function u32MemoryOrderHex(v: unknown, what: string, field: string): number {
+  const b = hex(v, what, field, 4);
+  return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+}
+
+/** Reads a QE identity body (the signed "enclaveIdentity" object). Only TD_QE v2 is accepted. */
+export function parseQeIdentity(body: Record<string, unknown>): QeIdentity {
+  const what = 'QE identity';
+  const id = str(body.id, what, 'id');
+  const version = int(body.version, what, 'version');
+  if (id !== 'TD_QE' || version !== 2) {
+    throw new RatlsError(
+      'COLLATERAL_MISMATCH',
+      `QE identity is "${id}" version ${version}; TDX quotes need the TD_QE identity version 2 (/tdx/certification/v4/qe/identity).`,
+    );
+  }
+  return {
+    id,
+    version,
+    issueDate: date(body.issueDate, what, 'issueDate'),
+    nextUpdate: date(body.nextUpdate, what, 'nextUpdate'),
+    tcbEvaluationDataNumber: int(body.tcbEvaluationDataNumber, what, 'tcbEvaluationDataNumber', 0xffffffff),
+    miscselect: u32MemoryOrderHex(body.miscselect, what, 'miscselect'),
+    miscselectMask: u32MemoryOrderHex(body.miscselectMask, what, 'miscselectMask'),
+    attributes: hex(body.attributes, what, 'attributes', 16),
+    attributesMask: hex(body.attributesMask, what, 'attributesMask', 16),
+    mrSigner: hex(body.mrsigner, what, 'mrsigner', 32),
+    isvProdId: int(body.isvprodid, what, 'isvprodid'),
+    tcbLevels: moduleLevels(body.tcbLevels, what, 'tcbLevels'),
+  };
+}
