@@ -1,5 +1,109 @@
 import type { Command } from 'commander';
-import type { CliIo } from '../io.ts';
+import { readFileSync } from 'node:fs';
+import { type CliIo, UsageError } from '../io.ts';
+import { resolveCliPolicy } from '../../client/policy.ts';
+import { probe } from '../../client/probe.ts';
+import { Attestor } from '../../client/attestor.ts';
+import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
+import { RatlsError } from '../../verify/errors.ts';
+import { TCB_STATUSES, type VerificationResult } from '../../verify/types.ts';
 
-/** Placeholder until the `policy` command lands. */
-export function registerPolicyCommands(_program: Command, _io: CliIo): void {}
+interface FromFlags {
+  url?: string;
+  cert?: string;
+  root?: string[];
+  policy?: string;
+}
+
+/** Reads a certificate file, PEM or DER. */
+function readCert(path: string): Uint8Array {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`Cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const text = buf.toString('latin1');
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
+  return m ? new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')) : new Uint8Array(buf);
+}
+
+/** A policy pinned to what `result` shows; measurements as presented, statuses as found. */
+export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): ClientPolicy {
+  const q = result.quote!;
+  return {
+    trustedRoots: base.trustedRoots,
+    appraisal: {
+      allowedTcbStatuses: result.tcbStatus ? [result.tcbStatus] : ['UpToDate'],
+      allowedAdvisoryIds: [...result.advisoryIds],
+      allowDebug: q.debug,
+      mrTd: [q.mrTd],
+      rtmr0: [q.rtmr0],
+      rtmr1: [q.rtmr1],
+      rtmr2: [q.rtmr2],
+      rtmr3: [q.rtmr3],
+      mrSeam: [q.mrSeam],
+      xfam: [q.xfam],
+      tdAttributes: [q.tdAttributes],
+    },
+    freshness: { requireNonce: base.freshness.requireNonce, ...(base.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: base.freshness.maxCertAgeSeconds } : {}) },
+    collateral: base.collateral,
+  };
+}
+
+/** `ratls policy from --url https://host | --cert FILE`: print a policy pinned to what the server presents. */
+export function registerPolicyCommands(program: Command, io: CliIo): void {
+  const policy = program.command('policy').description('Client policy files: generate and check');
+  policy
+    .command('from')
+    .description('Print a policy pinned to the measurements and TCB status a server presents, for review (exit 0 ok, 1 not verifiable, 2 usage)')
+    .option('--url <url>', 'https://host[:port] of the RA-TLS server')
+    .option('--cert <file>', 'an RA-TLS certificate (PEM or DER) instead of connecting')
+    .option('--root <pem>', 'trust this root certificate file (repeatable; default Intel)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--policy <file>', 'take roots, collateral and freshness settings from this policy')
+    .action(async (flags: FromFlags) => {
+      if (!flags.url === !flags.cert) throw new UsageError('Give exactly one of --url or --cert.');
+      let base: ClientPolicy;
+      try {
+        base = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err));
+      }
+      // Verify the cryptography only: every status and DEBUG admitted, nothing pinned yet.
+      const permissive: ClientPolicy = { ...base, appraisal: { allowedTcbStatuses: [...TCB_STATUSES], allowDebug: true }, freshness: { requireNonce: false } };
+      let result: VerificationResult;
+      let source: string;
+      if (flags.url) {
+        try {
+          result = (await probe(flags.url, permissive)).result;
+        } catch (err) {
+          if (err instanceof RatlsError) {
+            io.err(`ratls policy from: ${err.code}: ${err.message}\n`);
+            io.setExitCode(2);
+            return;
+          }
+          throw err;
+        }
+        source = flags.url;
+      } else {
+        result = await new Attestor(permissive).verifyCertificate(readCert(flags.cert!));
+        source = flags.cert!;
+      }
+      if (!result.ok || !result.quote) {
+        io.err(`ratls policy from: the evidence of ${source} does not verify, so there is nothing trustworthy to pin:\n`);
+        for (const e of result.errors) io.err(`  ${e.code}: ${e.message}\n`);
+        io.setExitCode(1);
+        return;
+      }
+      const notes = [
+        `Policy pinned to what ${source} presented at ${new Date().toISOString()}.`,
+        'Review before publishing: these values are only as good as the software they measure.',
+        `TCB status ${result.tcbStatus ?? 'unknown'}${result.advisoryIds.length ? `, advisories ${result.advisoryIds.join(', ')}` : ''}.`,
+      ];
+      if (result.nonIntelRoot) notes.push('WARNING: SIMULATED / non-Intel root. Do not publish for production.');
+      if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
+      if (result.tcbStatus && result.tcbStatus !== 'UpToDate') notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
+      io.out(policyToYaml(pinnedPolicy(base, result), notes.join('\n')));
+      io.setExitCode(0);
+    });
+}

@@ -1,0 +1,66 @@
+/** Human-readable verification report for `ratls verify` (plain text; ANSI colours on a TTY). */
+import type { VerificationResult } from '../verify/types.ts';
+import type { RatlsVerificationResult } from '../verify/ratls-cert.ts';
+
+/** What the report shows besides the result. */
+export interface ReportContext {
+  target: string;
+  nonceRequested: boolean;
+  nonceVerified: boolean;
+  colour: boolean;
+}
+
+const MEASUREMENT_ROWS: Array<[string, keyof NonNullable<VerificationResult['quote']>]> = [
+  ['MRTD', 'mrTd'],
+  ['RTMR0', 'rtmr0'],
+  ['RTMR1', 'rtmr1'],
+  ['RTMR2', 'rtmr2'],
+  ['RTMR3', 'rtmr3'],
+  ['MRSEAM', 'mrSeam'],
+  ['XFAM', 'xfam'],
+  ['TDATTRIBUTES', 'tdAttributes'],
+];
+
+/** Renders the report; ends with a newline. */
+export function renderReport(result: VerificationResult | RatlsVerificationResult, ctx: ReportContext): string {
+  const c = (code: string, s: string) => (ctx.colour ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const ok = (s: string) => c('32', s);
+  const bad = (s: string) => c('31', s);
+  const warn = (s: string) => c('33', s);
+  const r = result as RatlsVerificationResult;
+  const lines: string[] = [];
+  const row = (k: string, v: string) => lines.push(`  ${(k + ':').padEnd(16)}${v}`);
+
+  lines.push(`RA-TLS verification of ${ctx.target}`);
+  row('Verdict', result.ok ? ok('PASS: the server is the attested TD the policy expects') : bad('REJECTED'));
+  if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
+  row('TCB status', result.tcbStatus ? (result.tcbStatus === 'UpToDate' ? ok(result.tcbStatus) : warn(result.tcbStatus)) : 'unknown');
+  row('Advisories', result.advisoryIds.length > 0 ? warn(result.advisoryIds.join(', ')) : 'none');
+  if (r.certificate) {
+    row('Certificate', r.certificate.subject);
+    row('  valid', `${r.certificate.notBefore} .. ${r.certificate.notAfter}`);
+    row('  sha256', r.certificate.fingerprintSha256);
+  }
+  if (r.ratls) row('Evidence', `${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`);
+  const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
+  row('Key binding', binding ? (binding.ok ? ok(`bound to this TLS key (${binding.detail ?? 'ok'})`) : bad(binding.detail ?? 'failed')) : 'not checked');
+  row(
+    'Freshness',
+    ctx.nonceVerified ? ok('nonce round trip passed on this connection') : ctx.nonceRequested ? bad('nonce round trip failed') : 'no nonce requested (use --nonce)',
+  );
+  if (result.quote) {
+    lines.push('  Measurements:');
+    for (const [label, key] of MEASUREMENT_ROWS) lines.push(`    ${label.padEnd(13)}${String(result.quote[key])}`);
+    lines.push(`    ${'DEBUG'.padEnd(13)}${result.quote.debug ? bad('yes') : 'no'}`);
+    if (result.quote.fmspc) lines.push(`    ${'FMSPC'.padEnd(13)}${result.quote.fmspc}`);
+  }
+  lines.push('  Checks:');
+  for (const ch of result.checks) {
+    lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${ch.name}${ch.detail ? `: ${ch.detail}` : ''}`);
+  }
+  if (result.errors.length > 0) {
+    lines.push('  Reasons:');
+    for (const e of result.errors) lines.push(`    ${bad(e.code)}: ${e.message}`);
+  }
+  return lines.join('\n') + '\n';
+}

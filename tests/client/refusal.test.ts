@@ -1,0 +1,154 @@
+/**
+ * Verifying clients against good and bad servers. The bad ones must be refused before a single
+ * request byte is written: the spy server counts every decrypted byte and every request.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import https from 'node:https';
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { request as undiciRequest } from 'undici';
+import { createAttestedAgent, createAttestedDispatcher, attestedFetch, AttestationError, type ClientPolicy } from '../../src/client/index.ts';
+import { OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
+import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
+import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+function pem(label: string, der: ArrayBuffer): string {
+  return `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;
+}
+
+/** A self-signed certificate for a new key, optionally carrying extensions copied from `from`. */
+async function selfSigned(from?: Uint8Array): Promise<{ certPem: string; keyPem: string }> {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const extensions: x509.Extension[] = [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])];
+  if (from) {
+    const src = new x509.X509Certificate(Buffer.from(from));
+    for (const oid of [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS]) {
+      const e = src.getExtension(oid);
+      if (e) extensions.push(new x509.Extension(oid, false, e.value));
+    }
+  }
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01' + Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
+    name: 'CN=impostor',
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 3_600_000),
+    signingAlgorithm: alg,
+    keys,
+    extensions,
+  });
+  return { certPem: cert.toString('pem'), keyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) };
+}
+
+function agentGet(url: string, agent: https.Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+let world: World;
+let goodMrtd: string;
+let otherWorld: World;
+const servers: Record<string, SpyServer> = {};
+
+beforeAll(async () => {
+  world = await makeWorld();
+  otherWorld = await makeWorld();
+  goodMrtd = (await loadSimulatedProvider(world.dir)).measurements.mrTd;
+  const good = await makeIdentity(world);
+  servers.good = await startSpyServer(good);
+  servers.plain = await startSpyServer(await selfSigned());
+  servers.otherWorld = await startSpyServer(await makeIdentity(otherWorld));
+  servers.keyMismatch = await startSpyServer(await selfSigned(good.certDer));
+  servers.debug = await startSpyServer(await makeIdentity(world, { debug: true }));
+  servers.wrongMrtd = await startSpyServer(await makeIdentity(world, { mrTd: 'ee'.repeat(48) }));
+});
+afterAll(async () => {
+  await Promise.all(Object.values(servers).map((s) => s.close()));
+});
+
+const bad: Array<[string, string, string]> = [
+  ['a plain TLS server', 'plain', 'EVIDENCE_MISSING'],
+  ['a certificate from another simulated world', 'otherWorld', 'PCK_CHAIN_UNTRUSTED'],
+  ['a certificate whose key does not match its evidence', 'keyMismatch', 'PUBKEY_MISMATCH'],
+  ['a DEBUG TD', 'debug', 'TD_DEBUG'],
+  ['a wrong MRTD', 'wrongMrtd', 'MEASUREMENT_MISMATCH'],
+];
+
+/** Trusts the world's root and pins the good server's MRTD, so a different one is refused. */
+function pinnedPolicy(): ClientPolicy {
+  return simPolicy(world, (p) => { p.appraisal.mrTd = [goodMrtd]; });
+}
+
+function expectRefused(err: unknown, code: string): void {
+  expect(err).toBeInstanceOf(AttestationError);
+  const e = err as AttestationError;
+  expect(e.result.ok).toBe(false);
+  expect(e.result.errors.map((x) => x.code)).toContain(code);
+}
+
+describe('attested https.Agent', () => {
+  it('passes a good simulated server and sends the request', async () => {
+    const events: string[] = [];
+    const agent = createAttestedAgent(pinnedPolicy(), { onVerified: (e) => events.push(e.result.tcbStatus ?? 'none') });
+    const before = servers.good!.bytes();
+    const r = await agentGet(`${servers.good!.url}/hello`, agent);
+    expect(r).toEqual({ status: 200, body: 'hello from the VM\n' });
+    expect(events).toEqual(['UpToDate']);
+    expect(servers.good!.bytes()).toBeGreaterThan(before); // the spy does see request bytes when allowed
+    agent.destroy();
+  });
+
+  for (const [name, key, code] of bad) {
+    it(`refuses ${name} (${code}) before any request byte`, async () => {
+      const s = servers[key]!;
+      const agent = createAttestedAgent(pinnedPolicy());
+      const conns = s.connections();
+      const err = await agentGet(`${s.url}/secret?prompt=hello`, agent).catch((e: unknown) => e);
+      expectRefused(err, code);
+      expect(s.connections()).toBeGreaterThan(conns); // it did connect and handshake...
+      expect(s.bytes()).toBe(0); // ...but never wrote a byte
+      expect(s.requests).toEqual([]);
+      agent.destroy();
+    });
+  }
+});
+
+describe('attested undici dispatcher and attestedFetch', () => {
+  it('passes a good server (request and fetch), reusing the attested connection', async () => {
+    let verified = 0;
+    const d = createAttestedDispatcher(pinnedPolicy(), { onVerified: () => verified++ });
+    const r = await undiciRequest(`${servers.good!.url}/a`, { dispatcher: d });
+    expect(r.statusCode).toBe(200);
+    expect(await r.body.text()).toBe('hello from the VM\n');
+    await new Promise((res) => setTimeout(res, 50)); // undici returns the socket to the pool asynchronously
+    const r2 = await undiciRequest(`${servers.good!.url}/b`, { dispatcher: d });
+    await r2.body.text();
+    expect(verified).toBe(1);
+    await d.close();
+    const res = await attestedFetch(`${servers.good!.url}/c`, { method: 'GET' }, pinnedPolicy());
+    expect(await res.text()).toBe('hello from the VM\n');
+  });
+
+  for (const [name, key, code] of bad) {
+    it(`refuses ${name} (${code}) before any request byte`, async () => {
+      const s = servers[key]!;
+      const d = createAttestedDispatcher(pinnedPolicy());
+      const err = await undiciRequest(`${s.url}/secret`, { dispatcher: d, method: 'POST', body: 'prompt' }).catch((e: unknown) => e);
+      expectRefused(err, code);
+      await d.close();
+      // attestedFetch surfaces the AttestationError itself, not "fetch failed"
+      expectRefused(await attestedFetch(`${s.url}/secret`, { method: 'POST', body: 'prompt' }, pinnedPolicy()).catch((e: unknown) => e), code);
+      expect(s.bytes()).toBe(0);
+      expect(s.requests).toEqual([]);
+    });
+  }
+});
