@@ -1,5 +1,190 @@
+/**
+ * `ratls cert issue` and `ratls cert verify`: make an RA-TLS certificate from an evidence provider
+ * (for tests and demos; the proxy makes its own in memory) and check one offline.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { CliIo } from '../io.ts';
+import * as x509 from '@peculiar/x509';
+import { type CliIo, UsageError } from '../io.ts';
+import { selectEvidenceProvider } from '../../tee/select.ts';
+import { createRatlsIdentity } from '../../ratls/identity.ts';
+import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../verify/ratls-cert.ts';
+import { resolveCliPolicy } from '../../client/policy.ts';
+import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts';
+import { loadCollateralDir } from '../../collateral/file.ts';
+import { RatlsError } from '../../verify/errors.ts';
+import { fromHex } from '../../util/bytes.ts';
+import type { Collateral } from '../../verify/types.ts';
 
-/** Placeholder until the `cert` command lands. */
-export function registerCertCommands(_program: Command, _io: CliIo): void {}
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function parseInt10(v: string, name: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}".`);
+  return Number(v);
+}
+
+/** Reads a certificate file in PEM or DER. */
+export async function readCertificateFile(path: string): Promise<Uint8Array> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (err) {
+    throw new UsageError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+  }
+  const text = raw.toString('latin1');
+  if (text.includes('-----BEGIN CERTIFICATE-----')) {
+    try {
+      return new Uint8Array(x509.PemConverter.decodeFirst(text));
+    } catch {
+      throw new UsageError(`${path} holds no readable PEM certificate.`);
+    }
+  }
+  return new Uint8Array(raw);
+}
+
+interface IssueOpts {
+  simulate?: boolean;
+  simDir?: string;
+  configfsRoot?: string;
+  outCert: string;
+  outKey?: string;
+  host?: string[];
+  keyAlg: string;
+  validity: string;
+  profile: string;
+  staple: boolean;
+}
+
+interface VerifyOpts {
+  cert: string;
+  root?: string[];
+  at?: string;
+  policy?: string;
+  collateral?: string;
+  nonce?: string;
+  maxAge?: string;
+  json?: boolean;
+}
+
+/** Plain-text summary of an RA-TLS verification result. */
+export function renderCertResult(r: RatlsVerificationResult): string {
+  const lines: string[] = [];
+  lines.push(r.ok ? 'RA-TLS certificate: OK' : 'RA-TLS certificate: REJECTED');
+  if (r.nonIntelRoot) lines.push('WARNING: SIMULATED / non-Intel root: this is not evidence of a real Intel TDX platform.');
+  if (r.certificate) {
+    lines.push(`  subject:      ${r.certificate.subject}`);
+    lines.push(`  valid:        ${r.certificate.notBefore} .. ${r.certificate.notAfter}`);
+    lines.push(`  sha256:       ${r.certificate.fingerprintSha256}`);
+  }
+  if (r.ratls) lines.push(`  profile:      ${r.ratls.profile} (pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''})`);
+  lines.push(`  TCB status:   ${r.tcbStatus ?? 'unknown'}${r.advisoryIds.length ? ` (${r.advisoryIds.join(', ')})` : ''}`);
+  if (r.quote) {
+    lines.push(`  MRTD:         ${r.quote.mrTd}`);
+    for (const k of ['rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'] as const) lines.push(`  ${k.toUpperCase()}:        ${r.quote[k]}`);
+    lines.push(`  TDATTRIBUTES: ${r.quote.tdAttributes}${r.quote.debug ? ' (DEBUG)' : ''}`);
+  }
+  for (const c of r.checks) lines.push(`  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
+  for (const e of r.errors) lines.push(`  error ${e.code}: ${e.message}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Registers `cert issue` and `cert verify`. */
+export function registerCertCommands(program: Command, io: CliIo): void {
+  const cert = program.command('cert').description('Issue and verify RA-TLS certificates');
+
+  cert
+    .command('issue')
+    .description('Issue an RA-TLS certificate from the TDX evidence provider (key output for tests and demos only)')
+    .option('--simulate', 'use the SIMULATED TDX world instead of configfs-tsm (dev/test only)')
+    .option('--sim-dir <dir>', 'simulated world directory (created on first use)')
+    .option('--configfs-root <dir>', 'configfs-tsm root', undefined)
+    .requiredOption('--out-cert <file>', 'where to write the certificate (PEM)')
+    .option('--out-key <file>', 'ALSO write the private key (PKCS#8 PEM, mode 0600): tests and demos only')
+    .option('--host <name>', 'DNS name or IP for subjectAltName (repeatable)', collect)
+    .option('--key-alg <alg>', 'P-256 or P-384', 'P-256')
+    .option('--validity <seconds>', 'certificate lifetime in seconds', '86400')
+    .option('--profile <profile>', 'ccc (CCC interoperable RA-TLS) or dstack', 'ccc')
+    .option('--no-staple', 'do not staple collateral (2.23.133.5.4.2)')
+    .action(async (o: IssueOpts) => {
+      if (o.keyAlg !== 'P-256' && o.keyAlg !== 'P-384') throw new UsageError('--key-alg must be P-256 or P-384.');
+      if (o.profile !== 'ccc' && o.profile !== 'dstack') throw new UsageError('--profile must be ccc or dstack.');
+      const validitySeconds = parseInt10(o.validity, '--validity');
+      try {
+        const provider = await selectEvidenceProvider({
+          ...(o.simulate ? { simulate: true } : {}),
+          ...(o.simDir ? { simDir: o.simDir } : {}),
+          ...(o.configfsRoot ? { configfsRoot: o.configfsRoot } : {}),
+        });
+        const id = await createRatlsIdentity({
+          provider,
+          hosts: o.host ?? [],
+          keyAlg: o.keyAlg,
+          validitySeconds,
+          stapleCollateral: o.staple,
+          profile: o.profile,
+        });
+        await writeFile(o.outCert, id.certPem);
+        if (o.outKey) await writeFile(o.outKey, id.keyPem, { mode: 0o600 });
+        const sim = id.simulated ? ' SIMULATED' : '';
+        io.out(
+          `Issued${sim} RA-TLS certificate (${id.profile}, ${o.keyAlg}, provider ${id.providerName})\n` +
+            `  file:    ${o.outCert}\n  sha256:  ${id.fingerprintSha256}\n  valid:   ${id.notBefore.toISOString()} .. ${id.notAfter.toISOString()}\n` +
+            (o.outKey ? `  key:     ${o.outKey} (test/demo only; keep it private)\n` : '') +
+            (id.simulated && o.simDir ? `  verify with: ratls cert verify --cert ${o.outCert} --root ${o.simDir}/root.pem\n` : ''),
+        );
+        io.setExitCode(0);
+      } catch (err) {
+        if (err instanceof RatlsError) {
+          io.err(`ratls: ${err.code}: ${err.message}\n`);
+          io.setExitCode(2);
+          return;
+        }
+        throw err;
+      }
+    });
+
+  cert
+    .command('verify')
+    .description('Verify an RA-TLS certificate offline (stapled collateral, --collateral or policy sources)')
+    .requiredOption('--cert <file>', 'certificate (PEM or DER)')
+    .option('--root <pem>', 'trust this root instead of Intel\'s (repeatable; e.g. a simulated DIR/root.pem)', collect)
+    .option('--at <iso8601>', 'verification time (default: now)')
+    .option('--policy <file>', 'client policy file (YAML/JSON)')
+    .option('--collateral <dir>', 'collateral directory (seven-file layout) to use instead of stapled collateral')
+    .option('--nonce <hex>', 'require this nonce in the claims')
+    .option('--max-age <seconds>', 'reject certificates issued longer ago than this')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: VerifyOpts) => {
+      const der = await readCertificateFile(o.cert);
+      let now = new Date();
+      if (o.at) {
+        now = new Date(o.at);
+        if (Number.isNaN(now.getTime())) throw new UsageError(`--at must be an ISO 8601 time, got "${o.at}".`);
+      }
+      let expectedNonce: Uint8Array | undefined;
+      if (o.nonce !== undefined) {
+        expectedNonce = fromHex(o.nonce);
+        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--nonce must be non-empty hex.');
+      }
+      let policy;
+      let collateral: Collateral | undefined;
+      try {
+        policy = resolveCliPolicy({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
+        if (o.collateral) collateral = await loadCollateralDir(o.collateral);
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err));
+      }
+      const maxAge = o.maxAge !== undefined ? parseInt10(o.maxAge, '--max-age') : policy.freshness.maxCertAgeSeconds;
+      const result = await verifyRatlsCertificate(der, {
+        now,
+        trustedRoots: policy.trustedRoots,
+        policy: policy.appraisal,
+        ...(collateral ? { collateral } : {}),
+        collateralSources: o.policy ? collateralSourcesFromSettings(policy.collateral) : [],
+        ...(expectedNonce ? { expectedNonce } : {}),
+        ...(maxAge !== undefined ? { maxCertAgeSeconds: maxAge } : {}),
+      });
+      io.out(o.json ? JSON.stringify(result, null, 2) + '\n' : renderCertResult(result));
+      io.setExitCode(result.ok ? 0 : 1);
+    });
+}

@@ -1,0 +1,347 @@
+/**
+ * RA-TLS certificate verification: certificate validity, evidence extension decoding, DCAP
+ * verification of the quote (stapled, supplied or fetched collateral), the binding
+ * H(claims) == REPORTDATA and pubkey-hash == H(this certificate's SPKI), the appraisal policy and
+ * an optional expected nonce. Never throws; every failure is a coded reason in the result.
+ *
+ * Browser-safe: WebCrypto, @peculiar/x509, cbor2; time is a parameter.
+ */
+import { X509Certificate } from '@peculiar/x509';
+import { RatlsError, toVerifyError, type VerifyError } from './errors.ts';
+import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from './types.ts';
+import type { CollateralSource } from '../collateral/types.ts';
+import { fetchCollateral } from '../collateral/chain.ts';
+import { collateralMatches } from '../collateral/inspect.ts';
+import { parseQuote } from '../quote/parse.ts';
+import { summarizeQuote } from '../quote/summary.ts';
+import { pckInfoFromQuote } from './pck.ts';
+import { verifyQuote } from './dcap.ts';
+import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../util/bytes.ts';
+import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from '../ratls/claims.ts';
+import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../ratls/extension.ts';
+import { dstackReportData } from '../ratls/identity.ts';
+
+/** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
+export interface VerifyRatlsOptions {
+  /** Verification time; the verifier never reads the clock. */
+  now: Date;
+  /** Trusted roots (PEM or DER). Default: the pinned Intel SGX Root CA only. */
+  trustedRoots?: Array<string | Uint8Array>;
+  policy?: AppraisalPolicy;
+  /** Collateral to use as is (takes precedence over stapled and fetched collateral). */
+  collateral?: Collateral;
+  /** Where to fetch collateral when the certificate staples none that is current. Stapled is tried first. */
+  collateralSources?: CollateralSource[];
+  /** When set, the claims must carry exactly this nonce. */
+  expectedNonce?: Uint8Array;
+  /** When set, certificates whose notBefore is longer ago than this are rejected (CERT_TOO_OLD). */
+  maxCertAgeSeconds?: number;
+}
+
+/** RA-TLS facts of a verified certificate or evidence. */
+export interface RatlsInfo {
+  profile: 'ccc' | 'dstack';
+  /** 'SHA-256' | 'SHA-384' | 'SHA-512' (ccc); 'SHA-512' for dstack's REPORTDATA. */
+  pubkeyHashAlg: string;
+  /** Nonce from the claims, lower-case hex, or null. */
+  nonce: string | null;
+}
+
+/** Certificate facts reported with the result. */
+export interface RatlsCertificateInfo {
+  notBefore: string;
+  notAfter: string;
+  fingerprintSha256: string;
+  subject: string;
+}
+
+/** Result of RA-TLS verification: the quote verification result plus RA-TLS facts. */
+export type RatlsVerificationResult = VerificationResult & {
+  ratls: RatlsInfo | null;
+  certificate: RatlsCertificateInfo | null;
+};
+
+interface Acc {
+  errors: VerifyError[];
+  checks: CheckRecord[];
+}
+
+function fail(acc: Acc, name: string, err: VerifyError): void {
+  acc.errors.push(err);
+  acc.checks.push({ name, ok: false, detail: err.message });
+}
+
+function pass(acc: Acc, name: string, detail?: string): void {
+  acc.checks.push(detail === undefined ? { name, ok: true } : { name, ok: true, detail });
+}
+
+function emptyResult(acc: Acc, certificate: RatlsCertificateInfo | null = null): RatlsVerificationResult {
+  return { ok: false, tcbStatus: null, advisoryIds: [], errors: acc.errors, quote: null, checks: acc.checks, ratls: null, certificate };
+}
+
+/** Where the quote and its binding come from. */
+interface Evidence {
+  profile: 'ccc' | 'dstack';
+  quote: Uint8Array;
+  claims: RatlsClaims | null;
+  claimsBuffer: Uint8Array | null;
+}
+
+/** Verifies an RA-TLS certificate (DER). Never throws. */
+export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
+  const acc: Acc = { errors: [], checks: [] };
+  try {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(toArrayBuffer(der));
+    } catch {
+      fail(acc, 'certificate', { code: 'CERT_MALFORMED', message: 'The peer certificate is not a valid X.509 DER certificate.' });
+      return emptyResult(acc);
+    }
+    const info: RatlsCertificateInfo = {
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      fingerprintSha256: toHex(await digest('SHA-256', der)),
+      subject: cert.subject,
+    };
+    checkValidity(acc, cert, opts);
+    const spkiDer = new Uint8Array(cert.publicKey.rawData);
+    try {
+      if (!(await cert.verify({ signatureOnly: true }))) {
+        fail(acc, 'certificate signature', { code: 'CERT_MALFORMED', message: 'The certificate is not validly self-signed by its own key; it was altered after issuance.' });
+      } else pass(acc, 'certificate signature');
+    } catch {
+      fail(acc, 'certificate signature', { code: 'CERT_MALFORMED', message: 'The certificate signature could not be checked (unsupported key or signature algorithm).' });
+    }
+
+    let evidence: Evidence;
+    try {
+      evidence = extractEvidence(cert);
+      pass(acc, 'evidence extension', evidence.profile === 'ccc' ? OID_RATLS_EVIDENCE : OID_DSTACK_QUOTE);
+    } catch (err) {
+      fail(acc, 'evidence extension', toVerifyError(err, 'EVIDENCE_MALFORMED'));
+      return emptyResult(acc, info);
+    }
+
+    let stapled: Collateral | undefined;
+    const endorsements = cert.getExtension(OID_RATLS_ENDORSEMENTS);
+    if (endorsements) {
+      try {
+        stapled = decodeEndorsements(new Uint8Array(endorsements.value)).collateral;
+        pass(acc, 'stapled collateral', 'decoded');
+      } catch (err) {
+        // A broken staple is reported but does not stop other sources from supplying collateral.
+        fail(acc, 'stapled collateral', toVerifyError(err, 'COLLATERAL_MALFORMED'));
+      }
+    }
+    const result = await verifyEvidenceParts(acc, evidence, spkiDer, opts, stapled);
+    return { ...result, certificate: info };
+  } catch (err) {
+    fail(acc, 'internal', toVerifyError(err));
+    return emptyResult(acc);
+  }
+}
+
+/**
+ * Verifies evidence fetched from `/.well-known/ratls/evidence?nonce=...` (CBOR tag 60000) against
+ * the SPKI of the TLS connection it came over. Pass `expectedNonce` to require the nonce. Never throws.
+ */
+export async function verifyRatlsEvidence(evidence: Uint8Array, spkiDer: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
+  const acc: Acc = { errors: [], checks: [] };
+  try {
+    let ev: Evidence;
+    try {
+      const { quote, claimsBuffer } = decodeEvidence(evidence);
+      ev = { profile: 'ccc', quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
+      pass(acc, 'evidence');
+    } catch (err) {
+      fail(acc, 'evidence', toVerifyError(err, 'EVIDENCE_MALFORMED'));
+      return emptyResult(acc);
+    }
+    return await verifyEvidenceParts(acc, ev, spkiDer, opts, undefined);
+  } catch (err) {
+    fail(acc, 'internal', toVerifyError(err));
+    return emptyResult(acc);
+  }
+}
+
+function checkValidity(acc: Acc, cert: X509Certificate, opts: VerifyRatlsOptions): void {
+  const now = opts.now.getTime();
+  if (now < cert.notBefore.getTime()) {
+    fail(acc, 'certificate validity', {
+      code: 'CERT_NOT_YET_VALID',
+      message: `The certificate is valid only from ${cert.notBefore.toISOString()}; check this machine's clock or the server's.`,
+    });
+  } else if (now > cert.notAfter.getTime()) {
+    fail(acc, 'certificate validity', {
+      code: 'CERT_EXPIRED',
+      message: `The certificate expired at ${cert.notAfter.toISOString()}; the server failed to rotate it. Retry later or report it to the operator.`,
+    });
+  } else pass(acc, 'certificate validity', `${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()}`);
+  if (opts.maxCertAgeSeconds !== undefined && now - cert.notBefore.getTime() > opts.maxCertAgeSeconds * 1000) {
+    fail(acc, 'certificate age', {
+      code: 'CERT_TOO_OLD',
+      message: `The certificate was issued at ${cert.notBefore.toISOString()}, more than ${opts.maxCertAgeSeconds} s ago; ask for fresh evidence with a nonce or relax maxCertAgeSeconds.`,
+    });
+  }
+}
+
+function extractEvidence(cert: X509Certificate): Evidence {
+  const ext = cert.getExtension(OID_RATLS_EVIDENCE);
+  if (ext) {
+    const { quote, claimsBuffer } = decodeEvidence(new Uint8Array(ext.value));
+    return { profile: 'ccc', quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
+  }
+  const dstack = cert.getExtension(OID_DSTACK_QUOTE);
+  if (dstack) {
+    // dstack wraps the raw quote in a DER OCTET STRING inside extnValue; accept both forms.
+    let raw: Uint8Array = new Uint8Array(dstack.value);
+    if (raw[0] === 0x04 && raw.length > 4) {
+      const unwrapped = unwrapOctetString(raw);
+      if (unwrapped) raw = unwrapped;
+    }
+    return { profile: 'dstack', quote: raw, claims: null, claimsBuffer: null };
+  }
+  throw new RatlsError(
+    'EVIDENCE_MISSING',
+    `The certificate has no RA-TLS evidence extension (${OID_RATLS_EVIDENCE}); the server is not an RA-TLS endpoint or attestation is switched off.`,
+  );
+}
+
+/** Unwraps a DER OCTET STRING when `b` is exactly one; undefined otherwise. */
+function unwrapOctetString(b: Uint8Array): Uint8Array | undefined {
+  let len = b[1]!;
+  let off = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 3 || b.length < 2 + n) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = (len << 8) | b[2 + i]!;
+    off = 2 + n;
+  }
+  return off + len === b.length ? b.subarray(off) : undefined;
+}
+
+async function verifyEvidenceParts(
+  acc: Acc,
+  ev: Evidence,
+  spkiDer: Uint8Array,
+  opts: VerifyRatlsOptions,
+  stapled: Collateral | undefined,
+): Promise<RatlsVerificationResult> {
+  const ratls: RatlsInfo = {
+    profile: ev.profile,
+    pubkeyHashAlg: ev.claims ? ev.claims.pubkeyHashAlg : 'SHA-512',
+    nonce: ev.claims?.nonce ? toHex(ev.claims.nonce) : null,
+  };
+  let parsed;
+  try {
+    parsed = parseQuote(ev.quote);
+  } catch (err) {
+    fail(acc, 'quote structure', toVerifyError(err, 'QUOTE_MALFORMED'));
+    return { ...emptyResult(acc), ratls };
+  }
+  const reportData = parsed.body.reportData;
+
+  // Binding: the quote must have been made for these claims, and the claims for this key.
+  if (ev.profile === 'ccc') {
+    const expected = await reportDataForClaims(ev.claimsBuffer!);
+    if (!constantTimeEqual(expected, reportData)) {
+      fail(acc, 'REPORTDATA binding', {
+        code: 'REPORTDATA_MISMATCH',
+        message:
+          `The quote's REPORTDATA (${toHex(reportData.subarray(0, 8))}...) is not SHA-256 of the certificate's claims followed by zeros (${toHex(expected.subarray(0, 8))}...): ` +
+          'the quote was not produced for this certificate (for example, a quote copied from another machine or certificate).',
+      });
+    } else pass(acc, 'REPORTDATA binding', 'REPORTDATA = SHA-256(claims) || 0^32');
+    if (!(await claimsBindKey(ev.claims!, spkiDer))) {
+      fail(acc, 'public key binding', {
+        code: 'PUBKEY_MISMATCH',
+        message: `The pubkey-hash claim does not match ${ev.claims!.pubkeyHashAlg} of this certificate's public key: the evidence belongs to a different key (key swapped or evidence transplanted).`,
+      });
+    } else pass(acc, 'public key binding', `pubkey-hash = ${ev.claims!.pubkeyHashAlg}(SPKI)`);
+  } else {
+    const expected = await dstackReportData(spkiDer);
+    if (!constantTimeEqual(expected, reportData)) {
+      fail(acc, 'REPORTDATA binding', {
+        code: 'REPORTDATA_MISMATCH',
+        message: 'The quote\'s REPORTDATA is not SHA-512("ratls-cert:" || SPKI) of this certificate\'s key (dstack profile): the quote was made for another key.',
+      });
+    } else pass(acc, 'REPORTDATA binding', 'REPORTDATA = SHA-512("ratls-cert:" || SPKI)');
+  }
+
+  if (opts.expectedNonce) {
+    const got = ev.claims?.nonce;
+    if (!got) {
+      fail(acc, 'nonce', { code: 'NONCE_MISSING', message: 'A nonce was expected but the evidence carries none; the server did not answer the freshness challenge.' });
+    } else if (!constantTimeEqual(got, opts.expectedNonce)) {
+      fail(acc, 'nonce', { code: 'NONCE_MISMATCH', message: 'The evidence carries a different nonce than the one sent: it is a replay or belongs to another request.' });
+    } else pass(acc, 'nonce');
+  }
+
+  // Collateral: explicit, else stapled (if current), else sources; a stale staple is still handed
+  // to DCAP when nothing better exists, so the result names the exact expiry rather than "missing".
+  let collateral = opts.collateral;
+  let collateralSource = 'supplied';
+  if (!collateral) {
+    try {
+      const pck = pckInfoFromQuote(parsed);
+      const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: opts.now };
+      if (stapled && collateralMatches(stapled, request)) {
+        collateral = stapled;
+        collateralSource = 'stapled';
+      } else if (opts.collateralSources && opts.collateralSources.length > 0) {
+        try {
+          const got = await fetchCollateral(opts.collateralSources, request);
+          collateral = got.collateral;
+          collateralSource = got.source;
+        } catch (err) {
+          if (!stapled) throw err;
+        }
+      }
+      if (!collateral && stapled) {
+        collateral = stapled;
+        collateralSource = 'stapled (not current)';
+      }
+      if (!collateral) {
+        throw new RatlsError(
+          'COLLATERAL_MISSING',
+          'No collateral: the certificate staples none and no collateral source was configured. Configure PCCS/PCS or a collateral directory.',
+        );
+      }
+    } catch (err) {
+      fail(acc, 'collateral', toVerifyError(err, 'COLLATERAL_MISSING'));
+    }
+  }
+
+  let base: VerificationResult;
+  if (collateral) {
+    pass(acc, 'collateral', collateralSource);
+    const policy: AppraisalPolicy | undefined = opts.policy ? { ...opts.policy } : undefined;
+    // Raw-quote REPORTDATA pinning makes no sense here: RA-TLS binds REPORTDATA itself.
+    if (policy) delete policy.reportData;
+    base = await verifyQuote(ev.quote, {
+      collateral,
+      now: opts.now,
+      ...(opts.trustedRoots ? { trustedRoots: opts.trustedRoots } : {}),
+      ...(policy ? { policy } : {}),
+    });
+  } else {
+    let summary = null;
+    try {
+      summary = summarizeQuote(parsed);
+    } catch {
+      summary = null;
+    }
+    base = { ok: false, tcbStatus: null, advisoryIds: [], errors: [], quote: summary, checks: [] };
+  }
+  const errors = [...acc.errors, ...base.errors];
+  return {
+    ...base,
+    ok: base.ok && errors.length === 0,
+    errors,
+    checks: [...acc.checks, ...base.checks],
+    ratls,
+    certificate: null,
+  };
+}
