@@ -51,6 +51,10 @@ export interface AttestServiceConfig {
   /** Collateral directories (seven-file layout, one subdirectory per platform) and/or a PCCS. */
   collateralDirs?: string[];
   pccsUrl?: string;
+  /** Disk cache for collateral fetched from PCCS/PCS. */
+  collateralCacheDir?: string;
+  /** Never fetch collateral over the network (directories, cache and given sources only). Default false. */
+  offline?: boolean;
   /** Programmatic collateral sources, tried before the directories and the PCCS. */
   collateralSources?: CollateralSource[];
   /** Replaces the DCAP verifier (tests of the HTTP layer only). */
@@ -93,7 +97,13 @@ export async function startAttestService(config: AttestServiceConfig): Promise<A
   if (config.rotateKey) await keys.rotate();
   const verifier =
     config.verifier ??
-    createDcapEvidenceVerifier({ sources: config.collateralSources, directories: config.collateralDirs, pccsUrl: config.pccsUrl });
+    createDcapEvidenceVerifier({
+      sources: config.collateralSources,
+      directories: config.collateralDirs,
+      pccsUrl: config.pccsUrl,
+      cacheDir: config.collateralCacheDir,
+      offline: config.offline ?? false,
+    });
   const limiter =
     config.rateLimit === false
       ? undefined

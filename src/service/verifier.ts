@@ -5,8 +5,9 @@
  * certificate verifier, which also checks the claims binding and the nonce.
  */
 import type { CollateralSource } from '../collateral/types.ts';
-import { collateralSourcesFromSettings, fetchCollateral } from '../collateral/chain.ts';
-import { RatlsError, toVerifyError } from '../verify/errors.ts';
+import { fetchCollateral } from '../collateral/chain.ts';
+import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
+import { toVerifyError } from '../verify/errors.ts';
 import type { AppraisalPolicy, Collateral, QuoteSummary, VerificationResult } from '../verify/types.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
@@ -23,8 +24,23 @@ export interface DcapVerifierOptions {
   pccsUrl?: string;
   /** Disk cache for collateral fetched from PCCS/PCS. */
   cacheDir?: string;
-  /** Never use the network (directories, cache and given sources only). Default: true unless pccsUrl is set. */
+  /** Never use the network (directories, cache and given sources only). Default false: PCCS if given, then Intel PCS. */
   offline?: boolean;
+}
+
+/** The shape of the RA-TLS certificate verifier entry point this module relies on. */
+interface RatlsCertModule {
+  verifyRatlsCertificate(
+    der: Uint8Array,
+    opts: {
+      now: Date;
+      trustedRoots?: Array<string | Uint8Array>;
+      policy?: AppraisalPolicy;
+      collateralSources?: CollateralSource[];
+      expectedNonce?: Uint8Array;
+      maxCertAgeSeconds?: number;
+    },
+  ): Promise<VerificationResult>;
 }
 
 /** The shape of the shared DCAP verifier entry points this module relies on. */
@@ -34,7 +50,7 @@ interface DcapModule {
 
 /** Builds the DCAP-backed verifier. */
 export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): EvidenceVerifier {
-  const offline = opts.offline ?? !opts.pccsUrl;
+  const offline = opts.offline ?? false;
   const sources: CollateralSource[] = [
     ...(opts.sources ?? []),
     ...collateralSourcesFromSettings({
@@ -66,8 +82,20 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
         return failed(err, summary);
       }
     },
-    async verifyCertificate(_der: Uint8Array, _ctx: EvidenceContext): Promise<VerificationResult> {
-      return failed(new RatlsError('INTERNAL', 'RA-TLS certificate verification is not available in this build yet.'));
+    async verifyCertificate(der: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
+      try {
+        const ratls = await loadRatlsCert();
+        return await ratls.verifyRatlsCertificate(der, {
+          now: ctx.now,
+          trustedRoots: ctx.policy.trustedRoots,
+          policy: ctx.policy.appraisal,
+          collateralSources: sources,
+          ...(ctx.nonce ? { expectedNonce: ctx.nonce } : {}),
+          ...(ctx.policy.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: ctx.policy.freshness.maxCertAgeSeconds } : {}),
+        });
+      } catch (err) {
+        return failed(err);
+      }
     },
   };
 }
@@ -84,4 +112,11 @@ function loadDcap(): Promise<DcapModule> {
   const path = '../verify/dcap.ts';
   dcapModule ??= import(path) as Promise<DcapModule>;
   return dcapModule;
+}
+
+let ratlsCertModule: Promise<RatlsCertModule> | undefined;
+function loadRatlsCert(): Promise<RatlsCertModule> {
+  const path = '../verify/ratls-cert.ts';
+  ratlsCertModule ??= import(path) as Promise<RatlsCertModule>;
+  return ratlsCertModule;
 }

@@ -118,7 +118,7 @@ describe('tokens', () => {
     const tamperedPayload = `${h}.${p.slice(0, i)}${p[i] === 'A' ? 'B' : 'A'}${p.slice(i + 1)}.${s}`;
     await expect(verifyAttestationToken(tamperedPayload, { jwksUrl })).rejects.toMatchObject({ code: expect.stringMatching(/TOKEN_SIGNATURE_INVALID|TOKEN_INVALID/) });
     const sig = Buffer.from(s, 'base64url');
-    sig[5] ^= 1;
+    sig[5] = sig[5]! ^ 1;
     await expect(verifyAttestationToken(`${h}.${p}.${sig.toString('base64url')}`, { jwksUrl })).rejects.toMatchObject({ code: 'TOKEN_SIGNATURE_INVALID' });
     // wrong issuer, expired, unknown kid, alg none
     await expect(verifyAttestationToken(token, { jwksUrl }, { issuer: 'https://elsewhere' })).rejects.toMatchObject({ code: 'TOKEN_CLAIM_MISMATCH' });
