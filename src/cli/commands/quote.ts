@@ -1,5 +1,158 @@
+/**
+ * `ratls quote verify` and `ratls quote inspect`: DCAP verification of a raw TDX quote file
+ * against a collateral directory, and a field dump. Exit 0 ok, 1 rejected, 2 usage/unreadable.
+ */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { CliIo } from '../io.ts';
+import { type CliIo, UsageError } from '../io.ts';
+import { loadCollateralDir } from '../../collateral/file.ts';
+import { parseQuote } from '../../quote/parse.ts';
+import { summarizeQuote } from '../../quote/summary.ts';
+import { verifyQuote } from '../../verify/dcap.ts';
+import { RatlsError, toVerifyError } from '../../verify/errors.ts';
+import { pckInfoFromQuote } from '../../verify/pck.ts';
+import { formatQuoteFields, formatVerificationReport } from '../../verify/report.ts';
+import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../verify/types.ts';
 
-/** Placeholder until the `quote` command lands. */
-export function registerQuoteCommands(_program: Command, _io: CliIo): void {}
+interface VerifyFlags {
+  quote: string;
+  collateral: string;
+  at?: string;
+  root?: string[];
+  allowStatus?: string[];
+  allowDebug?: boolean;
+  json?: boolean;
+}
+
+interface InspectFlags {
+  quote: string;
+  json?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+async function readBytes(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function parseAt(at: string | undefined): Date {
+  if (at === undefined) return new Date();
+  // Require an explicit date-time so "2025" or locale strings are not silently accepted.
+  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(at) ? new Date(at) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--at must be an ISO 8601 time such as 2025-07-19T10:00:00Z, got "${at}"`);
+  return d;
+}
+
+function parseStatuses(list: string[] | undefined): TcbStatus[] | undefined {
+  if (!list || list.length === 0) return undefined;
+  const out: TcbStatus[] = ['UpToDate'];
+  for (const item of list.flatMap((s) => s.split(','))) {
+    const s = item.trim();
+    if (!s) continue;
+    if (!(TCB_STATUSES as readonly string[]).includes(s)) {
+      throw new UsageError(`--allow-status "${s}" is not a TCB status; use one of ${TCB_STATUSES.join(', ')}`);
+    }
+    if (!out.includes(s as TcbStatus)) out.push(s as TcbStatus);
+  }
+  return out;
+}
+
+async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
+  const now = parseAt(f.at);
+  const allowed = parseStatuses(f.allowStatus);
+  const quote = await readBytes(f.quote, 'quote file');
+  let collateral;
+  try {
+    collateral = await loadCollateralDir(f.collateral);
+  } catch (err) {
+    throw new UsageError(err instanceof RatlsError ? err.message : `cannot read collateral directory ${f.collateral}`);
+  }
+  const roots: string[] = [];
+  for (const r of f.root ?? []) {
+    const bytes = await readBytes(r, 'root certificate');
+    roots.push(new TextDecoder().decode(bytes));
+  }
+  const policy: AppraisalPolicy = {};
+  if (allowed) policy.allowedTcbStatuses = allowed;
+  if (f.allowDebug) policy.allowDebug = true;
+  const result = await verifyQuote(quote, { collateral, now, policy, ...(roots.length ? { trustedRoots: roots } : {}) });
+  if (f.json) io.out(`${JSON.stringify(result)}\n`);
+  else io.out(`Verification time: ${now.toISOString()}\n\n${formatVerificationReport(result)}`);
+  io.setExitCode(result.ok ? 0 : 1);
+}
+
+async function runInspect(f: InspectFlags, io: CliIo): Promise<void> {
+  const bytes = await readBytes(f.quote, 'quote file');
+  try {
+    const q = parseQuote(bytes);
+    let pck: ReturnType<typeof pckInfoFromQuote> | undefined;
+    let pckError: string | undefined;
+    try {
+      pck = pckInfoFromQuote(q);
+    } catch (err) {
+      pckError = toVerifyError(err).message;
+    }
+    const summary = summarizeQuote(q, pck ? { fmspc: pck.fmspc, pceId: pck.pceId } : undefined);
+    const pckJson = pck
+      ? {
+          pckCa: pck.pckCa,
+          fmspc: pck.fmspc,
+          pceId: pck.pceId,
+          pceSvn: pck.pceSvn,
+          cpuSvn: pck.cpuSvn,
+          tcbComponents: pck.tcbComponents,
+          sgxType: pck.sgxType,
+          leafSubject: pck.leaf.subjectCn,
+          leafNotBefore: pck.leaf.notBefore.toISOString(),
+          leafNotAfter: pck.leaf.notAfter.toISOString(),
+        }
+      : null;
+    const qe = q.certification.qeReport;
+    const qeJson = { isvProdId: qe.isvProdId, isvSvn: qe.isvSvn, miscSelect: qe.miscSelect, qeAuthDataBytes: q.certification.qeAuthData.length };
+    if (f.json) {
+      io.out(`${JSON.stringify({ quote: summary, length: q.length, padding: bytes.length - q.length, pck: pckJson, qeReport: qeJson, ...(pckError ? { pckError } : {}) })}\n`);
+    } else {
+      let out = `TDX quote (${q.length} bytes${bytes.length > q.length ? `, ${bytes.length - q.length} bytes of padding ignored` : ''})\n`;
+      out += formatQuoteFields(summary);
+      out += `\nQE report\n  ISVPRODID ${qe.isvProdId}, ISVSVN ${qe.isvSvn}, QE auth data ${q.certification.qeAuthData.length} bytes\n`;
+      if (pckJson) {
+        out += `\nPCK certificate (not verified here; use "ratls quote verify")\n`;
+        out += `  issuer CA    ${pckJson.pckCa}\n  PCESVN       ${pckJson.pceSvn}\n  CPUSVN       ${pckJson.cpuSvn}\n  SGX type     ${pckJson.sgxType}\n`;
+        out += `  valid        ${pckJson.leafNotBefore} .. ${pckJson.leafNotAfter}\n`;
+      } else out += `\nPCK certificate: ${pckError}\n`;
+      io.out(out);
+    }
+    io.setExitCode(0);
+  } catch (err) {
+    const e = toVerifyError(err, 'QUOTE_MALFORMED');
+    if (f.json) io.out(`${JSON.stringify({ ok: false, errors: [e] })}\n`);
+    else io.err(`ratls: ${e.code}: ${e.message}\n`);
+    io.setExitCode(1);
+  }
+}
+
+/** Registers `quote verify` and `quote inspect`. */
+export function registerQuoteCommands(program: Command, io: CliIo): void {
+  const quote = program.command('quote').description('Inspect and verify raw Intel TDX quotes (DCAP)');
+  quote
+    .command('verify')
+    .description('Verify a TDX quote with Intel DCAP collateral; exit 0 ok, 1 rejected, 2 usage error')
+    .requiredOption('--quote <file>', 'raw quote file')
+    .requiredOption('--collateral <dir>', 'directory with tcb_info.json, qe_identity.json, CRLs and issuer chains')
+    .option('--at <iso8601>', 'verification time (default: now)')
+    .option('--root <pem>', 'trust this root certificate instead of the Intel SGX Root CA (repeatable)', collect)
+    .option('--allow-status <status...>', 'also accept these Intel TCB statuses (UpToDate is always accepted)')
+    .option('--allow-debug', 'accept DEBUG TDs (never in production)')
+    .option('--json', 'print exactly one JSON object')
+    .action(async (f: VerifyFlags) => runVerify(f, io));
+  quote
+    .command('inspect')
+    .description('Print the fields of a TDX quote without verifying it')
+    .requiredOption('--quote <file>', 'raw quote file')
+    .option('--json', 'print JSON')
+    .action(async (f: InspectFlags) => runInspect(f, io));
+}
