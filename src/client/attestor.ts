@@ -9,6 +9,7 @@ import { X509Certificate } from '@peculiar/x509';
 import { verifyRatlsCertificate, verifyRatlsEvidence } from '../verify/ratls-cert.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
+import { StapledCollateralSource } from '../collateral/stapled.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import type { CheckRecord, VerificationResult } from '../verify/types.ts';
 import { toVerifyError } from '../verify/errors.ts';
@@ -109,11 +110,18 @@ export class Attestor {
           throw new AttestationError(peer, failedResult('NONCE_MISSING', `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.`));
         }
         const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
+        // The nonce evidence staples nothing: reuse the certificate's collateral (same platform).
+        let stapled: StapledCollateralSource | undefined;
+        try {
+          stapled = StapledCollateralSource.fromCertificate(der);
+        } catch {
+          stapled = undefined; // already reported by the certificate check
+        }
         const r = await verifyRatlsEvidence(res.body, spki, {
           now: this.now(),
           trustedRoots: this.policy.trustedRoots,
           policy: this.policy.appraisal,
-          collateralSources: this.sources,
+          collateralSources: stapled ? [stapled, ...this.sources] : this.sources,
           expectedNonce: nonce,
         });
         const checks = [...event.result.checks, ...r.checks.map((c: CheckRecord) => ({ ...c, name: `nonce evidence: ${c.name}` }))];

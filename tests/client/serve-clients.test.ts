@@ -1,0 +1,147 @@
+/**
+ * Verifying clients against `ratls serve` (startRatlsServer, simulated world): nonce round trip
+ * on the same connection, and the official openai and ollama clients streaming through it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import https from 'node:https';
+import OpenAI from 'openai';
+import { Ollama } from 'ollama';
+import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
+import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { validateConfig } from '../../src/proxy/config.ts';
+import { createAttestedAgent, createAttestedDispatcher, createAttestedFetch, AttestationError, type AttestationEvent } from '../../src/client/index.ts';
+import { probe } from '../../src/client/probe.ts';
+import { fetchWithDispatcher } from '../../src/client/dispatcher.ts';
+import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
+import { makeWorld, simPolicy, simulatedSource, type World } from './helpers.ts';
+
+let world: World;
+let demo: RunningDemoUpstream;
+let srv: RunningRatlsServer;
+
+beforeAll(async () => {
+  world = await makeWorld();
+  demo = await startDemoUpstream({ tokenDelayMs: 20 });
+  srv = await startRatlsServer(
+    validateConfig({
+      listen: '127.0.0.1:0',
+      log: { level: 'silent' },
+      routes: [
+        { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, name: 'ollama' },
+        { prefix: '/', target: demo.url, name: 'openai' },
+      ],
+    }),
+    { identitySource: await simulatedSource(world), autoRotate: false },
+  );
+});
+afterAll(async () => {
+  await srv?.close({ drainTimeoutMs: 500 });
+  await demo?.close();
+});
+
+function get(url: string, agent: https.Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { agent }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+describe('against ratls serve', () => {
+  it('agent with a nonce round trip on the same connection, then the request', async () => {
+    const events: AttestationEvent[] = [];
+    const agent = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { onVerified: (e) => events.push(e) });
+    expect(JSON.parse(await get(`${srv.url}ollama/api/version`, agent))).toEqual({ version: '0.0.0-ratls-demo' });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.nonceVerified).toBe(true);
+    expect(events[0]!.result.checks.some((c) => c.name === 'nonce round trip' && c.ok)).toBe(true);
+    // the connection is reused afterwards (keep-alive) without another attestation
+    await get(`${srv.url}ollama/api/tags`, agent);
+    expect(events).toHaveLength(1);
+    agent.destroy();
+  });
+
+  it('dispatcher with nonce; probe reports the result; a rotated certificate is verified again', async () => {
+    const seen = new Set<string>();
+    const d = createAttestedDispatcher(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { onVerified: (e) => seen.add(e.certSha256!) });
+    const f = fetchWithDispatcher(d);
+    expect((await f(`${srv.url}v1/models`)).status).toBe(200);
+    await srv.rotate();
+    await d.close();
+    const d2 = createAttestedDispatcher(simPolicy(world), { onVerified: (e) => seen.add(e.certSha256!) });
+    const f2 = fetchWithDispatcher(d2);
+    expect((await f2(`${srv.url}v1/models`)).status).toBe(200);
+    expect(seen.size).toBe(2);
+    await d2.close();
+    const ev = await probe(srv.url, simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+    expect(ev.result.ok).toBe(true);
+    expect(ev.nonceVerified).toBe(true);
+    expect(ev.result.nonIntelRoot).toBe(true);
+  });
+
+  it('the Intel-only default policy refuses the simulated server', async () => {
+    const p = simPolicy(world, (x) => { x.trustedRoots = [INTEL_SGX_ROOT_CA_PEM]; });
+    const ev = await probe(srv.url, p);
+    expect(ev.result.ok).toBe(false);
+    expect(ev.result.errors.map((e) => e.code)).toContain('PCK_CHAIN_UNTRUSTED');
+  });
+});
+
+
+describe('official clients through the attested fetch', () => {
+  it('openai v6 streams chat completions (custom fetch)', async () => {
+    const fetch = createAttestedFetch(simPolicy(world));
+    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetch });
+    const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hi there' }], stream: true });
+    const times: number[] = [];
+    let text = '';
+    for await (const chunk of stream) {
+      times.push(Date.now());
+      text += chunk.choices[0]?.delta?.content ?? '';
+    }
+    expect(text).toContain('You said: "hi there"');
+    expect(times.length).toBeGreaterThan(5);
+    // streamed, not buffered: chunks arrived spread over time (20 ms between tokens upstream)
+    expect(times[times.length - 1]! - times[0]!).toBeGreaterThan(100);
+    await fetch.close();
+  });
+
+  it('openai v6 refuses a server outside the policy with AttestationError as the cause', async () => {
+    const d = createAttestedDispatcher(simPolicy(await makeWorld()));
+    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetch: fetchWithDispatcher(d), maxRetries: 0 });
+    const err = await client.models.list().catch((e: unknown) => e);
+    // openai wraps network failures in APIConnectionError; the cause is ours
+    expect(String((err as Error).constructor.name)).toMatch(/APIConnectionError/);
+    expect((err as { cause?: unknown }).cause).toBeInstanceOf(AttestationError);
+    await d.close();
+  });
+
+  it('openai v6 streams with fetchOptions: { dispatcher } (global fetch + attested undici dispatcher)', async () => {
+    let verified = 0;
+    const dispatcher = createAttestedDispatcher(simPolicy(world), { onVerified: () => verified++ });
+    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetchOptions: { dispatcher } as RequestInit });
+    const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'via dispatcher' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toContain('via dispatcher');
+    expect(verified).toBe(1);
+    await dispatcher.close();
+  });
+
+  it('ollama streams chat (custom fetch)', async () => {
+    const fetch = createAttestedFetch(simPolicy(world));
+    const ollama = new Ollama({ host: `${srv.url}ollama`, fetch });
+    const stream = await ollama.chat({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hello ollama' }], stream: true });
+    let text = '';
+    let parts = 0;
+    for await (const part of stream) {
+      text += part.message.content;
+      parts++;
+    }
+    expect(text).toContain('You said: "hello ollama"');
+    expect(parts).toBeGreaterThan(5);
+    await fetch.close();
+  });
+});
