@@ -121,7 +121,7 @@ describe('official clients through the attested fetch', () => {
   it('openai v6 streams with fetchOptions: { dispatcher } (global fetch + attested undici dispatcher)', async () => {
     let verified = 0;
     const dispatcher = createAttestedDispatcher(simPolicy(world), { onVerified: () => verified++ });
-    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetchOptions: { dispatcher } as RequestInit });
+    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetchOptions: { dispatcher } as NonNullable<ConstructorParameters<typeof OpenAI>[0]>['fetchOptions'] });
     const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'via dispatcher' }], stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
