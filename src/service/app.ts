@@ -240,7 +240,7 @@ export function createAttestApp(deps: AppDeps): Hono {
       result: {
         ok: result.ok,
         policy: policy.name,
-        evidence: req.kind,
+        evidence: claims['x-ratls-evidence'],
         tcbStatus: result.tcbStatus,
         advisoryIds: result.advisoryIds,
         errors: result.errors,
