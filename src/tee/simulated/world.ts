@@ -130,7 +130,7 @@ export function defaultMeasurements(config: WorldConfig): SimulatedMeasurements 
   };
 }
 
-/** Checks user-supplied measurements; throws POLICY_INVALID-free, plain RatlsError on bad hex. */
+/** Checks user-supplied measurements; throws RatlsError EVIDENCE_PROVIDER_FAILED on bad hex. */
 export function validateMeasurements(m: Partial<SimulatedMeasurements>): Partial<SimulatedMeasurements> {
   const out: Partial<SimulatedMeasurements> = {};
   for (const [k, v] of Object.entries(m) as Array<[keyof SimulatedMeasurements, string | undefined]>) {
@@ -164,6 +164,8 @@ async function writeSecret(path: string, text: string): Promise<void> {
  * from `opts.measurements`, which are merged into measurements.json).
  */
 export async function initSimulatedWorld(dir: string, opts: InitSimulatedWorldOptions = {}): Promise<SimulatedWorldInfo> {
+  // Validate before touching the disk so bad input never leaves a half-made world behind.
+  if (opts.measurements) validateMeasurements(opts.measurements);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const worldPath = join(dir, WORLD_FILES.world);
   if (await exists(worldPath)) {

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = { out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: () => undefined, isTty: false };
+  const code = await main(['node', 'ratls', ...args], io);
+  return { code, out, err };
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ratls-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('ratls sim init / cert issue / cert verify', () => {
+  it('runs the whole simulated flow', async () => {
+    const w = join(dir, 'world');
+    const mrtd = 'ab'.repeat(48);
+    const init = await run('sim', 'init', '--dir', w, '--mrtd', mrtd);
+    expect(init.code).toBe(0);
+    expect(init.out).toMatch(/Created SIMULATED TDX world/);
+    expect(JSON.parse(await readFile(join(w, 'measurements.json'), 'utf8'))).toEqual({ mrTd: mrtd });
+
+    const cert = join(dir, 'c.pem');
+    const key = join(dir, 'k.pem');
+    const issue = await run('cert', 'issue', '--simulate', '--sim-dir', w, '--out-cert', cert, '--out-key', key, '--host', 'localhost', '--host', '127.0.0.1');
+    expect(issue.code).toBe(0);
+    expect(issue.out).toMatch(/Issued SIMULATED RA-TLS certificate/);
+    expect((await stat(key)).mode & 0o777).toBe(0o600);
+    expect(await readFile(key, 'utf8')).toMatch(/BEGIN PRIVATE KEY/);
+
+    const ok = await run('cert', 'verify', '--cert', cert, '--root', join(w, 'root.pem'), '--json');
+    expect(ok.code).toBe(0);
+    const r = JSON.parse(ok.out) as { ok: boolean; ratls: unknown; quote: { mrTd: string }; nonIntelRoot: boolean };
+    expect(r.ok).toBe(true);
+    expect(r.ratls).toEqual({ profile: 'ccc', pubkeyHashAlg: 'SHA-256', nonce: null });
+    expect(r.quote.mrTd).toBe(mrtd);
+    expect(r.nonIntelRoot).toBe(true);
+
+    const text = await run('cert', 'verify', '--cert', cert, '--root', join(w, 'root.pem'));
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/SIMULATED/);
+
+    const untrusted = await run('cert', 'verify', '--cert', cert, '--json');
+    expect(untrusted.code).toBe(1);
+    expect((JSON.parse(untrusted.out) as { errors: Array<{ code: string }> }).errors.map((e) => e.code)).toContain('PCK_CHAIN_UNTRUSTED');
+
+    const later = await run('cert', 'verify', '--cert', cert, '--root', join(w, 'root.pem'), '--at', new Date(Date.now() + 2 * 86400_000).toISOString(), '--json');
+    expect(later.code).toBe(1);
+    expect(later.out).toMatch(/CERT_EXPIRED/);
+  });
+
+  it('refuses to issue without TDX unless --simulate, and reports usage errors with exit 2', async () => {
+    const noTdx = await run('cert', 'issue', '--configfs-root', join(dir, 'no-tsm'), '--out-cert', join(dir, 'x.pem'));
+    expect(noTdx.code).toBe(2);
+    expect(noTdx.err).toMatch(/EVIDENCE_PROVIDER_UNAVAILABLE.*--simulate/);
+    expect((await run('cert', 'verify', '--cert', join(dir, 'missing.pem'))).code).toBe(2);
+    expect((await run('cert', 'verify', '--cert', join(dir, 'c.pem'), '--at', 'yesterday')).code).toBe(2);
+    expect((await run('sim', 'init', '--dir', join(dir, 'bad'), '--mrtd', 'xyz')).code).toBe(2);
+    await expect(stat(join(dir, 'bad', 'root.key'))).rejects.toThrow();
+  });
+});
