@@ -6,6 +6,7 @@
  * Uses WebCrypto and @peculiar/x509 only; the clock is a parameter.
  */
 import * as x509 from '@peculiar/x509';
+import * as asn1js from 'asn1js';
 import { RatlsError } from '../verify/errors.ts';
 import type { Collateral } from '../verify/types.ts';
 import type { EvidenceProvider } from '../tee/types.ts';
@@ -111,7 +112,9 @@ export async function createRatlsIdentity(opts: CreateRatlsIdentityOptions): Pro
   } else if (profile === 'dstack') {
     claimsBuffer = new Uint8Array(0);
     quote = await opts.provider.getQuote(await dstackReportData(spkiDer));
-    exts.push(new x509.Extension(OID_DSTACK_QUOTE, false, quote.slice().buffer));
+    // dstack's ra-tls crate DER-wraps the quote in an OCTET STRING inside extnValue; do the same.
+    const wrapped = new asn1js.OctetString({ valueHex: quote.slice().buffer }).toBER(false);
+    exts.push(new x509.Extension(OID_DSTACK_QUOTE, false, wrapped));
   } else {
     throw new RatlsError('POLICY_INVALID', `Unknown RA-TLS profile ${String(profile)}; use ccc or dstack.`);
   }

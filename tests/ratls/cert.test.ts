@@ -160,6 +160,10 @@ describe('RA-TLS certificate round trip (simulated provider)', () => {
     const rd = await verifyRatlsCertificate(ds.certDer, { now: soon, trustedRoots: [root] });
     expect(rd.errors).toEqual([]);
     expect(rd.ratls?.profile).toBe('dstack');
+    // dstack DER-wraps the raw quote in an OCTET STRING inside extnValue.
+    const dsExt = new Uint8Array(new x509.X509Certificate(ds.certDer.slice().buffer).getExtension('1.3.6.1.4.1.62397.1.1')!.value);
+    expect(dsExt[0]).toBe(0x04);
+    expect(toHex(dsExt.subarray(dsExt.length - ds.quote.length))).toBe(toHex(ds.quote));
   });
 
   it('never throws on garbage and reports missing evidence', async () => {
