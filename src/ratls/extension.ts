@@ -28,9 +28,10 @@ export const OID_SGX_EXTENSIONS = '1.2.840.113741.1.13.1';
 export const CBOR_TAG_INTEL_TEE_QUOTE = 60000;
 
 /**
- * Endorsements VERSION. The spec does not fix the value; we use the layout of Intel's
- * sgx_ql_qve_collateral_t (major 3, minor 1 = CRLs as raw DER), the value rats-tls passes through
- * to Intel's QvE, encoded as a 32-bit-wide CBOR uint because rats-tls's decoder insists on that width.
+ * Endorsements VERSION. The spec does not fix the value; the CCC repository's issue #3 maps it to
+ * sgx_ql_qve_collateral_t.version, a little-endian u32 union of major_version (low 16 bits) and
+ * minor_version (high 16 bits). We send 3.1 (PCS v3+ collateral, CRLs as raw DER) = 0x00010003.
+ * The value needs four bytes anyway, so the explicit 32-bit width changes nothing on the wire.
  */
 export const ENDORSEMENTS_VERSION = 3 | (1 << 16);
 
