@@ -111,7 +111,8 @@ describe('verifier robustness: never throws, every error code is stable', () => 
     ];
     for (let i = 0; i < 200; i++) {
       const crl = collateral.pckCrl.slice();
-      crl[Math.floor(r() * crl.length)] ^= 0xff;
+      const at = Math.floor(r() * crl.length);
+      crl[at] = crl[at]! ^ 0xff;
       bad.push({ pckCrl: crl });
       const text = collateral.tcbInfoJson.split('');
       text[Math.floor(r() * text.length)] = String.fromCharCode(32 + Math.floor(r() * 90));

@@ -184,10 +184,10 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
 
   it('tampered CRLs: CRL_INVALID', async () => {
     const pck = collateral.pckCrl.slice();
-    pck[pck.length - 5] ^= 0x01; // inside the signature
+    pck[pck.length - 5] = pck[pck.length - 5]! ^ 0x01; // inside the signature
     expect(codes(await run(base.quote, { pckCrl: pck }))).toContain('CRL_INVALID');
     const root = collateral.rootCaCrl.slice();
-    root[40] ^= 0x01; // inside the signed body
+    root[40] = root[40]! ^ 0x01; // inside the signed body
     expect(codes(await run(base.quote, { rootCaCrl: root }))).toContain('CRL_INVALID');
   });
 
