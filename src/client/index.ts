@@ -5,4 +5,6 @@ export { attestedFetch, createAttestedFetch } from './fetch.ts';
 export { AttestationError } from './errors.ts';
 export { Attestor, EVIDENCE_PATH, type AttestOptions, type AttestationEvent } from './attestor.ts';
 export { loadPolicyFile, resolveCliPolicy } from './policy.ts';
+export { startConnectProxy, type ConnectProxyOptions, type RunningConnectProxy } from './connect.ts';
+export type { ConnectStatus } from './pages.ts';
 export { parsePolicy, policyToYaml, defaultClientPolicy, type ClientPolicy } from '../verify/policy-file.ts';

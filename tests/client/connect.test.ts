@@ -1,0 +1,145 @@
+/** `ratls connect` against ratls serve (simulated) and against bad servers. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'undici';
+import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
+import { validateConfig } from '../../src/proxy/config.ts';
+import { startConnectProxy } from '../../src/client/connect.ts';
+import { main } from '../../src/cli/main.ts';
+import { makeIdentity, makeWorld, simPolicy, simulatedSource, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import { startAppUpstream } from './app-upstream.ts';
+
+let world: World;
+let app: Awaited<ReturnType<typeof startAppUpstream>>;
+let srv: RunningRatlsServer;
+let debugSpy: SpyServer;
+
+beforeAll(async () => {
+  world = await makeWorld();
+  app = await startAppUpstream();
+  srv = await startRatlsServer(validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, routes: [{ prefix: '/', target: app.url, name: 'app' }] }), {
+    identitySource: await simulatedSource(world),
+    autoRotate: false,
+  });
+  debugSpy = await startSpyServer(await makeIdentity(world, { debug: true }));
+});
+afterAll(async () => {
+  await srv?.close({ drainTimeoutMs: 500 });
+  await app?.close();
+  await debugSpy?.close();
+});
+
+describe('ratls connect', () => {
+  it('forwards HTTP, streams without buffering, proxies WebSockets, and shows status', async () => {
+    const proxy = await startConnectProxy({ upstream: srv.url, policy: simPolicy(world, (p) => { p.freshness.requireNonce = true; }) });
+    try {
+      expect(proxy.status().state).toBe('verified');
+      const page = await fetch(`${proxy.url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('Hello from the attested app');
+
+      // streaming: the first tick arrives long before the response ends
+      const t0 = Date.now();
+      const res = await fetch(`${proxy.url}/stream`);
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      const tFirst = Date.now() - t0;
+      let all = new TextDecoder().decode(first.value);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        all += new TextDecoder().decode(value);
+      }
+      const tAll = Date.now() - t0;
+      expect(all).toBe('tick 0\ntick 1\ntick 2\ntick 3\ntick 4\n');
+      expect(tAll - tFirst).toBeGreaterThan(150);
+
+      const ws = new WebSocket(`${proxy.url.replace('http', 'ws')}/ws`);
+      const msg = await new Promise<string>((resolve, reject) => {
+        ws.onopen = () => ws.send('hi');
+        ws.onmessage = (m) => resolve(String(m.data));
+        ws.onerror = () => reject(new Error('websocket failed'));
+      });
+      expect(msg).toBe('echo: hi');
+      ws.close();
+
+      const st = (await (await fetch(`${proxy.url}/.ratls/status`, { headers: { accept: 'application/json' } })).json()) as Record<string, any>;
+      expect(st.state).toBe('verified');
+      expect(st.lastVerified.nonceVerified).toBe(true);
+      expect(st.lastVerified.result.tcbStatus).toBe('UpToDate');
+      expect(st.lastVerified.result.quote.mrTd).toMatch(/^[0-9a-f]{96}$/);
+      const html = await (await fetch(`${proxy.url}/.ratls/status`)).text();
+      expect(html).toContain('SIMULATED');
+      expect(html).toContain('VERIFIED');
+
+      // a rotated certificate is attested again and counted as a change
+      await srv.rotate();
+      await proxy.reverify();
+      expect(proxy.status().certificateChanges).toBe(1);
+      expect(proxy.status().state).toBe('verified');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses a DEBUG server: forwards nothing, explains why in HTML and JSON', async () => {
+    const proxy = await startConnectProxy({ upstream: debugSpy.url, policy: simPolicy(world) });
+    try {
+      expect(proxy.status().state).toBe('refused');
+      const html = await fetch(`${proxy.url}/chat?prompt=secret`, { method: 'POST', body: 'my secret prompt' });
+      expect(html.status).toBe(502);
+      const text = await html.text();
+      expect(text).toContain('Refused');
+      expect(text).toContain('TD_DEBUG');
+      const json = (await (await fetch(`${proxy.url}/x`, { headers: { accept: 'application/json' } })).json()) as { error: string; errors: Array<{ code: string }> };
+      expect(json.error).toBe('ATTESTATION_FAILED');
+      expect(json.errors.map((e) => e.code)).toContain('TD_DEBUG');
+      const ws = new WebSocket(`${proxy.url.replace('http', 'ws')}/ws`);
+      await new Promise<void>((resolve) => { ws.onerror = () => resolve(); ws.onclose = () => resolve(); });
+      expect(debugSpy.bytes()).toBe(0);
+      expect(debugSpy.requests).toEqual([]);
+      const st = (await (await fetch(`${proxy.url}/.ratls/status?format=json`)).json()) as { state: string; refusals: number };
+      expect(st.state).toBe('refused');
+      expect(st.refusals).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('ratls verify CLI: exit 0 with a report, JSON, and exit 1 for a DEBUG server', async () => {
+    const out: string[] = [];
+    const io = { out: (s: string) => void out.push(s), err: (s: string) => void out.push(s), setExitCode: () => {}, isTty: false };
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const rootFile = join(mkdtempSync(join(tmpdir(), 'ratls-root-')), 'root.pem');
+    writeFileSync(rootFile, world.rootPem);
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--nonce'], io)).toBe(0);
+    const report = out.join('');
+    expect(report).toContain('PASS');
+    expect(report).toContain('SIMULATED');
+    expect(report).toContain('nonce round trip passed');
+    expect(report).toMatch(/MRTD\s+[0-9a-f]{96}/);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--json'], io)).toBe(0);
+    const j = JSON.parse(out.join('')) as { ok: boolean; ratls: { profile: string }; certificate: { fingerprintSha256: string } };
+    expect(j.ok).toBe(true);
+    expect(j.ratls.profile).toBe('ccc');
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', debugSpy.url, '--root', rootFile], io)).toBe(1);
+    expect(out.join('')).toContain('TD_DEBUG');
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', 'https://127.0.0.1:9', '--root', rootFile], io)).toBe(2);
+    out.length = 0;
+    // policy from: pins what the server presents; the pinned policy then passes
+    expect(await main(['node', 'ratls', 'policy', 'from', '--url', srv.url, '--root', rootFile], io)).toBe(0);
+    const yaml = out.join('');
+    expect(yaml).toContain('SIMULATED');
+    expect(yaml).toMatch(/mrTd:\n\s+- [0-9a-f]{96}/);
+    const pfile = join(mkdtempSync(join(tmpdir(), 'ratls-pol-')), 'p.yaml');
+    writeFileSync(pfile, yaml);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', pfile], io)).toBe(0);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', debugSpy.url, '--policy', pfile], io)).toBe(1);
+  });
+});
