@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { defaultServeConfig, envToRaw, loadServeConfig, parseListen, readConfigFile, validateConfig, ConfigError } from '../../src/proxy/config.ts';
+import { resolveServeConfig } from '../../src/cli/commands/serve.ts';
+
+const EXAMPLE = join(import.meta.dirname, '../../config/ratls.example.yaml');
+
+describe('serve config', () => {
+  it('the example file documents exactly the defaults', () => {
+    const c = validateConfig(readConfigFile(EXAMPLE));
+    const d = defaultServeConfig();
+    expect({ ...c, tls: { ...c.tls, rotateAt: 0 } }).toEqual({ ...d, tls: { ...d.tls, rotateAt: 0 } });
+    expect(c.tls.rotateAt).toBeCloseTo(2 / 3, 3);
+  });
+
+  it('layers file < env < flags', () => {
+    const c = loadServeConfig({ file: EXAMPLE, env: { RATLS_LISTEN: '127.0.0.1:9000', RATLS_MAX_BODY: '5MiB' }, flags: { listen: '[::1]:9443' } });
+    expect(c.listen).toEqual({ host: '::1', port: 9443 });
+    expect(c.limits.maxBodyBytes).toBe(5 * 1024 * 1024);
+    const { config } = resolveServeConfig({ demo: true }, { PORT: '9999' });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9999 });
+    expect(config.evidence.provider).toBe('simulated');
+  });
+
+  it('parses upstream specs from env and flags', () => {
+    const raw = envToRaw({ RATLS_UPSTREAMS: '/ollama/=http://127.0.0.1:11434,strip,host,block-admin /=http://127.0.0.1:8080' });
+    const c = validateConfig(raw);
+    expect(c.routes[0]).toMatchObject({ prefix: '/ollama/', stripPrefix: true, rewriteHost: true, blockOllamaAdmin: true });
+    expect(c.routes[1]).toMatchObject({ prefix: '/', stripPrefix: false });
+  });
+
+  it.each([
+    [{ bogus: 1 }, /Unknown config key "bogus"/],
+    [{ tls: { minVersion: 'TLSv1.1' } }, /tls\.minVersion.*TLSv1\.3, TLSv1\.2/],
+    [{ tls: { rotateAt: 1.5 } }, /tls\.rotateAt/],
+    [{ limits: { maxBody: 'huge' } }, /limits\.maxBody/],
+    [{ limits: { upstreamTimeout: 'soon' } }, /limits\.upstreamTimeout/],
+    [{ routes: [{ prefix: 'x', target: 'http://a' }] }, /routes\[0\]\.prefix/],
+    [{ routes: [{ prefix: '/', target: 'ftp://a' }] }, /routes\[0\]\.target/],
+    [{ routes: [{ prefix: '/.well-known/ratls/x/', target: 'http://a' }] }, /control routes/],
+    [{ routes: [{ prefix: '/', target: 'http://a/b' }] }, /origin without path/],
+    [{ listen: 'nope' }, /HOST:PORT/],
+  ])('rejects %j with a clear message', (raw, msg) => {
+    expect(() => validateConfig(raw)).toThrow(ConfigError);
+    expect(() => validateConfig(raw)).toThrow(msg);
+  });
+
+  it('parses listen addresses', () => {
+    expect(parseListen(':8443')).toEqual({ host: '0.0.0.0', port: 8443 });
+    expect(parseListen('[::]:1')).toEqual({ host: '::', port: 1 });
+    expect(() => parseListen('a:70000')).toThrow(/0-65535/);
+  });
+});
