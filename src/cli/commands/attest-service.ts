@@ -9,6 +9,7 @@ import { type CliIo, UsageError } from '../io.ts';
 import { readServiceConfigFile, resolveServiceConfig, ServiceConfigError, type AttestServiceFile } from '../../service/config.ts';
 import { startAttestService } from '../../service/server.ts';
 import type { SigningAlg } from '../../service/keys.ts';
+import { simulatedWorldSupport } from '../../service/simulated.ts';
 
 interface Flags {
   config?: string;
@@ -33,6 +34,7 @@ interface Flags {
   tlsCert?: string;
   tlsKey?: string;
   verifyAt?: string;
+  simulatedWorld?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -63,6 +65,7 @@ export function registerAttestServiceCommand(program: Command, io: CliIo): void 
     .option('--admin-token-file <file>', 'enables POST /v1/admin/rotate-key with this bearer token')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--simulated-world <dir>', 'DEVELOPMENT ONLY: trust this simulated TDX world (`ratls sim init`) and serve its collateral')
     .option('--verify-at <iso-time>', 'TESTING ONLY: appraise evidence at this fixed time (tokens say so in x-ratls-verified-at)')
     .action(async (flags: Flags) => {
       let config;
@@ -81,6 +84,12 @@ export function registerAttestServiceCommand(program: Command, io: CliIo): void 
       } catch (err) {
         if (err instanceof ServiceConfigError) throw new UsageError(err.message);
         throw err;
+      }
+      if (flags.simulatedWorld) {
+        const sim = await simulatedWorldSupport(resolve(flags.simulatedWorld));
+        // the simulated root is added to (not substituted for) any --root, so both kinds can be shown side by side
+        config.roots = [...(config.roots ?? []), sim.rootPem];
+        config.collateralSources = [sim.source];
       }
       const logger = pino({ name: 'ratls-attest-service' }, pino.destination(2));
       config.logger = logger;
