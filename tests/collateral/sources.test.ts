@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collateralDirFor, loadCollateralDir, TESTDATA_DIR } from '../helpers/testdata.ts';
+import { collateralDirFor, loadCollateralDir, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
+import { verifyQuote } from '../../src/verify/dcap.ts';
 import { startFakePcs, type FakePcs } from './fake-pcs.ts';
 import { PcsCollateralSource } from '../../src/collateral/pcs.ts';
 import { DiskCacheCollateralSource } from '../../src/collateral/cache.ts';
@@ -120,5 +121,18 @@ describe('directory source and source order', () => {
     const got = await fetchCollateral(sources, req());
     expect(got.collateral).toEqual(loadCollateralDir(DIR));
     expect(got.source).toMatch(/^cache:/);
+  });
+});
+
+describe('fetched collateral verifies a real quote', () => {
+  it('PCCS output is byte-exact: Intel signatures check and the real v4 quote is UpToDate', async () => {
+    pcs = await startFakePcs(DIR);
+    const now = new Date('2025-07-19T10:00:34Z'); // the recorded verification time of this quote
+    const collateral = await new PcsCollateralSource({ baseUrl: pcs.url }).get(req(now));
+    expect(collateral).toBeDefined();
+    const r = await verifyQuote(readTestFile('quotes/v4-b0c06f000000-dcapqvl.dat'), { collateral: collateral!, now });
+    expect(r.errors).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.tcbStatus).toBe('UpToDate');
   });
 });
