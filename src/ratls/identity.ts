@@ -69,13 +69,22 @@ export async function dstackReportData(spkiDer: Uint8Array): Promise<Uint8Array>
   return digest('SHA-512', concatBytes(DSTACK_PREFIX, spkiDer));
 }
 
-const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
+const IPV4 = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
 function isIp(host: string): boolean {
-  return IPV4.test(host) || host.includes(':');
+  if (IPV4.test(host)) return true;
+  if (!host.includes(':') || !IPV6.test(host)) return false;
+  // URL parsing is the portable IPv6 syntax check available in browsers and Node alike.
+  try {
+    return new URL(`http://[${host}]/`).hostname.length > 2;
+  } catch {
+    return false;
+  }
 }
 
 function validHost(h: string): boolean {
   if (isIp(h)) return true;
+  if (h.includes(':')) return false;
   return /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h) && h.length <= 253;
 }
 

@@ -90,6 +90,7 @@ interface Evidence {
 /** Verifies an RA-TLS certificate (DER). Never throws. */
 export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
   const acc: Acc = { errors: [], checks: [] };
+  if (!validTime(acc, opts)) return emptyResult(acc);
   try {
     let cert: X509Certificate;
     try {
@@ -148,6 +149,7 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
  */
 export async function verifyRatlsEvidence(evidence: Uint8Array, spkiDer: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
   const acc: Acc = { errors: [], checks: [] };
+  if (!validTime(acc, opts)) return emptyResult(acc);
   try {
     let ev: Evidence;
     try {
@@ -163,6 +165,13 @@ export async function verifyRatlsEvidence(evidence: Uint8Array, spkiDer: Uint8Ar
     fail(acc, 'internal', toVerifyError(err));
     return emptyResult(acc);
   }
+}
+
+/** Every time comparison against an invalid Date is false, which would pass checks: fail closed. */
+function validTime(acc: Acc, opts: VerifyRatlsOptions): boolean {
+  if (opts && opts.now instanceof Date && !Number.isNaN(opts.now.getTime())) return true;
+  fail(acc, 'verification time', { code: 'INTERNAL', message: 'The verification time is missing or not a valid date; pass options.now.' });
+  return false;
 }
 
 function checkValidity(acc: Acc, cert: X509Certificate, opts: VerifyRatlsOptions): void {

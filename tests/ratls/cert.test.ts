@@ -166,6 +166,15 @@ describe('RA-TLS certificate round trip (simulated provider)', () => {
     expect(toHex(dsExt.subarray(dsExt.length - ds.quote.length))).toBe(toHex(ds.quote));
   });
 
+  it('refuses bad host names and fails closed on an invalid verification time', async () => {
+    for (const h of ['bad host', 'a:b:zz', 'x'.repeat(300), '999.1.1.1:80']) {
+      await expect(createRatlsIdentity({ provider, hosts: [h] }), h).rejects.toMatchObject({ code: 'POLICY_INVALID' });
+    }
+    const r = await verifyRatlsCertificate(id.certDer, { now: new Date('nope'), trustedRoots: [root] });
+    expect(r.ok).toBe(false);
+    expect(codes(r)).toEqual(['INTERNAL']);
+  });
+
   it('never throws on garbage and reports missing evidence', async () => {
     expect(codes(await verifyRatlsCertificate(new Uint8Array([1, 2, 3]), { now: soon }))).toEqual(['CERT_MALFORMED']);
     const plain = await certWith(await newKeys(), []);

@@ -160,6 +160,17 @@ describe('simulated DCAP world', () => {
     await expect(p2.getQuote(new Uint8Array(63))).rejects.toMatchObject({ code: 'EVIDENCE_PROVIDER_FAILED' });
   });
 
+  it('creates one world when several callers race on the same directory', async () => {
+    const w = join(dir, 'race');
+    const infos = await Promise.all([1, 2, 3, 4].map(() => initSimulatedWorld(w)));
+    expect(infos.filter((i) => i.created).length).toBe(1);
+    expect(new Set(infos.map((i) => i.rootPem)).size).toBe(1);
+    const p = await loadSimulatedProvider(w);
+    const root = new x509.X509Certificate(p.rootPem);
+    const r = QuoteVerifier.newWithRootCa(Buffer.from(root.rawData)).verify(await p.getQuote(new Uint8Array(64)), forDcapQvl(await p.collateral(now)), nowSecs);
+    expect(r.status).toBe('UpToDate');
+  });
+
   it('refuses a directory without a world with a helpful message', async () => {
     await expect(loadSimulatedProvider(join(dir, 'empty'))).rejects.toMatchObject({ code: 'EVIDENCE_PROVIDER_UNAVAILABLE', message: expect.stringMatching(/sim init/) });
   });

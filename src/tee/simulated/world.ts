@@ -4,7 +4,7 @@
  * Generated once per install into a directory the user chooses; the CA and attestation private
  * keys live there with mode 0600 and must never be committed. Node-only.
  */
-import { mkdir, readFile, writeFile, access, chmod } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, access, chmod, open, stat, unlink } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -161,18 +161,58 @@ async function writeSecret(path: string, text: string): Promise<void> {
 
 /**
  * Creates the simulated world in `dir` unless one is already there (then it is kept as is, apart
- * from `opts.measurements`, which are merged into measurements.json).
+ * from `opts.measurements`, which are merged into measurements.json). Safe against concurrent
+ * callers (several test workers or processes sharing one DIR): one generates, the others wait.
  */
 export async function initSimulatedWorld(dir: string, opts: InitSimulatedWorldOptions = {}): Promise<SimulatedWorldInfo> {
   // Validate before touching the disk so bad input never leaves a half-made world behind.
   if (opts.measurements) validateMeasurements(opts.measurements);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const worldPath = join(dir, WORLD_FILES.world);
-  if (await exists(worldPath)) {
-    if (opts.measurements) await writeMeasurements(dir, opts.measurements);
-    const config = JSON.parse(await readFile(worldPath, 'utf8')) as WorldConfig;
-    return { dir, rootPath: join(dir, WORLD_FILES.root), rootPem: await readFile(join(dir, WORLD_FILES.root), 'utf8'), created: false, fmspc: config.fmspc };
+  for (;;) {
+    if (await exists(worldPath)) return existingWorld(dir, opts);
+    const release = await tryLock(join(dir, LOCK_FILE));
+    if (release) {
+      try {
+        if (await exists(worldPath)) return await existingWorld(dir, opts);
+        return await generateWorld(dir, opts);
+      } finally {
+        await release();
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+const LOCK_FILE = '.init.lock';
+/** A lock older than this belongs to a generator that died; generation takes well under a second. */
+const STALE_LOCK_MS = 30_000;
+
+/** Takes an exclusive lock file; resolves to its release function, or undefined when held elsewhere. */
+async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  try {
+    const fh = await open(path, 'wx', 0o600);
+    await fh.close();
+    return () => unlink(path).catch(() => undefined);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    try {
+      if (Date.now() - (await stat(path)).mtimeMs > STALE_LOCK_MS) await unlink(path);
+    } catch {
+      // raced with the holder releasing it: just try again
+    }
+    return undefined;
+  }
+}
+
+async function existingWorld(dir: string, opts: InitSimulatedWorldOptions): Promise<SimulatedWorldInfo> {
+  if (opts.measurements) await writeMeasurements(dir, opts.measurements);
+  const config = JSON.parse(await readFile(join(dir, WORLD_FILES.world), 'utf8')) as WorldConfig;
+  return { dir, rootPath: join(dir, WORLD_FILES.root), rootPem: await readFile(join(dir, WORLD_FILES.root), 'utf8'), created: false, fmspc: config.fmspc };
+}
+
+async function generateWorld(dir: string, opts: InitSimulatedWorldOptions): Promise<SimulatedWorldInfo> {
+  const worldPath = join(dir, WORLD_FILES.world);
   const now = opts.now ?? new Date();
   const notBefore = new Date(Math.floor((now.getTime() - 365 * DAY) / 1000) * 1000);
   const notAfter = new Date(Math.floor((now.getTime() + 20 * 365 * DAY) / 1000) * 1000);
