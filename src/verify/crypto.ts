@@ -24,6 +24,9 @@ export class BoundedCache<V> {
     }
     this.map.set(k, v);
   }
+  delete(k: string): void {
+    this.map.delete(k);
+  }
   clear(): void {
     this.map.clear();
   }
@@ -39,7 +42,9 @@ export function bytesKey(bytes: Uint8Array): string {
 }
 
 const keyCache = new BoundedCache<Promise<CryptoKey | undefined>>(512);
-const verifiedCache = new BoundedCache<true>();
+// Holds in-flight and successful verifications; a failed one is removed when it settles, so only
+// successes are remembered, and identical checks started concurrently run once.
+const verifiedCache = new BoundedCache<Promise<boolean>>();
 
 /** Forgets every cached key and verified signature (used by cold benchmarks and tests). */
 export function clearCryptoCache(): void {
@@ -80,24 +85,29 @@ export function toP1363(r: Uint8Array, s: Uint8Array, curve: Curve): Uint8Array 
  * Verifies an ECDSA signature (r||s for the key's curve) over `data`. Resolves false on any
  * failure, including keys that are not valid curve points; never rejects.
  */
-export async function verifyEcdsa(key: PublicKeyBytes, hash: Hash, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+export function verifyEcdsa(key: PublicKeyBytes, hash: Hash, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
   const id = `${hash}:${key.format}:${bytesKey(key.bytes)}:${bytesKey(sig)}:${bytesKey(data)}`;
-  if (verifiedCache.get(id)) return true;
-  const k = await importKey(key);
-  if (!k) return false;
-  let ok = false;
-  try {
-    ok = await crypto.subtle.verify({ name: 'ECDSA', hash }, k, toArrayBuffer(sig), toArrayBuffer(data));
-  } catch {
-    ok = false;
-  }
-  if (ok) verifiedCache.set(id, true);
-  return ok;
+  const known = verifiedCache.get(id);
+  if (known) return known;
+  const p = (async () => {
+    const k = await importKey(key);
+    if (!k) return false;
+    try {
+      return await crypto.subtle.verify({ name: 'ECDSA', hash }, k, toArrayBuffer(sig), toArrayBuffer(data));
+    } catch {
+      return false;
+    }
+  })();
+  verifiedCache.set(id, p);
+  void p.then((ok) => {
+    if (!ok && verifiedCache.get(id) === p) verifiedCache.delete(id);
+  });
+  return p;
 }
 
-/** Verifies a certificate's or CRL's signature with the issuer's SPKI. */
-export function verifySignedObject(obj: SignedObject, issuerSpki: Uint8Array, issuerCurve: Curve): Promise<boolean> {
-  const sig = toP1363(obj.sigR, obj.sigS, issuerCurve);
+/** Verifies a certificate's or CRL's signature with the issuer's public key (uncompressed point). */
+export function verifySignedObject(obj: SignedObject, issuer: { publicKey: Uint8Array; curve: Curve }): Promise<boolean> {
+  const sig = toP1363(obj.sigR, obj.sigS, issuer.curve);
   if (!sig) return Promise.resolve(false);
-  return verifyEcdsa({ format: 'spki', bytes: issuerSpki, curve: issuerCurve }, obj.hash, obj.tbs, sig);
+  return verifyEcdsa({ format: 'raw', bytes: issuer.publicKey, curve: issuer.curve }, obj.hash, obj.tbs, sig);
 }

@@ -202,7 +202,7 @@ function buildChain(ders: Uint8Array[], roots: Certificate[], length: number, wh
 async function chainSignatures(chain: Chain, what: string, codes: ChainCodes): Promise<VerifyError | undefined> {
   const { certs } = chain;
   const oks = await Promise.all(
-    certs.slice(0, -1).map((c, i) => verifySignedObject(c, certs[i + 1]!.spki, certs[i + 1]!.curve)),
+    certs.slice(0, -1).map((c, i) => verifySignedObject(c, certs[i + 1]!)),
   );
   const bad = oks.indexOf(false);
   if (bad >= 0) {
@@ -365,11 +365,11 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     chainSignatures(tcbChain, 'TCB info issuer chain', COLLATERAL_CODES),
     chainSignatures(qeChain, 'QE identity issuer chain', COLLATERAL_CODES),
     chainSignatures(crlChain, 'PCK CRL issuer chain', COLLATERAL_CODES),
-    verifySignedObject(rootCrl, root.spki, root.curve),
-    verifySignedObject(pckCrl, crlChain.certs[0]!.spki, crlChain.certs[0]!.curve),
-    verifyEcdsa({ format: 'spki', bytes: tcbChain.certs[0]!.spki, curve: tcbChain.certs[0]!.curve }, 'SHA-256', tcbDoc.signedBytes, tcbDoc.signature),
-    verifyEcdsa({ format: 'spki', bytes: qeChain.certs[0]!.spki, curve: qeChain.certs[0]!.curve }, 'SHA-256', qeDoc.signedBytes, qeDoc.signature),
-    verifyEcdsa({ format: 'spki', bytes: leaf.spki, curve: leaf.curve }, 'SHA-256', qe.qeReport.raw, qe.qeReportSignature),
+    verifySignedObject(rootCrl, root),
+    verifySignedObject(pckCrl, crlChain.certs[0]!),
+    verifyEcdsa({ format: 'raw', bytes: tcbChain.certs[0]!.publicKey, curve: tcbChain.certs[0]!.curve }, 'SHA-256', tcbDoc.signedBytes, tcbDoc.signature),
+    verifyEcdsa({ format: 'raw', bytes: qeChain.certs[0]!.publicKey, curve: qeChain.certs[0]!.curve }, 'SHA-256', qeDoc.signedBytes, qeDoc.signature),
+    verifyEcdsa({ format: 'raw', bytes: leaf.publicKey, curve: leaf.curve }, 'SHA-256', qe.qeReport.raw, qe.qeReportSignature),
     verifyEcdsa({ format: 'raw', bytes: attKey, curve: 'P-256' }, 'SHA-256', q.signedBytes, q.signature),
     digest('SHA-256', concatBytes(q.attestationKey, qe.qeAuthData)),
   ]);

@@ -42,6 +42,8 @@ export interface Certificate extends SignedObject {
   notAfter: Date;
   /** DER SubjectPublicKeyInfo. */
   spki: Uint8Array;
+  /** The uncompressed EC point (0x04 || x || y) from the SPKI; WebCrypto imports it fastest. */
+  publicKey: Uint8Array;
   curve: Curve;
   /** basicConstraints cA flag. */
   isCa: boolean;
@@ -125,6 +127,11 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'PCK_CHAIN_M
   if (keyOid !== OID.ecPublicKey || (curveOid !== OID.p256 && curveOid !== OID.p384)) {
     throw new RatlsError(code, `${what} does not hold an ECDSA P-256 or P-384 public key.`);
   }
+  const keyBits = spki.next(TAG.BIT_STRING).value;
+  const pointLen = curveOid === OID.p256 ? 65 : 97;
+  if (keyBits.length !== pointLen + 1 || keyBits[0] !== 0 || keyBits[1] !== 0x04) {
+    throw new RatlsError(code, `${what} holds a public key that is not an uncompressed EC point.`);
+  }
   t.optional(0x81);
   t.optional(0x82);
   const extensions = new Map<string, Uint8Array>();
@@ -161,6 +168,7 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'PCK_CHAIN_M
     notBefore,
     notAfter,
     spki: spkiTlv.full,
+    publicKey: keyBits.subarray(1),
     curve: curveOid === OID.p256 ? 'P-256' : 'P-384',
     isCa,
     extensions,
