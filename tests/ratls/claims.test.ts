@@ -155,3 +155,27 @@ describe('evidence and endorsements extensions', () => {
     expect(code(() => decodeEndorsements(cbor2Encode(new Tag(60000, [3, 'x']))))).toBe('COLLATERAL_MALFORMED');
   });
 });
+
+describe('hostile input', () => {
+  it('deep nesting, huge declared lengths and random bytes only ever raise RatlsError', () => {
+    const cases = [
+      new Uint8Array(60000).fill(0x81),
+      new Uint8Array([0xd9, 0xea, 0x60, ...new Uint8Array(60000).fill(0x9f)]),
+      new Uint8Array([0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ];
+    for (let i = 0; i < 3000; i++) {
+      const b = crypto.getRandomValues(new Uint8Array(1 + (i % 200)));
+      if (i % 3 === 0) b.set([0xd9, 0xea, 0x60], 0);
+      cases.push(b);
+    }
+    for (const c of cases) {
+      for (const fn of [decodeClaims, decodeEvidence, decodeEndorsements]) {
+        try {
+          fn(c);
+        } catch (e) {
+          expect(e).toBeInstanceOf(RatlsError);
+        }
+      }
+    }
+  });
+});
