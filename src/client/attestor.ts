@@ -124,12 +124,14 @@ export class Attestor {
           collateralSources: stapled ? [stapled, ...this.sources] : this.sources,
           expectedNonce: nonce,
         });
-        const checks = [...event.result.checks, ...r.checks.map((c: CheckRecord) => ({ ...c, name: `nonce evidence: ${c.name}` }))];
         if (!r.ok) {
-          event.result = { ...r, checks };
+          // keep only what failed: the passing steps repeat the certificate's
+          const failed = r.checks.filter((c: CheckRecord) => !c.ok).map((c: CheckRecord) => ({ ...c, name: `nonce evidence: ${c.name}` }));
+          event.result = { ...r, checks: [...event.result.checks, ...failed] };
           return this.reject(event);
         }
-        event.result = { ...event.result, checks: [...checks, { name: 'nonce round trip', ok: true, detail: `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection` }] };
+        const detail = `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection; its quote passed all ${r.checks.length} checks`;
+        event.result = { ...event.result, checks: [...event.result.checks, { name: 'nonce round trip', ok: true, detail }] };
         event.nonceVerified = true;
       } catch (err) {
         if (err instanceof AttestationError) {

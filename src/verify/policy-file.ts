@@ -119,6 +119,11 @@ function asUrl(v: unknown, key: string): string {
 }
 
 function parseMeasurement(v: unknown, key: string, bytes: number): string[] {
+  const items = Array.isArray(v) ? v : [v];
+  items.forEach((x, i) => {
+    // YAML reads unquoted all-digit (or 1e5-like) hex as a number; say so instead of "not a string"
+    if (typeof x === 'number') invalid(Array.isArray(v) ? `${key}[${i}]` : key, 'looks like a number to YAML; quote hex values ("0000001000000000").');
+  });
   const list = asStringList(v, key);
   if (list.length === 0) invalid(key, 'an empty list would reject every server; remove the key to skip this check.');
   return list.map((raw, i) => {

@@ -53,6 +53,7 @@ describe('policy file', () => {
     expect(policyError(() => parsePolicy('collateral: {pccsUrl: "not a url"}')).message).toContain('collateral.pccsUrl');
     expect(policyError(() => parsePolicy('trustedRoots: [/nonexistent/root.pem]', { readFile: () => { throw new Error('ENOENT'); } })).message).toContain('trustedRoots[0]');
     expect(policyError(() => parsePolicy('- a\n- b')).message).toContain('mapping');
+    expect(policyError(() => parsePolicy('measurements: {tdAttributes: [0000001000000000]}')).message).toMatch(/measurements.tdAttributes\[0\].*quote hex/);
     expect(policyError(() => parsePolicy('a: [')).message).toContain('not valid YAML');
   });
 
