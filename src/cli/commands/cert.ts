@@ -14,6 +14,7 @@ import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts
 import { loadCollateralDir } from '../../collateral/file.ts';
 import { RatlsError } from '../../verify/errors.ts';
 import { fromHex } from '../../util/bytes.ts';
+import { formatVerificationReport } from '../../verify/report.ts';
 import type { Collateral } from '../../verify/types.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -66,26 +67,24 @@ interface VerifyOpts {
   json?: boolean;
 }
 
-/** Plain-text summary of an RA-TLS verification result. */
-export function renderCertResult(r: RatlsVerificationResult): string {
-  const lines: string[] = [];
-  lines.push(r.ok ? 'RA-TLS certificate: OK' : 'RA-TLS certificate: REJECTED');
-  if (r.nonIntelRoot) lines.push('WARNING: SIMULATED / non-Intel root: this is not evidence of a real Intel TDX platform.');
+/** Plain-text report: RA-TLS facts, then the same report `quote verify` prints. */
+export function renderCertResult(r: RatlsVerificationResult, now: Date): string {
+  let out = `Verification time: ${now.toISOString()}\n\n`;
+  if (r.nonIntelRoot) out += 'WARNING: SIMULATED / non-Intel root: this is not evidence of a real Intel TDX platform.\n\n';
   if (r.certificate) {
-    lines.push(`  subject:      ${r.certificate.subject}`);
-    lines.push(`  valid:        ${r.certificate.notBefore} .. ${r.certificate.notAfter}`);
-    lines.push(`  sha256:       ${r.certificate.fingerprintSha256}`);
+    out += `Certificate\n  subject      ${r.certificate.subject}\n  valid        ${r.certificate.notBefore} .. ${r.certificate.notAfter}\n`;
+    out += `  SHA-256      ${r.certificate.fingerprintSha256}\n`;
   }
-  if (r.ratls) lines.push(`  profile:      ${r.ratls.profile} (pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''})`);
-  lines.push(`  TCB status:   ${r.tcbStatus ?? 'unknown'}${r.advisoryIds.length ? ` (${r.advisoryIds.join(', ')})` : ''}`);
-  if (r.quote) {
-    lines.push(`  MRTD:         ${r.quote.mrTd}`);
-    for (const k of ['rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'] as const) lines.push(`  ${k.toUpperCase()}:        ${r.quote[k]}`);
-    lines.push(`  TDATTRIBUTES: ${r.quote.tdAttributes}${r.quote.debug ? ' (DEBUG)' : ''}`);
-  }
-  for (const c of r.checks) lines.push(`  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
-  for (const e of r.errors) lines.push(`  error ${e.code}: ${e.message}`);
-  return lines.join('\n') + '\n';
+  if (r.ratls) out += `  RA-TLS       ${r.ratls.profile}, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}\n`;
+  return `${out}\n${formatVerificationReport(r)}`;
+}
+
+/** Same strictness as `quote verify --at`: an explicit ISO 8601 date(-time). */
+function parseAt(at: string | undefined): Date {
+  if (at === undefined) return new Date();
+  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(at) ? new Date(at) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--at must be an ISO 8601 time such as 2025-07-19T10:00:00Z, got "${at}".`);
+  return d;
 }
 
 /** Registers `cert issue` and `cert verify`. */
@@ -156,11 +155,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: VerifyOpts) => {
       const der = await readCertificateFile(o.cert);
-      let now = new Date();
-      if (o.at) {
-        now = new Date(o.at);
-        if (Number.isNaN(now.getTime())) throw new UsageError(`--at must be an ISO 8601 time, got "${o.at}".`);
-      }
+      const now = parseAt(o.at);
       let expectedNonce: Uint8Array | undefined;
       if (o.nonce !== undefined) {
         expectedNonce = fromHex(o.nonce);
@@ -184,7 +179,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
         ...(expectedNonce ? { expectedNonce } : {}),
         ...(maxAge !== undefined ? { maxCertAgeSeconds: maxAge } : {}),
       });
-      io.out(o.json ? JSON.stringify(result, null, 2) + '\n' : renderCertResult(result));
+      io.out(o.json ? `${JSON.stringify(result)}\n` : renderCertResult(result, now));
       io.setExitCode(result.ok ? 0 : 1);
     });
 }
