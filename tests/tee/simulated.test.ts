@@ -62,6 +62,7 @@ describe('simulated DCAP world', () => {
     for (const k of [WORLD_FILES.rootKey, WORLD_FILES.pckCaKey, WORLD_FILES.pckKey, WORLD_FILES.tcbSigningKey, WORLD_FILES.attestationKey]) {
       expect((await stat(join(w, k))).mode & 0o777, k).toBe(0o600);
     }
+    expect(await readFile(join(w, '.gitignore'), 'utf8')).toMatch(/^\*$/m);
     const again = await initSimulatedWorld(w);
     expect(again.created).toBe(false);
     expect(again.rootPem).toBe(await readFile(join(w, WORLD_FILES.root), 'utf8'));
