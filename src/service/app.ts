@@ -217,6 +217,7 @@ export function createAttestApp(deps: AppDeps): Hono {
       policyHash: policy.hash,
       evidence: req.kind === 'quote' ? 'quote' : 'ratls-certificate',
       quoteHash,
+      certificateSha256: req.kind === 'certificate' ? createHash('sha256').update(req.certificate).digest('hex') : undefined,
       nonce: req.nonce,
       runtimeData: req.runtimeData,
       binding,

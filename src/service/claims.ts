@@ -65,6 +65,8 @@ export interface AttestationClaims extends JWTPayload {
   /** The time the evidence was appraised at (normally equal to iat). */
   'x-ratls-verified-at': number;
   'x-ratls-reportdata-binding'?: BindingRule | 'ratls-claims';
+  /** SHA-256 (hex) of the RA-TLS certificate DER, for certificate evidence. */
+  'x-ratls-cert-sha256'?: string;
   /** Present and true only when the evidence chained to a configured non-Intel (simulated) root. */
   'x-ratls-simulated'?: true;
 }
@@ -76,6 +78,7 @@ export interface ClaimInputs {
   policyHash: string;
   evidence: 'quote' | 'ratls-certificate';
   quoteHash?: string;
+  certificateSha256?: string;
   nonce?: Uint8Array;
   runtimeData?: Uint8Array;
   binding?: BindingRule | 'ratls-claims';
@@ -161,6 +164,7 @@ export function buildClaims(input: ClaimInputs): AttestationClaims {
     'x-ratls-verified-at': Math.floor(input.verifiedAt.getTime() / 1000),
   };
   if (input.quoteHash) claims.tdx_collateral = { quotehash: input.quoteHash };
+  if (input.certificateSha256) claims['x-ratls-cert-sha256'] = input.certificateSha256;
   if (input.nonce) claims.eat_nonce = b64url(input.nonce);
   if (input.runtimeData) claims.attester_runtime_data = b64url(input.runtimeData);
   if (input.binding) claims['x-ratls-reportdata-binding'] = input.binding;

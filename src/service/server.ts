@@ -103,6 +103,7 @@ export async function startAttestService(config: AttestServiceConfig): Promise<A
       pccsUrl: config.pccsUrl,
       cacheDir: config.collateralCacheDir,
       offline: config.offline ?? false,
+      onSourceError: (err) => config.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'collateral lookup failed'),
     });
   const limiter =
     config.rateLimit === false

@@ -7,7 +7,7 @@
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
-import { toVerifyError } from '../verify/errors.ts';
+import { RatlsError, toVerifyError } from '../verify/errors.ts';
 import type { QuoteSummary, VerificationResult } from '../verify/types.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
@@ -15,6 +15,7 @@ import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
 import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
 import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
+import { MemoCollateralSource } from './memo-source.ts';
 
 /** Where the service gets collateral. */
 export interface DcapVerifierOptions {
@@ -28,6 +29,8 @@ export interface DcapVerifierOptions {
   cacheDir?: string;
   /** Never use the network (directories, cache and given sources only). Default false: PCCS if given, then Intel PCS. */
   offline?: boolean;
+  /** Receives collateral lookup failures and unexpected exceptions in full (for the service log). */
+  onSourceError?: (err: unknown) => void;
 }
 
 /** Builds the DCAP-backed verifier. */
@@ -41,7 +44,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       offline,
     }),
-  ];
+  ].map((s) => new MemoCollateralSource(s));
 
   return {
     async verifyQuote(quote: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
@@ -52,7 +55,18 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
         summary = summarizeQuote(parsed);
         const pck = pckInfoFromQuote(parsed);
         summary = summarizeQuote(parsed, { fmspc: pck.fmspc, pceId: pck.pceId });
-        const { collateral } = await fetchCollateral(sources, { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now });
+        const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now };
+        let collateral;
+        try {
+          ({ collateral } = await fetchCollateral(sources, request));
+        } catch (err) {
+          // the detailed message names the service's directories and URLs: log it, do not sign it
+          opts.onSourceError?.(err);
+          throw new RatlsError(
+            'COLLATERAL_MISSING',
+            `The service has no current collateral for FMSPC ${pck.fmspc} (${pck.pckCa} CA) at ${ctx.now.toISOString()}; its operator must refresh the collateral sources.`,
+          );
+        }
         return await verifyQuote(quote, {
           collateral,
           now: ctx.now,
@@ -60,6 +74,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
           policy: ctx.policy.appraisal,
         });
       } catch (err) {
+        if (!(err instanceof RatlsError)) opts.onSourceError?.(err);
         return failed(err, summary);
       }
     },
@@ -74,13 +89,18 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
           ...(ctx.policy.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: ctx.policy.freshness.maxCertAgeSeconds } : {}),
         });
       } catch (err) {
+        if (!(err instanceof RatlsError)) opts.onSourceError?.(err);
         return failed(err);
       }
     },
   };
 }
 
-/** A result that carries only the error (verification stopped before a quote was read). */
+/**
+ * A result that carries only the error. Unexpected exceptions become a generic INTERNAL message:
+ * their text can name server internals and would otherwise end up in a signed token.
+ */
 function failed(err: unknown, quote: QuoteSummary | null = null): VerificationResult {
-  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [toVerifyError(err)], quote, checks: [] };
+  const e = err instanceof RatlsError ? toVerifyError(err) : { code: 'INTERNAL' as const, message: 'The verifier failed unexpectedly; the operator can find details in the service log.' };
+  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote, checks: [] };
 }

@@ -119,6 +119,7 @@ describe('RA-TLS certificates', () => {
     expect(body.result.evidence).toBe('ratls-certificate');
     const { claims } = await verifyAttestationToken(body.token, { jwksUrl: `${sim.url}/.well-known/jwks.json` }, { allowSimulated: true });
     expect(claims['x-ratls-evidence']).toBe('ratls-certificate');
+    expect(claims['x-ratls-cert-sha256']).toBe(id.fingerprintSha256);
     expect(claims.tdx_mrtd).toBe(provider.measurements.mrTd);
   });
 
