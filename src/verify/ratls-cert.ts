@@ -115,6 +115,12 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
       fail(acc, 'certificate signature', { code: 'CERT_MALFORMED', message: 'The certificate signature could not be checked (unsupported key or signature algorithm).' });
     }
 
+    // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
+    const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensions.filter((e) => e.type === oid).length > 1);
+    if (dup) {
+      fail(acc, 'evidence extension', { code: 'CERT_MALFORMED', message: `The certificate carries extension ${dup} more than once; it is malformed or crafted to confuse verifiers.` });
+      return emptyResult(acc, info);
+    }
     let evidence: Evidence;
     try {
       evidence = extractEvidence(cert);

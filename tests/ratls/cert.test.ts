@@ -179,6 +179,9 @@ describe('RA-TLS certificate round trip (simulated provider)', () => {
     expect(codes(await verifyRatlsCertificate(new Uint8Array([1, 2, 3]), { now: soon }))).toEqual(['CERT_MALFORMED']);
     const plain = await certWith(await newKeys(), []);
     expect(codes(await verifyRatlsCertificate(plain, { now: soon }))).toEqual(['EVIDENCE_MISSING']);
+    const orig = new x509.X509Certificate(id.certDer.slice().buffer).getExtension(OID_RATLS_EVIDENCE)!;
+    const twice = await certWith(await newKeys(), [orig, orig]);
+    expect(codes(await verifyRatlsCertificate(twice, { now: soon, trustedRoots: [root] }))).toEqual(['CERT_MALFORMED']);
     const junk = await certWith(await newKeys(), [ext(OID_RATLS_EVIDENCE, new Uint8Array([0xd9, 0xea, 0x60, 0x82, 0x41]))]);
     expect(codes(await verifyRatlsCertificate(junk, { now: soon }))).toEqual(['EVIDENCE_MALFORMED']);
   });
