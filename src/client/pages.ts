@@ -47,7 +47,7 @@ export function refusalHtml(upstream: string, e: AttestationEvent | null, fallba
   const checks = (e?.result.checks ?? []).map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAIL'}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`).join('');
   return page(
     'Refused: attestation failed',
-    `<h1 class="bad" id="ratls-refused">Refused: ${esc(upstream)} did not pass attestation</h1>
+    `${e?.result.nonIntelRoot ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root.</p>' : ''}<h1 class="bad" id="ratls-refused">Refused: ${esc(upstream)} did not pass attestation</h1>
 <p>ratls connect verified the server's RA-TLS certificate and it does not meet the policy, so <strong>nothing was sent to it</strong>: not this request, not your cookies, not your prompt.</p>
 <h2>Why</h2><ul id="ratls-reasons">${items || '<li>No reason recorded.</li>'}</ul>
 ${checks ? `<h2>Checks</h2><table>${checks}</table>` : ''}
