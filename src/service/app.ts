@@ -194,6 +194,9 @@ export function createAttestApp(deps: AppDeps): Hono {
       return c.json({ error: e }, 400);
     }
 
+    if (policy.policy.freshness.requireNonce && !req.nonce) {
+      result = failWith(result, { code: 'NONCE_MISSING', message: `Policy "${policy.name}" requires a fresh nonce; send "nonce" and have the attester bind it (see the REPORTDATA rule).` });
+    }
     let binding: BindingRule | 'ratls-claims' | undefined;
     if (req.kind === 'quote' && (req.nonce || req.runtimeData)) {
       if (!result.quote) {

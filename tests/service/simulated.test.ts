@@ -3,7 +3,7 @@
  * runtimeData, RA-TLS certificates, and the simulated marker that only an explicit root produces.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -106,6 +106,33 @@ describe('REPORTDATA binding (simulated quotes)', () => {
     expect(body.result.ok).toBe(false);
     expect(body.result.simulated).toBe(false);
     expect(body.result.errors.map((e) => e.code)).toContain('PCK_CHAIN_UNTRUSTED');
+  });
+});
+
+describe('policies requiring a nonce', () => {
+  it('a policy with freshness.requireNonce fails requests without a nonce', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ratls-svc-pol-'));
+    writeFileSync(join(d, 'default.yaml'), 'version: 1\n');
+    writeFileSync(join(d, 'fresh.yaml'), 'version: 1\nfreshness:\n  requireNonce: true\n');
+    const world = await initSimulatedWorld(join(dir, 'world'));
+    const s = await startAttestService({
+      keyDir: join(d, 'keys'),
+      policiesDir: d,
+      roots: [world.rootPem],
+      collateralSources: [{ name: 'simulated', get: (req) => provider.collateral(req.now) }],
+      offline: true,
+    });
+    try {
+      const quote = await provider.getQuote(new Uint8Array(createHash('sha512').update(nonce).digest()));
+      const without = await post(s, { quote: b64(quote), policy: 'fresh' });
+      expect(without.body.result.ok).toBe(false);
+      expect(without.body.result.errors.map((e) => e.code)).toEqual(['NONCE_MISSING']);
+      const withNonce = await post(s, { quote: b64(quote), policy: 'fresh', nonce: b64(nonce) });
+      expect(withNonce.body.result.ok).toBe(true);
+    } finally {
+      await s.close();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 
