@@ -41,6 +41,14 @@ export function bytesKey(bytes: Uint8Array): string {
   return s;
 }
 
+/**
+ * The bytes as WebCrypto input without copying when they already sit in an ArrayBuffer
+ * (copies only views of shared memory, which WebCrypto refuses).
+ */
+function source(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(toArrayBuffer(bytes));
+}
+
 const keyCache = new BoundedCache<Promise<CryptoKey | undefined>>(512);
 // Holds in-flight and successful verifications; a failed one is removed when it settles, so only
 // successes are remembered, and identical checks started concurrently run once.
@@ -64,7 +72,7 @@ function importKey(k: PublicKeyBytes): Promise<CryptoKey | undefined> {
   let p = keyCache.get(id);
   if (!p) {
     p = crypto.subtle
-      .importKey(k.format, toArrayBuffer(k.bytes), { name: 'ECDSA', namedCurve: k.curve }, false, ['verify'])
+      .importKey(k.format, source(k.bytes), { name: 'ECDSA', namedCurve: k.curve }, false, ['verify'])
       .catch(() => undefined);
     keyCache.set(id, p);
   }
@@ -89,18 +97,42 @@ export function verifyEcdsa(key: PublicKeyBytes, hash: Hash, data: Uint8Array, s
   const id = `${hash}:${key.format}:${bytesKey(key.bytes)}:${bytesKey(sig)}:${bytesKey(data)}`;
   const known = verifiedCache.get(id);
   if (known) return known;
-  const p = (async () => {
-    const k = await importKey(key);
-    if (!k) return false;
-    try {
-      return await crypto.subtle.verify({ name: 'ECDSA', hash }, k, toArrayBuffer(sig), toArrayBuffer(data));
-    } catch {
-      return false;
-    }
-  })();
+  const p = rawVerify(key, hash, data, sig);
   verifiedCache.set(id, p);
   void p.then((ok) => {
     if (!ok && verifiedCache.get(id) === p) verifiedCache.delete(id);
+  });
+  return p;
+}
+
+async function rawVerify(key: PublicKeyBytes, hash: Hash, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+  const k = await importKey(key);
+  if (!k) return false;
+  try {
+    return await crypto.subtle.verify({ name: 'ECDSA', hash }, k, source(sig), source(data));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies `sig` over `data` by `signer`, remembering the outcome in `memo`, a map owned by the
+ * (content-cached) object the data belongs to, keyed by signer key and hash. Failures are forgotten.
+ */
+export function verifyMemo(
+  memo: Map<string, Promise<boolean>>,
+  signer: { publicKey: Uint8Array; curve: Curve },
+  hash: Hash,
+  data: Uint8Array,
+  sig: Uint8Array,
+): Promise<boolean> {
+  const id = `${hash}:${signer.curve}:${bytesKey(signer.publicKey)}`;
+  const known = memo.get(id);
+  if (known) return known;
+  const p = rawVerify({ format: 'raw', bytes: signer.publicKey, curve: signer.curve }, hash, data, sig);
+  memo.set(id, p);
+  void p.then((ok) => {
+    if (!ok && memo.get(id) === p) memo.delete(id);
   });
   return p;
 }
@@ -109,5 +141,5 @@ export function verifyEcdsa(key: PublicKeyBytes, hash: Hash, data: Uint8Array, s
 export function verifySignedObject(obj: SignedObject, issuer: { publicKey: Uint8Array; curve: Curve }): Promise<boolean> {
   const sig = toP1363(obj.sigR, obj.sigS, issuer.curve);
   if (!sig) return Promise.resolve(false);
-  return verifyEcdsa({ format: 'raw', bytes: issuer.publicKey, curve: issuer.curve }, obj.hash, obj.tbs, sig);
+  return verifyMemo(obj.verified, issuer, obj.hash, obj.tbs, sig);
 }

@@ -10,7 +10,7 @@ import { summarizeQuote } from '../quote/summary.ts';
 import type { Quote } from '../quote/types.ts';
 import { concatBytes, constantTimeEqual, digest, toHex } from '../util/bytes.ts';
 import { splitSignedJson, parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral.ts';
-import { BoundedCache, bytesKey, clearCryptoCache, verifyEcdsa, verifySignedObject } from './crypto.ts';
+import { BoundedCache, bytesKey, clearCryptoCache, verifyEcdsa, verifyMemo, verifySignedObject } from './crypto.ts';
 import { RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
 import { applyPolicy } from './policy.ts';
@@ -23,7 +23,7 @@ import { parseCertificate, parseCrl, pemToDers, rootToDer, serialHex, type Certi
 
 const certCache = new BoundedCache<Certificate>(1024);
 const crlCache = new BoundedCache<Crl>(64);
-const pemCache = new BoundedCache<Uint8Array[]>(256);
+const pemCache = new BoundedCache<Certificate[]>(256);
 const tcbInfoCache = new BoundedCache<ParsedDoc<TcbInfo>>(64);
 const qeIdCache = new BoundedCache<ParsedDoc<QeIdentity>>(64);
 
@@ -41,6 +41,8 @@ interface ParsedDoc<T> {
   value: T;
   signedBytes: Uint8Array;
   signature: Uint8Array;
+  /** Signature checks by signer key (see crypto.ts memo rules). */
+  verified: Map<string, Promise<boolean>>;
 }
 
 function cert(der: Uint8Array, code: ErrorCode, what: string): Certificate {
@@ -63,10 +65,11 @@ function crl(der: Uint8Array, what: string): Crl {
   return c;
 }
 
-function pem(text: string, code: ErrorCode, what: string): Uint8Array[] {
+/** Parsed certificates of PEM text, cached by the text itself (no byte keys needed). */
+function pem(text: string, code: ErrorCode, what: string): Certificate[] {
   let d = pemCache.get(text);
   if (!d) {
-    d = pemToDers(text, code, what);
+    d = pemToDers(text, code, what).map((der, i) => parseCertificate(der, code, `${what} certificate ${i + 1}`));
     pemCache.set(text, d);
   }
   return d;
@@ -85,7 +88,7 @@ function doc<T>(
   let d = cache.get(text);
   if (!d) {
     const s = splitSignedJson(text, member, what);
-    d = { value: parse(s.body), signedBytes: utf8.encode(s.signedText), signature: s.signature };
+    d = { value: parse(s.body), signedBytes: utf8.encode(s.signedText), signature: s.signature, verified: new Map() };
     cache.set(text, d);
   }
   return d;
@@ -169,9 +172,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Builds a chain from `ders` (leaf first) to one of `roots`, checking names, CA flags and the
  * expected length. Signatures and validity are checked separately (in parallel).
  */
-function buildChain(ders: Uint8Array[], roots: Certificate[], length: number, what: string, codes: ChainCodes): Chain {
-  if (ders.length === 0) throw new RatlsError(codes.malformed, `${what} holds no certificate.`);
-  const certs = ders.map((d, i) => cert(d, codes.malformed, `${what} certificate ${i + 1}`));
+function buildChain(given: Certificate[], roots: Certificate[], length: number, what: string, codes: ChainCodes): Chain {
+  if (given.length === 0) throw new RatlsError(codes.malformed, `${what} holds no certificate.`);
+  const certs = [...given];
   const last = certs[certs.length - 1]!;
   let root = roots.find((r) => sameBytes(r.der, last.der));
   if (!root) {
@@ -308,8 +311,8 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   let pckChain: Chain;
   let pck: PckExtensions;
   try {
-    const ders = q.certification.pckChainPem.flatMap((p) => pem(p, 'PCK_CHAIN_MALFORMED', 'PCK certificate chain'));
-    pckChain = buildChain(ders, roots, 3, 'PCK certificate chain', PCK_CODES);
+    const given = q.certification.pckChainPem.flatMap((p) => pem(p, 'PCK_CHAIN_MALFORMED', 'PCK certificate chain'));
+    pckChain = buildChain(given, roots, 3, 'PCK certificate chain', PCK_CODES);
     const leaf = pckChain.certs[0]!;
     if (!leaf.subjectCn.includes('SGX PCK Certificate')) {
       throw new RatlsError('PCK_CHAIN_MALFORMED', `The quote's leaf certificate "${leaf.subjectCn}" is not an SGX PCK Certificate.`);
@@ -367,8 +370,8 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     chainSignatures(crlChain, 'PCK CRL issuer chain', COLLATERAL_CODES),
     verifySignedObject(rootCrl, root),
     verifySignedObject(pckCrl, crlChain.certs[0]!),
-    verifyEcdsa({ format: 'raw', bytes: tcbChain.certs[0]!.publicKey, curve: tcbChain.certs[0]!.curve }, 'SHA-256', tcbDoc.signedBytes, tcbDoc.signature),
-    verifyEcdsa({ format: 'raw', bytes: qeChain.certs[0]!.publicKey, curve: qeChain.certs[0]!.curve }, 'SHA-256', qeDoc.signedBytes, qeDoc.signature),
+    verifyMemo(tcbDoc.verified, tcbChain.certs[0]!, 'SHA-256', tcbDoc.signedBytes, tcbDoc.signature),
+    verifyMemo(qeDoc.verified, qeChain.certs[0]!, 'SHA-256', qeDoc.signedBytes, qeDoc.signature),
     verifyEcdsa({ format: 'raw', bytes: leaf.publicKey, curve: leaf.curve }, 'SHA-256', qe.qeReport.raw, qe.qeReportSignature),
     verifyEcdsa({ format: 'raw', bytes: attKey, curve: 'P-256' }, 'SHA-256', q.signedBytes, q.signature),
     digest('SHA-256', concatBytes(q.attestationKey, qe.qeAuthData)),

@@ -30,6 +30,11 @@ export interface SignedObject {
   /** ECDSA signature converted to IEEE P1363 r||s (WebCrypto form), sized for its curve later. */
   sigR: Uint8Array;
   sigS: Uint8Array;
+  /**
+   * Signature checks of this exact object by issuer key. Lives on the parsed object, which is
+   * itself cached by its exact bytes, so a remembered success can only apply to the same content.
+   */
+  verified: Map<string, Promise<boolean>>;
 }
 
 export interface Certificate extends SignedObject {
@@ -160,6 +165,7 @@ export function parseCertificate(der: Uint8Array, code: ErrorCode = 'PCK_CHAIN_M
     hash,
     sigR: sig.r,
     sigS: sig.s,
+    verified: new Map(),
     serial,
     issuerRaw: issuer.full,
     subjectRaw: subject.full,
@@ -205,6 +211,7 @@ export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
     hash,
     sigR: sig.r,
     sigS: sig.s,
+    verified: new Map(),
     issuerRaw: issuer.full,
     issuerCn: commonName(issuer, code, what),
     thisUpdate,
