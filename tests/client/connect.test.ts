@@ -141,5 +141,11 @@ describe('ratls connect', () => {
     expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', pfile], io)).toBe(0);
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', debugSpy.url, '--policy', pfile], io)).toBe(1);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'policy', 'check', pfile], io)).toBe(0);
+    expect(out.join('')).toContain('pinned             mrTd, rtmr0');
+    writeFileSync(pfile, 'allowDebg: true\n');
+    expect(await main(['node', 'ratls', 'policy', 'check', pfile], io)).toBe(2);
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', pfile], io)).toBe(2);
   });
 });

@@ -152,3 +152,41 @@ describe('attested undici dispatcher and attestedFetch', () => {
     });
   }
 });
+
+describe('nonce round trip failures', () => {
+  it('refuses a server that cannot answer the nonce challenge; only the challenge reached it', async () => {
+    // servers.good answers every path with "hello from the VM": not evidence
+    const s = servers.good!;
+    const before = s.requests.length;
+    const agent = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+    const err = await agentGet(`${s.url}/secret`, agent).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AttestationError);
+    expect((err as AttestationError).code).toBe('EVIDENCE_MALFORMED');
+    const seen = s.requests.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^GET \/\.well-known\/ratls\/evidence\?nonce=[0-9a-f]{64}$/);
+    agent.destroy();
+  });
+
+  it('refuses when the evidence route answers 404, and when it never answers', async () => {
+    const id = await makeIdentity(world);
+    const notFound = await startSpyServer(id, (_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"X","message":"no such route"}}'));
+    const silent = await startSpyServer(id, () => {});
+    try {
+      const a = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+      const e1 = await agentGet(`${notFound.url}/secret`, a).catch((e: unknown) => e);
+      expect((e1 as AttestationError).code).toBe('NONCE_MISSING');
+      expect((e1 as AttestationError).message).toContain('no such route');
+      const b = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { nonceTimeoutMs: 300 });
+      const e2 = await agentGet(`${silent.url}/secret`, b).catch((e: unknown) => e);
+      expect((e2 as AttestationError).code).toBe('CONNECTION_FAILED');
+      expect(notFound.requests.every((r) => r.includes('/.well-known/ratls/evidence'))).toBe(true);
+      expect(silent.requests.every((r) => r.includes('/.well-known/ratls/evidence'))).toBe(true);
+      a.destroy();
+      b.destroy();
+    } finally {
+      await notFound.close();
+      await silent.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { type CliIo, UsageError } from '../io.ts';
-import { resolveCliPolicy } from '../../client/policy.ts';
+import { loadPolicyFile, resolveCliPolicy } from '../../client/policy.ts';
 import { probe } from '../../client/probe.ts';
 import { Attestor } from '../../client/attestor.ts';
 import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
@@ -104,6 +104,33 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
       if (result.tcbStatus && result.tcbStatus !== 'UpToDate') notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
       io.out(policyToYaml(pinnedPolicy(base, result), notes.join('\n')));
+      io.setExitCode(0);
+    });
+  policy
+    .command('check')
+    .description('Validate a policy file and print what it accepts (exit 0 valid, 2 invalid)')
+    .argument('<file>', 'policy file (YAML or JSON)')
+    .action((file: string) => {
+      let p: ClientPolicy;
+      try {
+        p = loadPolicyFile(file);
+      } catch (err) {
+        if (err instanceof RatlsError) {
+          io.err(`ratls policy check: ${err.code}: ${err.message}\n`);
+          io.setExitCode(2);
+          return;
+        }
+        throw err;
+      }
+      const a = p.appraisal;
+      const pinned = (['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrSeam', 'xfam', 'tdAttributes'] as const).filter((k) => a[k]);
+      io.out(`${file}: valid\n`);
+      io.out(`  trusted roots      ${p.trustedRoots.length}\n`);
+      io.out(`  TCB statuses       ${(a.allowedTcbStatuses ?? ['UpToDate']).join(', ')}\n`);
+      io.out(`  advisories         ${a.allowedAdvisoryIds ? a.allowedAdvisoryIds.join(', ') || 'none allowed' : 'not checked'}\n`);
+      io.out(`  DEBUG              ${a.allowDebug ? 'ALLOWED' : 'rejected'}\n`);
+      io.out(`  pinned             ${pinned.length ? pinned.join(', ') : 'nothing (any genuine TD passes)'}\n`);
+      io.out(`  nonce              ${p.freshness.requireNonce ? 'required' : 'not required'}${p.freshness.maxCertAgeSeconds ? `, certificates at most ${p.freshness.maxCertAgeSeconds} s old` : ''}\n`);
       io.setExitCode(0);
     });
 }
