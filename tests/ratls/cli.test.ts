@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import * as x509 from '@peculiar/x509';
 import { main } from '../../src/cli/main.ts';
+import { encodeClaims } from '../../src/ratls/claims.ts';
+import { encodeEvidence, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
+import { collateralDirFor, loadManifest, readTestFile } from '../helpers/testdata.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -67,5 +72,28 @@ describe('ratls sim init / cert issue / cert verify', () => {
     expect((await run('cert', 'verify', '--cert', join(dir, 'c.pem'), '--at', 'yesterday')).code).toBe(2);
     expect((await run('sim', 'init', '--dir', join(dir, 'bad'), '--mrtd', 'xyz')).code).toBe(2);
     await expect(stat(join(dir, 'bad', 'root.key'))).rejects.toThrow();
+  });
+
+  it('cert verify explains why a real Intel quote wrapped in a certificate is refused', async () => {
+    const q = loadManifest().quotes.find((m) => m.id === 'v4-b0c06f000000-dcapqvl.dat')!;
+    const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const spki = new Uint8Array(await crypto.subtle.exportKey('spki', keys.publicKey));
+    const ev = encodeEvidence(readTestFile(q.file), await encodeClaims({ spkiDer: spki }));
+    const at = new Date(q.verification_time!.iso);
+    const c = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=transplanted',
+      notBefore: new Date(at.getTime() - 3600_000),
+      notAfter: new Date(at.getTime() + 3600_000),
+      keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x509.Extension(OID_RATLS_EVIDENCE, false, ev.slice().buffer)],
+    });
+    const f = join(dir, 'transplanted.pem');
+    await writeFile(f, c.toString('pem'));
+    const r = await run('cert', 'verify', '--cert', f, '--collateral', collateralDirFor(q.collateral!.set), '--at', q.verification_time!.iso);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/REPORTDATA_MISMATCH: .*not produced for this certificate/);
+    expect(r.out).toMatch(/\[ ok \] PCK chain signatures: Intel SGX PCK Certificate <- Intel SGX PCK Platform CA <- Intel SGX Root CA/);
+    expect(r.out).toMatch(/Intel TCB status: UpToDate/);
   });
 });
