@@ -13,6 +13,9 @@ import type { BindingRule } from './binding.ts';
 /** EAT profile identifying this claim set (a tag URI, so it never needs to resolve). */
 export const EAT_PROFILE = 'tag:ratls-proxy,2025:attest-service:tdx:v1';
 
+/** Build identifier in `ear.verifier-id` (bump with the claim set). */
+const VERIFIER_BUILD = '0.1.0';
+
 /** EAR appraisal status (draft-ietf-rats-ear): how much a relying party should trust the TD. */
 export type EarStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
 
@@ -57,6 +60,10 @@ export interface AttestationClaims extends JWTPayload {
   policy_ids_matched: Array<{ id: string; hash: string }>;
   policy_ids_unmatched: Array<{ id: string; hash: string }>;
   'ear.status': EarStatus;
+  /** EAR verifier identity (draft-ietf-rats-ear), so EAR libraries can read the token. */
+  'ear.verifier-id': { developer: string; build: string };
+  /** EAR per-submodule appraisal; one submodule, the TD's CPU, as the Trustee attestation service reports it. */
+  submods: { cpu0: { 'ear.status': EarStatus; 'ear.appraisal-policy-id': string } };
   /** The verdict: true only when DCAP, policy and bindings all passed. */
   'x-ratls-ok': boolean;
   'x-ratls-errors': VerifyError[];
@@ -157,6 +164,8 @@ export function buildClaims(input: ClaimInputs): AttestationClaims {
     policy_ids_matched: result.ok ? [policyRef] : [],
     policy_ids_unmatched: result.ok ? [] : [policyRef],
     'ear.status': earStatus(result),
+    'ear.verifier-id': { developer: 'ratls-proxy', build: `ratls-proxy attest-service ${VERIFIER_BUILD}` },
+    submods: { cpu0: { 'ear.status': earStatus(result), 'ear.appraisal-policy-id': `${input.policyName}@sha256:${input.policyHash}` } },
     'x-ratls-ok': result.ok,
     'x-ratls-errors': result.errors.map((e) => ({ code: e.code, message: e.message })),
     'x-ratls-policy': input.policyName,

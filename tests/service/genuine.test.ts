@@ -88,6 +88,8 @@ describe('genuine quotes at their manifest times', () => {
         expect(c.tdx_td_attributes_debug).toBe(true);
       } else {
         expect(c['ear.status']).toBe(exp.tcb_status === 'UpToDate' ? 'affirming' : 'warning');
+        expect(c.submods.cpu0['ear.status']).toBe(c['ear.status']);
+        expect(c.submods.cpu0['ear.appraisal-policy-id']).toMatch(/^permissive-tcb@sha256:[0-9a-f]{64}$/);
         expect(c.policy_ids_matched).toEqual([{ id: 'permissive-tcb', hash: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
       }
     } else {
