@@ -1,0 +1,402 @@
+/**
+ * `npm run bench -- proxy [--duration S] [--connections N] [--runs N] [--streams N] [--quick]`
+ *
+ * Same upstream (bench/upstream.ts, own process), in the same run, three ways:
+ *   direct  plain HTTP to the upstream
+ *   ratls   through `ratls serve` (own process, simulated RA-TLS certificate, logs on to /dev/null)
+ *   nginx   through Debian nginx as a plain TLS reverse proxy (1 worker, like Node's one thread)
+ * Measures: keep-alive small-request throughput, time to first byte (warm keep-alive and new TLS
+ * connection), one-way per-chunk latency of token streams (p50/p99, added = proxy - direct), and
+ * RSS of the proxy holding N concurrent open streams. Load is generated in separate processes.
+ * Results: bench/results/proxy-<time>.json and a summary on stdout.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { Pool, Client, Agent, request } from 'undici';
+import { pino } from 'pino';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(BENCH_DIR, '..');
+
+// ---------------------------------------------------------------- helpers
+
+function arg(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+function str(args: string[], name: string, dflt: string): string {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : dflt;
+}
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+interface Child { proc: ChildProcess; info: Record<string, unknown> }
+
+/** Spawns `bench/run.ts proxy --role ...` (or another bench module) and reads its first JSON line. */
+function spawnRole(module: string, args: string[], opts: { waitLine?: boolean } = {}): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'run.ts'), module, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (opts.waitLine === false) return Promise.resolve({ proc, info: {} });
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.once('line', (line) => resolve({ proc, info: JSON.parse(line) as Record<string, unknown> }));
+    proc.once('exit', (code) => reject(new Error(`${module} ${args.join(' ')} exited ${code}`)));
+  });
+}
+
+/** Runs a role to completion and returns its JSON result line. */
+async function runRole(args: string[]): Promise<Record<string, unknown>> {
+  const c = await spawnRole('proxy', args);
+  await new Promise((r) => c.proc.once('exit', r));
+  return c.info;
+}
+
+function stop(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null) return Promise.resolve();
+  return new Promise((r) => {
+    c.once('exit', () => r());
+    c.kill('SIGTERM');
+    setTimeout(() => c.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+function rssMiB(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(s);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+// ---------------------------------------------------------------- child roles
+
+/** Role "proxy": runs ratls serve in-process and prints its port. */
+async function roleProxy(args: string[]): Promise<void> {
+  const { validateConfig } = await import('../src/proxy/config.ts');
+  const { startRatlsServer } = await import('../src/proxy/server.ts');
+  const config = validateConfig({
+    listen: '127.0.0.1:0',
+    evidence: { provider: 'simulated', simDir: str(args, '--sim-dir', '') },
+    routes: [{ prefix: '/', target: `http://127.0.0.1:${arg(args, '--upstream', 0)}` }],
+  });
+  const logger = pino({ level: str(args, '--log', 'info') }, pino.destination({ dest: '/dev/null', sync: false }));
+  const hotPath = str(args, '--hot-path', 'raw') as 'raw' | 'hono';
+  const srv = await startRatlsServer(config, { logger, hotPath });
+  process.stdout.write(`${JSON.stringify({ port: srv.port, pid: process.pid })}\n`);
+  process.once('SIGTERM', () => void srv.close({ drainTimeoutMs: 100 }).then(() => process.exit(0)));
+}
+
+const tlsAgentOpts = { connect: { rejectUnauthorized: false } };
+
+/** Role "load": keep-alive throughput of GET /small with N connections for D seconds. */
+async function roleLoad(args: string[]): Promise<void> {
+  const url = str(args, '--url', '');
+  const conns = arg(args, '--connections', 50);
+  const durationMs = arg(args, '--duration', 5) * 1000;
+  const pool = new Pool(url, { connections: conns, pipelining: 1, ...tlsAgentOpts });
+  // Warm up: open every connection (TLS handshakes are not what this measures).
+  await Promise.all(Array.from({ length: conns * 2 }, async () => (await pool.request({ path: '/small', method: 'GET' })).body.dump()));
+  let count = 0;
+  let errors = 0;
+  const lat: number[] = [];
+  const end = performance.now() + durationMs;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          const r = await pool.request({ path: '/small', method: 'GET' });
+          await r.body.dump();
+          if (r.statusCode === 200) count++;
+          else errors++;
+        } catch {
+          errors++;
+        }
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  await pool.close();
+  process.stdout.write(`${JSON.stringify({ rps: count / secs, errors, p50: pct(lat, 50), p99: pct(lat, 99) })}\n`);
+}
+
+/** Role "ttfb": time to response headers, sequential, warm keep-alive and new connections. */
+async function roleTtfb(args: string[]): Promise<void> {
+  const url = str(args, '--url', '');
+  const n = arg(args, '--n', 300);
+  const warm = new Client(url, tlsAgentOpts);
+  await (await warm.request({ path: '/small', method: 'GET' })).body.dump();
+  const w: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    const r = await warm.request({ path: '/small', method: 'GET' });
+    w.push(performance.now() - s);
+    await r.body.dump();
+  }
+  await warm.close();
+  const c: number[] = [];
+  for (let i = 0; i < Math.ceil(n / 3); i++) {
+    const cl = new Client(url, tlsAgentOpts);
+    const s = performance.now();
+    const r = await cl.request({ path: '/small', method: 'GET' });
+    c.push(performance.now() - s);
+    await r.body.dump();
+    await cl.close();
+  }
+  w.sort((a, b) => a - b);
+  c.sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ warmP50: pct(w, 50), warmP99: pct(w, 99), newConnP50: pct(c, 50), newConnP99: pct(c, 99) })}\n`);
+}
+
+/** Role "chunks": K concurrent token streams; one-way latency of every line (upstream write -> arrival). */
+async function roleChunks(args: string[]): Promise<void> {
+  const url = str(args, '--url', '');
+  const k = arg(args, '--streams', 8);
+  const n = arg(args, '--n', 200);
+  const gap = arg(args, '--gap', 5);
+  const agent = new Agent(tlsAgentOpts);
+  const lat: number[] = [];
+  await Promise.all(
+    Array.from({ length: k }, async () => {
+      const r = await request(`${url}/stream?n=${n}&gap=${gap}&size=100`, { dispatcher: agent });
+      let buf = '';
+      for await (const chunk of r.body) {
+        const now = process.hrtime.bigint();
+        buf += (chunk as Buffer).toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          const t = /"t":"(\d+)"/.exec(line);
+          if (t) lat.push(Number(now - BigInt(t[1]!)) / 1e6);
+        }
+      }
+    }),
+  );
+  await agent.close();
+  lat.sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ lines: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: lat.at(-1) })}\n`);
+}
+
+/** Role "streams": holds N open streams (one connection each) until SIGTERM. */
+async function roleStreams(args: string[]): Promise<void> {
+  const url = str(args, '--url', '');
+  const n = arg(args, '--n', 5000);
+  const agent = new Agent({ ...tlsAgentOpts, connections: null, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 0 });
+  let open = 0;
+  let failed = 0;
+  const bodies: Array<AsyncIterator<unknown>> = [];
+  const t0 = performance.now();
+  // Open in batches so the handshake burst does not starve everything else.
+  for (let b = 0; b < n; b += 250) {
+    await Promise.all(
+      Array.from({ length: Math.min(250, n - b) }, async () => {
+        try {
+          const r = await request(`${url}/stream?n=0&gap=1000&size=100`, { dispatcher: agent });
+          const it = r.body[Symbol.asyncIterator]();
+          await it.next();
+          bodies.push(it);
+          open++;
+          // keep consuming so flow control never stalls the stream
+          void (async () => { try { while (!(await it.next()).done); } catch { /* closed at exit */ } })();
+        } catch {
+          failed++;
+        }
+      }),
+    );
+  }
+  process.stdout.write(`${JSON.stringify({ open, failed, openSeconds: (performance.now() - t0) / 1000 })}\n`);
+  process.once('SIGTERM', () => process.exit(0));
+  await new Promise(() => {});
+}
+
+// ---------------------------------------------------------------- nginx
+
+async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; proc: ChildProcess }> {
+  const key = join(dir, 'nginx.key');
+  const cert = join(dir, 'nginx.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+worker_rlimit_nofile 19000;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 16000; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  client_max_body_size 100m;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${cert}; ssl_certificate_key ${key};
+    ssl_protocols TLSv1.3;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_buffering off;
+      proxy_read_timeout 600s;
+    }
+  }
+}
+`,
+  );
+  const proc = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const c = new Client(`https://127.0.0.1:${port}`, tlsAgentOpts);
+      await (await c.request({ path: '/small', method: 'GET' })).body.dump();
+      await c.close();
+      return { port, proc };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`nginx did not start; see ${dir}/nginx-error.log`);
+}
+
+function nginxRssMiB(dir: string): number {
+  const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
+  const kids = execFileSync('pgrep', ['-P', String(master)]).toString().trim().split('\n').map(Number);
+  return [master, ...kids].reduce((a, p) => a + rssMiB(p), 0);
+}
+
+// ---------------------------------------------------------------- orchestrator
+
+export async function run(args: string[]): Promise<void> {
+  const role = str(args, '--role', '');
+  if (role === 'proxy') return roleProxy(args);
+  if (role === 'load') return roleLoad(args);
+  if (role === 'ttfb') return roleTtfb(args);
+  if (role === 'chunks') return roleChunks(args);
+  if (role === 'streams') return roleStreams(args);
+
+  const quick = args.includes('--quick');
+  const runs = arg(args, '--runs', quick ? 1 : 3);
+  const duration = arg(args, '--duration', quick ? 3 : 5);
+  const connections = arg(args, '--connections', 50);
+  const nStreams = arg(args, '--streams', quick ? 500 : 5000);
+  const withNginx = !args.includes('--no-nginx');
+
+  const dir = mkdtempSync(join(tmpdir(), 'ratls-bench-'));
+  const { initSimulatedWorld } = await import('../src/tee/simulated/world.ts');
+  await initSimulatedWorld(join(dir, 'sim'));
+
+  const up = await spawnRole('upstream', []);
+  const upPort = up.info.port as number;
+  const proxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim')]);
+  const honoProxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--hot-path', 'hono']);
+  const nginx = withNginx ? await startNginx(dir, upPort) : undefined;
+  const targets: Record<string, string> = {
+    direct: `http://127.0.0.1:${upPort}`,
+    ratls: `https://127.0.0.1:${proxy.info.port as number}`,
+    ...(nginx ? { nginx: `https://127.0.0.1:${nginx.port}` } : {}),
+  };
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, runs, duration, connections, cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() };
+
+  try {
+    // Throughput and TTFB, interleaved per run so machine noise hits all targets alike.
+    const thr: Record<string, number[]> = {};
+    const ttfb: Record<string, Array<Record<string, number>>> = {};
+    const chunks: Record<string, Array<Record<string, number>>> = {};
+    const all = { ...targets, 'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}` };
+    for (let i = 0; i < runs; i++) {
+      for (const [name, url] of Object.entries(all)) {
+        const r = await runRole(['--role', 'load', '--url', url, '--connections', String(connections), '--duration', String(duration)]);
+        (thr[name] ??= []).push(r.rps as number);
+        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s (errors ${r.errors as number})`);
+      }
+      for (const [name, url] of Object.entries(targets)) {
+        (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
+        (chunks[name] ??= []).push((await runRole(['--role', 'chunks', '--url', url, '--streams', '8', '--n', quick ? '100' : '250', '--gap', '5'])) as Record<string, number>);
+      }
+    }
+    const med = (xs: Array<Record<string, number>>, k: string): number => median(xs.map((x) => x[k]!));
+    results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
+    results.ttfbMs = Object.fromEntries(Object.entries(ttfb).map(([k, v]) => [k, { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) }]));
+    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(med(v, 'p50')), p99: r3(med(v, 'p99')), lines: v.reduce((a, x) => a + x.lines!, 0) }]));
+    const cl = results.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
+    results.chunkAddedMs = Object.fromEntries(
+      Object.keys(cl).filter((k) => k !== 'direct').map((k) => [k, { p50: r3(cl[k]!.p50 - cl.direct!.p50), p99: r3(cl[k]!.p99 - cl.direct!.p99) }]),
+    );
+
+    // Concurrent open streams and RSS.
+    const streams: Record<string, unknown> = {};
+    for (const name of ['ratls', ...(nginx ? ['nginx'] : [])]) {
+      const before = name === 'ratls' ? rssMiB(proxy.info.pid as number) : nginxRssMiB(dir);
+      const holder = await spawnRole('proxy', ['--role', 'streams', '--url', targets[name]!, '--n', String(nStreams)]);
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = name === 'ratls' ? rssMiB(proxy.info.pid as number) : nginxRssMiB(dir);
+      let active: number | undefined;
+      if (name === 'ratls') {
+        const m = await request(`${targets.ratls}/metrics`, { dispatcher: new Agent(tlsAgentOpts) });
+        active = Number(/ratls_active_streams (\d+)/.exec(await m.body.text())?.[1]);
+      }
+      streams[name] = { requested: nStreams, ...holder.info, activeOnProxy: active, rssBeforeMiB: r2(before), rssWithStreamsMiB: r2(after) };
+      console.error(`${name}: ${JSON.stringify(streams[name])}`);
+      await stop(holder.proc);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    results.openStreams = streams;
+  } finally {
+    await stop(proxy.proc);
+    await stop(honoProxy.proc);
+    await stop(nginx?.proc);
+    await stop(up.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+  const out = join(BENCH_DIR, 'results', `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  printSummary(results);
+  console.log(`\nresults: ${out}`);
+}
+
+function printSummary(r: Record<string, unknown>): void {
+  const thr = r.throughputRps as Record<string, { median: number }>;
+  const tt = r.ttfbMs as Record<string, Record<string, number>>;
+  const cl = r.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
+  const add = r.chunkAddedMs as Record<string, { p50: number; p99: number }>;
+  const st = r.openStreams as Record<string, Record<string, number>>;
+  console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavg as number[]).map((x) => x.toFixed(1)).join(' ')})`);
+  console.log('target      req/s    ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms  added p50/p99 ms');
+  for (const k of Object.keys(thr)) {
+    const t = tt[k];
+    const c = cl[k];
+    const a = add[k];
+    console.log(
+      `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}   ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}`.padEnd(16) : ''.padEnd(16)}  ${a ? `${a.p50}/${a.p99}` : ''}`,
+    );
+  }
+  if (thr.nginx) console.log(`ratls/nginx throughput: ${((thr.ratls!.median / thr.nginx.median) * 100).toFixed(0)}% (goal >= 50%)`);
+  if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
+  if (add.ratls) console.log(`ratls added per-chunk p99: ${add.ratls.p99} ms (goal < 1 ms)`);
+  for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k === 'ratls' ? ' (goal < 1024)' : ''}`);
+}
