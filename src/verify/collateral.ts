@@ -200,8 +200,26 @@ function components(v: unknown, what: string, field: string): number[] {
   return a.map((c, i) => int(obj(c, what, `${field}[${i}]`).svn, what, `${field}[${i}].svn`, 255));
 }
 
+/** Highest ISVSVN first, as Intel's QVL keeps them (it never relies on wire order). */
+function byIsvSvnDesc(levels: ModuleTcbLevel[]): ModuleTcbLevel[] {
+  return levels.sort((a, b) => b.isvSvn - a.isvSvn);
+}
+
+function compareSvns(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+/**
+ * Intel's canonical TCB level order, highest first: SGX components, then PCESVN, then TDX
+ * components (QVL keeps levels in a set ordered this way; the wire order is not trusted).
+ */
+export function canonicalTcbLevelOrder(a: TdxTcbLevel, b: TdxTcbLevel): number {
+  return compareSvns(b.sgxComponents, a.sgxComponents) || b.pceSvn - a.pceSvn || compareSvns(b.tdxComponents, a.tdxComponents);
+}
+
 function moduleLevels(v: unknown, what: string, field: string): ModuleTcbLevel[] {
-  return arr(v, what, field).map((l, i) => {
+  return byIsvSvnDesc(arr(v, what, field).map((l, i) => {
     const o = obj(l, what, `${field}[${i}]`);
     return {
       isvSvn: int(obj(o.tcb, what, `${field}[${i}].tcb`).isvsvn, what, `${field}[${i}].tcb.isvsvn`),
@@ -209,7 +227,7 @@ function moduleLevels(v: unknown, what: string, field: string): ModuleTcbLevel[]
       status: status(o.tcbStatus, what, `${field}[${i}].tcbStatus`),
       advisoryIds: advisories(o.advisoryIDs, what, `${field}[${i}].advisoryIDs`),
     };
-  });
+  }));
 }
 
 /** Reads a TCB info body (the signed "tcbInfo" object). Only TDX v3 documents are accepted. */
@@ -242,7 +260,7 @@ export function parseTcbInfo(body: Record<string, unknown>): TcbInfo {
         status: status(o.tcbStatus, what, `tcbLevels[${i}].tcbStatus`),
         advisoryIds: advisories(o.advisoryIDs, what, `tcbLevels[${i}].advisoryIDs`),
       };
-    }),
+    }).sort(canonicalTcbLevelOrder),
   };
   if (!/^[0-9a-f]{12}$/.test(info.fmspc)) malformed(what, 'fmspc is not 6 bytes of hex');
   if (!/^[0-9a-f]{4}$/.test(info.pceId)) malformed(what, 'pceId is not 2 bytes of hex');

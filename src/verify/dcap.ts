@@ -8,7 +8,7 @@
 import { parseQuote, INTEL_QE_VENDOR_ID } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import type { Quote } from '../quote/types.ts';
-import { concatBytes, constantTimeEqual, digest, toHex } from '../util/bytes.ts';
+import { concatBytes, constantTimeEqual, digest, isAllZero, toHex } from '../util/bytes.ts';
 import { splitSignedJson, parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral.ts';
 import { BoundedCache, bytesKey, clearCryptoCache, verifyEcdsa, verifyMemo, verifySignedObject } from './crypto.ts';
 import { RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
@@ -427,8 +427,10 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
 
   // 8. QE report signature and binding, QE identity, quote signature (QVL 4.1.2.4.12-16).
   record('QE report signature', qeReportOk ? undefined : { code: 'QE_REPORT_SIGNATURE_INVALID', message: 'The QE report signature does not verify with the PCK certificate key; the quote was not produced on this platform.' });
-  const bound = constantTimeEqual(qeHash, qe.qeReport.reportData.subarray(0, 32));
-  record('QE report data binding', bound ? undefined : { code: 'QE_REPORT_DATA_MISMATCH', message: 'The QE report does not bind the attestation key and QE auth data (SHA-256 mismatch); the attestation key was substituted.' });
+  // Intel's QVL compares only the first 32 bytes; the rest must be zero too (go-tdx-guest's stricter
+  // form), so no unbound data can ride in the QE report.
+  const bound = constantTimeEqual(qeHash, qe.qeReport.reportData.subarray(0, 32)) && isAllZero(qe.qeReport.reportData.subarray(32));
+  record('QE report data binding', bound ? undefined : { code: 'QE_REPORT_DATA_MISMATCH', message: 'The QE report does not bind the attestation key and QE auth data (SHA-256 mismatch or non-zero padding); the attestation key was substituted.' });
   const qeEval = evaluateQeIdentity(qeId, qe.qeReport);
   const qeErr = 'code' in qeEval ? qeEval : undefined;
   record('QE identity', qeErr, qeErr ? undefined : `ISVSVN ${qe.qeReport.isvSvn}: ${'status' in qeEval ? qeEval.status : ''}`);

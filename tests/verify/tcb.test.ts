@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { parseQuote } from '../../src/quote/parse.ts';
+import { parseTcbInfo, parseQeIdentity, splitSignedJson, type TcbInfo } from '../../src/verify/collateral.ts';
+import { pckInfoFromQuote } from '../../src/verify/pck.ts';
+import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';
+import type { TcbStatus } from '../../src/verify/types.ts';
+import { vector } from './helpers.ts';
+
+// A v4 quote on a TDX_01 module (TEE_TCB_SVN 06 01 03 ..) and its genuine TCB info.
+const v = vector('v4-b0c06f000000-dcapqvl.dat');
+const quote = parseQuote(v.quote);
+const pck = pckInfoFromQuote(quote);
+const rawInfo = splitSignedJson(v.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body;
+const qeId = parseQeIdentity(splitSignedJson(v.collateral!.qeIdentityJson, 'enclaveIdentity', 'QE identity').body);
+const qeOk = evaluateQeIdentity(qeId, quote.certification.qeReport) as QeEvaluation;
+
+function info(mutate: (b: Record<string, any>) => void = () => {}): TcbInfo {
+  const b = structuredClone(rawInfo) as Record<string, any>;
+  mutate(b);
+  return parseTcbInfo(b);
+}
+
+describe("Intel's TDX TCB rules", () => {
+  it('genuine data: UpToDate through TDX_01', () => {
+    const ev = evaluateTcb(info(), pck, quote, qeOk);
+    expect(qeOk.status).toBe('UpToDate');
+    expect(ev.status).toBe('UpToDate');
+    expect(ev.moduleStatus).toBe('UpToDate');
+  });
+
+  it('wire order of tcbLevels does not matter (canonical order)', () => {
+    const reversed = evaluateTcb(info((b) => b.tcbLevels.reverse()), pck, quote, qeOk);
+    expect(reversed.status).toBe('UpToDate');
+    expect(reversed.tdxLevel).toEqual(evaluateTcb(info(), pck, quote, qeOk).tdxLevel);
+  });
+
+  it('TEE_TCB_SVN bytes 0-1 are skipped when byte 1 > 0, graded by the module identity instead', () => {
+    // Demand a higher module SVN in byte 0 of every level: Intel ignores it (dcap-qvl would not).
+    const ev = evaluateTcb(info((b) => b.tcbLevels.forEach((l: any) => (l.tcb.tdxtcbcomponents[0].svn = 200))), pck, quote, qeOk);
+    expect(ev.status).toBe('UpToDate');
+    // ...but the module identity's own levels grade byte 0.
+    const mod = evaluateTcb(
+      info((b) => {
+        const id = b.tdxModuleIdentities.find((m: any) => m.id === 'TDX_01');
+        id.tcbLevels = [{ tcb: { isvsvn: 200 }, tcbDate: '2030-01-01T00:00:00Z', tcbStatus: 'UpToDate' }, { tcb: { isvsvn: 1 }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-TEST'] }];
+      }),
+      pck,
+      quote,
+      qeOk,
+    );
+    expect(mod.status).toBe('OutOfDate');
+    expect(mod.advisoryIds).toEqual(['INTEL-SA-TEST']);
+  });
+
+  it('no module identity for the quoted module version: TDX_MODULE_MISMATCH', () => {
+    const ev = evaluateTcb(info((b) => (b.tdxModuleIdentities = b.tdxModuleIdentities.filter((m: any) => m.id !== 'TDX_01'))), pck, quote, qeOk);
+    expect(ev.status).toBeNull();
+    expect(ev.error?.code).toBe('TDX_MODULE_MISMATCH');
+  });
+
+  it('module SVN below every module level: TCB_NOT_SUPPORTED', () => {
+    const ev = evaluateTcb(
+      info((b) => {
+        b.tdxModuleIdentities.find((m: any) => m.id === 'TDX_01').tcbLevels = [{ tcb: { isvsvn: 99 }, tcbDate: '2030-01-01T00:00:00Z', tcbStatus: 'UpToDate' }];
+      }),
+      pck,
+      quote,
+      qeOk,
+    );
+    expect(ev.error?.code).toBe('TCB_NOT_SUPPORTED');
+  });
+
+  const converge = (level: TcbStatus, module: TcbStatus, qe: QeEvaluation['status']): TcbStatus | null => {
+    const i = info((b) => {
+      for (const l of b.tcbLevels) l.tcbStatus = level;
+      for (const m of b.tdxModuleIdentities) for (const l of m.tcbLevels) l.tcbStatus = module;
+    });
+    return evaluateTcb(i, pck, quote, { status: qe }).status;
+  };
+
+  it('convergence with module and QE statuses follows TcbLevelCheck.cpp', () => {
+    expect(converge('ConfigurationNeeded', 'OutOfDate', 'UpToDate')).toBe('OutOfDateConfigurationNeeded');
+    expect(converge('SWHardeningNeeded', 'OutOfDate', 'UpToDate')).toBe('OutOfDate');
+    expect(converge('UpToDate', 'Revoked', 'UpToDate')).toBe('Revoked');
+    expect(converge('ConfigurationAndSWHardeningNeeded', 'UpToDate', 'OutOfDate')).toBe('OutOfDateConfigurationNeeded');
+    expect(converge('UpToDate', 'UpToDate', 'OutOfDate')).toBe('OutOfDate');
+    expect(converge('OutOfDateConfigurationNeeded', 'UpToDate', 'OutOfDate')).toBe('OutOfDateConfigurationNeeded');
+    expect(converge('UpToDate', 'UpToDate', 'Revoked')).toBe('Revoked');
+    expect(converge('UpToDate', 'UpToDate', 'NotSupported')).toBeNull();
+    expect(converge('SWHardeningNeeded', 'UpToDate', 'UpToDate')).toBe('SWHardeningNeeded');
+  });
+
+  it('QE identity mismatches are QE_IDENTITY_MISMATCH', () => {
+    const r = quote.certification.qeReport;
+    expect(evaluateQeIdentity({ ...qeId, isvProdId: 1 }, r)).toMatchObject({ code: 'QE_IDENTITY_MISMATCH' });
+    expect(evaluateQeIdentity({ ...qeId, mrSigner: new Uint8Array(32) }, r)).toMatchObject({ code: 'QE_IDENTITY_MISMATCH' });
+    expect(evaluateQeIdentity({ ...qeId, miscselect: 1 }, r)).toMatchObject({ code: 'QE_IDENTITY_MISMATCH' });
+    const attrs = qeId.attributes.slice();
+    attrs[0] = attrs[0]! ^ 0x01;
+    expect(evaluateQeIdentity({ ...qeId, attributes: attrs }, r)).toMatchObject({ code: 'QE_IDENTITY_MISMATCH' });
+    expect(evaluateQeIdentity({ ...qeId, tcbLevels: [{ isvSvn: 99, tcbDate: '', status: 'UpToDate', advisoryIds: [] }] }, r)).toEqual({ status: 'NotSupported' });
+  });
+});
