@@ -56,6 +56,8 @@ export interface SpyServer {
   bytes(): number;
   requests: string[];
   connections(): number;
+  /** Connections that resumed an earlier TLS session (no certificate sent). */
+  resumed(): number;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function startSpyServer(
 ): Promise<SpyServer> {
   let bytes = 0;
   let conns = 0;
+  let resumed = 0;
   const requests: string[] = [];
   const server = https.createServer({ cert: tls.certPem, key: tls.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
     requests.push(`${req.method} ${req.url}`);
@@ -73,6 +76,7 @@ export async function startSpyServer(
   });
   server.on('secureConnection', (s) => {
     conns++;
+    if (s.isSessionReused()) resumed++;
     s.on('data', (d: Buffer) => { bytes += d.length; });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -83,6 +87,7 @@ export async function startSpyServer(
     bytes: () => bytes,
     requests,
     connections: () => conns,
+    resumed: () => resumed,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

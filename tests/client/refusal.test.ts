@@ -10,6 +10,8 @@ import { request as undiciRequest } from 'undici';
 import { createAttestedAgent, createAttestedDispatcher, attestedFetch, AttestationError, type ClientPolicy } from '../../src/client/index.ts';
 import { OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
 import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
+import { createRatlsIdentity } from '../../src/ratls/identity.ts';
+import { StapledCollateralSource } from '../../src/collateral/stapled.ts';
 import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -105,6 +107,36 @@ describe('attested https.Agent', () => {
     expect(events).toEqual(['UpToDate']);
     expect(servers.good!.bytes()).toBeGreaterThan(before); // the spy does see request bytes when allowed
     agent.destroy();
+  });
+
+  it('never resumes a TLS session: every connection is a full handshake that is attested', async () => {
+    // Without stapled collateral the certificate is small enough for Node to issue session tickets
+    // (with a ~14 KB certificate it sends none, which would make this control pass vacuously).
+    const provider = await loadSimulatedProvider(world.dir);
+    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }));
+    const collateralSources = [new StapledCollateralSource(await provider.collateral(new Date()))];
+    // control: an ordinary agent without keep-alive resumes its session on the next connection
+    const plain = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
+    for (let i = 0; i < 3; i++) await agentGet(`${s.url}/x`, plain);
+    expect(s.resumed()).toBeGreaterThan(0);
+    let verified = 0;
+    const agent = createAttestedAgent(pinnedPolicy(), { collateralSources, agentOptions: { keepAlive: false }, onVerified: () => verified++ });
+    const r1 = s.resumed();
+    for (let i = 0; i < 3; i++) expect((await agentGet(`${s.url}/y`, agent)).status).toBe(200);
+    expect(s.resumed()).toBe(r1);
+    expect(verified).toBe(3);
+    // the dispatcher too
+    const d = createAttestedDispatcher(pinnedPolicy(), { collateralSources, agentOptions: { pipelining: 0 }, onVerified: () => verified++ });
+    for (let i = 0; i < 2; i++) {
+      const r = await undiciRequest(`${s.url}/z`, { dispatcher: d, headers: { connection: 'close' } });
+      await r.body.text();
+    }
+    expect(s.resumed()).toBe(r1);
+    expect(verified).toBe(5);
+    await d.close();
+    agent.destroy();
+    plain.destroy();
+    await s.close();
   });
 
   for (const [name, key, code] of bad) {
