@@ -148,4 +148,41 @@ describe('ratls connect', () => {
     expect(await main(['node', 'ratls', 'policy', 'check', pfile], io)).toBe(2);
     expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', pfile], io)).toBe(2);
   });
+
+  it('the real `ratls connect` process: starts, forwards, and stops on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const rootFile = join(mkdtempSync(join(tmpdir(), 'ratls-root-')), 'root.pem');
+    writeFileSync(rootFile, world.rootPem);
+    const bin = new URL('../../bin/ratls', import.meta.url).pathname;
+    const child = spawn(process.execPath, [bin, 'connect', '--upstream', srv.url, '--listen', '127.0.0.1:0', '--root', rootFile, '--nonce'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /ratls connect: (http:\/\/127\.0\.0\.1:\d+) ->/.exec(out);
+          if (m && out.includes('status page')) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      expect(out).toContain('attestation VERIFIED');
+      expect(out).toContain('[SIMULATED root]');
+      const page = await fetch(`${url}/`);
+      expect(await page.text()).toContain('Hello from the attested app');
+      const code = await new Promise<number | null>((resolve) => {
+        child.once('exit', (c) => resolve(c));
+        child.kill('SIGTERM');
+      });
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });
