@@ -26,6 +26,19 @@ const crlCache = new BoundedCache<Crl>(64);
 const pemCache = new BoundedCache<Certificate[]>(256);
 const tcbInfoCache = new BoundedCache<ParsedDoc<TcbInfo>>(64);
 const qeIdCache = new BoundedCache<ParsedDoc<QeIdentity>>(64);
+const bindingHashCache = new BoundedCache<Promise<Uint8Array>>(1024);
+
+/** SHA-256(attestation key || QE auth data), memoised by those exact bytes (a pure function). */
+function bindingHash(attestationKey: Uint8Array, qeAuthData: Uint8Array): Promise<Uint8Array> {
+  const input = concatBytes(attestationKey, qeAuthData);
+  const k = bytesKey(input);
+  let h = bindingHashCache.get(k);
+  if (!h) {
+    h = digest('SHA-256', input);
+    bindingHashCache.set(k, h);
+  }
+  return h;
+}
 
 /** Forgets every cached parse and verified signature (cold benchmarks, tests). */
 export function clearVerifierCache(): void {
@@ -34,6 +47,7 @@ export function clearVerifierCache(): void {
   pemCache.clear();
   tcbInfoCache.clear();
   qeIdCache.clear();
+  bindingHashCache.clear();
   clearCryptoCache();
 }
 
@@ -374,7 +388,7 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     verifyMemo(qeDoc.verified, qeChain.certs[0]!, 'SHA-256', qeDoc.signedBytes, qeDoc.signature),
     verifyEcdsa({ format: 'raw', bytes: leaf.publicKey, curve: leaf.curve }, 'SHA-256', qe.qeReport.raw, qe.qeReportSignature),
     verifyEcdsa({ format: 'raw', bytes: attKey, curve: 'P-256' }, 'SHA-256', q.signedBytes, q.signature),
-    digest('SHA-256', concatBytes(q.attestationKey, qe.qeAuthData)),
+    bindingHash(q.attestationKey, qe.qeAuthData),
   ]);
   let signaturesOk = true;
   const record = (name: string, err: VerifyError | undefined, detail?: string): void => {
