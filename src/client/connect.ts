@@ -31,6 +31,12 @@ export interface ConnectProxyOptions {
   retryIntervalMs?: number;
   /** Log lines (no secrets); default none. */
   log?: (line: string) => void;
+  /**
+   * Extra Host header names (without port) accepted besides localhost, 127.0.0.1, [::1] and the
+   * listen address. Other Host values get 421: a web page using DNS rebinding must not be able to
+   * drive the proxy and read the attested server's answers.
+   */
+  allowedHosts?: string[];
 }
 
 /** A running local proxy. */
@@ -126,7 +132,22 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     target.end(json ? JSON.stringify({ error: 'UPSTREAM_UNREACHABLE', message: err.message }) + '\n' : `ratls connect: the upstream ${upstream} is unreachable: ${err.message}\n`);
   });
 
+  let port = 0;
+  const hostNames = new Set(['localhost', '127.0.0.1', '[::1]', ...(opts.allowedHosts ?? []).map((h) => h.toLowerCase())]);
+  /** True when the Host header names this proxy (any accepted name, our port). */
+  const hostOk = (req: http.IncomingMessage): boolean => {
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec((req.headers.host ?? '').toLowerCase());
+    if (!m) return false;
+    const p = m[2] ? Number(m[2]) : 80;
+    return hostNames.has(m[1]!) && p === port;
+  };
+  const misdirected = 'ratls connect: the Host header does not name this proxy (use http://127.0.0.1:PORT or http://localhost:PORT); refusing, to keep other web sites from using it.\n';
+
   const server = http.createServer((req, res) => {
+    if (!hostOk(req)) {
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end(misdirected);
+    }
     const path = (req.url ?? '/').split('?')[0]!;
     if (path.startsWith(LOCAL_PREFIX)) {
       if (path === `${LOCAL_PREFIX}status`) {
@@ -146,6 +167,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    if (!hostOk(req)) return void socket.end(`HTTP/1.1 421 Misdirected Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(misdirected)}\r\nconnection: close\r\n\r\n${misdirected}`);
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     admit().then(
@@ -166,8 +188,9 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  hostNames.add(hostForUrl.toLowerCase());
   await reattest();
   return {
     url: `http://${hostForUrl}:${port}`,

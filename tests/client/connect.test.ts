@@ -62,6 +62,15 @@ describe('ratls connect', () => {
       expect(msg).toBe('echo: hi');
       ws.close();
 
+      // DNS rebinding guard: a foreign Host is refused, localhost is fine
+      const http = await import('node:http');
+      const hostStatus = (host: string) => new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host } }, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).on('error', reject);
+      });
+      expect(await hostStatus(`evil.example:${proxy.port}`)).toBe(421);
+      expect(await hostStatus(`127.0.0.1:${proxy.port + 1}`)).toBe(421);
+      expect(await hostStatus(`localhost:${proxy.port}`)).toBe(200);
+
       const st = (await (await fetch(`${proxy.url}/.ratls/status`, { headers: { accept: 'application/json' } })).json()) as Record<string, any>;
       expect(st.state).toBe('verified');
       expect(st.lastVerified.nonceVerified).toBe(true);

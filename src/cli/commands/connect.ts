@@ -10,6 +10,7 @@ interface ConnectFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  allowHost?: string[];
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -33,6 +34,7 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
     .option('--root <pem>', 'trust this root certificate file instead of the policy\'s roots (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--nonce', 'require a nonce round trip on every new upstream connection')
+    .option('--allow-host <name>', 'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: ConnectFlags) => {
       const listen = parseListen(flags.listen);
       let policy;
@@ -47,7 +49,7 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
       }
       let proxy;
       try {
-        proxy = await startConnectProxy({ upstream: flags.upstream, policy, listen, log: (l) => io.err(`ratls connect: ${l}\n`) });
+        proxy = await startConnectProxy({ upstream: flags.upstream, policy, listen, ...(flags.allowHost ? { allowedHosts: flags.allowHost } : {}), log: (l) => io.err(`ratls connect: ${l}\n`) });
       } catch (err) {
         throw new UsageError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
       }
