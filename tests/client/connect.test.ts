@@ -144,6 +144,16 @@ describe('ratls connect', () => {
     const yaml = out.join('');
     expect(yaml).toContain('SIMULATED');
     expect(yaml).toMatch(/mrTd:\n\s+- [0-9a-f]{96}/);
+    // --cert FILE gives the same pins without connecting
+    const certFile = join(mkdtempSync(join(tmpdir(), 'ratls-cert-')), 'cert.pem');
+    writeFileSync(certFile, srv.identity().certPem);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'policy', 'from', '--cert', certFile, '--root', rootFile], io)).toBe(0);
+    expect(out.join('').replace(/^#.*\n/gm, '')).toBe(yaml.replace(/^#.*\n/gm, ''));
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'policy', 'from', '--cert', certFile], io)).toBe(1); // Intel root only: nothing to pin
+    expect(out.join('')).toContain('PCK_CHAIN_UNTRUSTED');
+    expect(await main(['node', 'ratls', 'policy', 'from'], io)).toBe(2);
     const pfile = join(mkdtempSync(join(tmpdir(), 'ratls-pol-')), 'p.yaml');
     writeFileSync(pfile, yaml);
     out.length = 0;
