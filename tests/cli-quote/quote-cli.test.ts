@@ -74,6 +74,21 @@ describe('ratls quote (spawned binary)', () => {
     }
   }, 60_000);
 
+  it('verify --policy: the policy file appraises the quote (measurement mismatch exits 1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ratls-cli-'));
+    try {
+      const file = join(dir, 'policy.yaml');
+      writeFileSync(file, `version: 1\ntrustedRoots: [intel]\ntcb:\n  allowedStatuses: [UpToDate]\nmeasurements:\n  mrTd: ["${'ab'.repeat(48)}"]\n`);
+      const r = await ratls(['quote', 'verify', '--quote', quote('v4-b0c06f000000-dcapqvl.dat'), '--collateral', collateralDirFor('dcapqvl-b0c06f000000-2025-06'), '--at', '2025-07-19T10:00:34Z', '--policy', file, '--json']);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.stdout) as { tcbStatus: string; errors: Array<{ code: string }> };
+      expect(j.tcbStatus).toBe('UpToDate');
+      expect(j.errors.map((e) => e.code)).toEqual(['MEASUREMENT_MISMATCH']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('inspect prints fields; --json gives summary and PCK info', async () => {
     const [text, json] = await Promise.all([
       ratls(['quote', 'inspect', '--quote', quote('v5-aliyun-90c06f000000-trustee.dat')]),

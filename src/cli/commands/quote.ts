@@ -13,11 +13,13 @@ import { RatlsError, toVerifyError } from '../../verify/errors.ts';
 import { pckInfoFromQuote } from '../../verify/pck.ts';
 import { formatQuoteFields, formatVerificationReport } from '../../verify/report.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../verify/types.ts';
+import { resolveCliPolicy } from '../../client/policy.ts';
 
 interface VerifyFlags {
   quote: string;
   collateral: string;
   at?: string;
+  policy?: string;
   root?: string[];
   allowStatus?: string[];
   allowDebug?: boolean;
@@ -47,9 +49,9 @@ function parseAt(at: string | undefined): Date {
   return d;
 }
 
-function parseStatuses(list: string[] | undefined): TcbStatus[] | undefined {
+function parseStatuses(list: string[] | undefined, base: TcbStatus[]): TcbStatus[] | undefined {
   if (!list || list.length === 0) return undefined;
-  const out: TcbStatus[] = ['UpToDate'];
+  const out: TcbStatus[] = [...base];
   for (const item of list.flatMap((s) => s.split(','))) {
     const s = item.trim();
     if (!s) continue;
@@ -63,7 +65,19 @@ function parseStatuses(list: string[] | undefined): TcbStatus[] | undefined {
 
 async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   const now = parseAt(f.at);
-  const allowed = parseStatuses(f.allowStatus);
+  // A policy file (the same YAML/JSON `ratls verify` uses) sets the appraisal and roots; flags add to it.
+  let policy: AppraisalPolicy = {};
+  let policyRoots: string[] | undefined;
+  if (f.policy) {
+    try {
+      const p = resolveCliPolicy({ policy: f.policy });
+      policy = { ...p.appraisal };
+      policyRoots = p.trustedRoots;
+    } catch (err) {
+      throw new UsageError(`cannot use policy file ${f.policy}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const allowed = parseStatuses(f.allowStatus, policy.allowedTcbStatuses ?? ['UpToDate']);
   const quote = await readBytes(f.quote, 'quote file');
   let collateral;
   try {
@@ -76,10 +90,10 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
     const bytes = await readBytes(r, 'root certificate');
     roots.push(new TextDecoder().decode(bytes));
   }
-  const policy: AppraisalPolicy = {};
   if (allowed) policy.allowedTcbStatuses = allowed;
   if (f.allowDebug) policy.allowDebug = true;
-  const result = await verifyQuote(quote, { collateral, now, policy, ...(roots.length ? { trustedRoots: roots } : {}) });
+  const trustedRoots = roots.length ? roots : policyRoots;
+  const result = await verifyQuote(quote, { collateral, now, policy, ...(trustedRoots ? { trustedRoots } : {}) });
   if (f.json) io.out(`${JSON.stringify(result)}\n`);
   else io.out(`Verification time: ${now.toISOString()}\n\n${formatVerificationReport(result)}`);
   io.setExitCode(result.ok ? 0 : 1);
@@ -144,6 +158,7 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
     .requiredOption('--quote <file>', 'raw quote file')
     .requiredOption('--collateral <dir>', 'directory with tcb_info.json, qe_identity.json, CRLs and issuer chains')
     .option('--at <iso8601>', 'verification time (default: now)')
+    .option('--policy <file>', 'appraisal policy file (YAML/JSON, as for `ratls verify`); flags below add to it')
     .option('--root <pem>', 'trust this root certificate instead of the Intel SGX Root CA (repeatable)', collect)
     .option('--allow-status <status...>', 'also accept these Intel TCB statuses (UpToDate is always accepted)')
     .option('--allow-debug', 'accept DEBUG TDs (never in production)')
