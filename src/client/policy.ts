@@ -25,12 +25,20 @@ export function loadPolicyFile(path: string): ClientPolicy {
   return policy;
 }
 
+/** Collateral cache of the CLI: $RATLS_CACHE_DIR, else $XDG_CACHE_HOME/ratls/collateral, else ~/.cache/ratls/collateral. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RATLS_CACHE_DIR) return env.RATLS_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ratls', 'collateral');
+}
+
 /**
  * The policy a CLI command runs with: the file when given (else the default), with `--root` files
  * replacing the trusted roots. A root given on the command line is trusted instead of Intel's.
+ * Without a cacheDir in the policy, the CLI caches fetched collateral in {@link defaultCacheDir}.
  */
 export function resolveCliPolicy(opts: { policy?: string; root?: string[] }): ClientPolicy {
   const policy = opts.policy ? loadPolicyFile(opts.policy) : defaultClientPolicy();
+  if (!policy.collateral.cacheDir) policy.collateral.cacheDir = defaultCacheDir();
   if (opts.root && opts.root.length > 0) {
     policy.trustedRoots = parsePolicy({ trustedRoots: opts.root }, { readFile: (p) => readFileSync(p, 'utf8') }).trustedRoots;
   }

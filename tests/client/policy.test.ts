@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePolicy, policyToYaml, INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/policy-file.ts';
-import { loadPolicyFile, resolveCliPolicy } from '../../src/client/policy.ts';
+import { defaultCacheDir, loadPolicyFile, resolveCliPolicy } from '../../src/client/policy.ts';
 import { RatlsError } from '../../src/verify/errors.ts';
 
 const MRTD = 'ab'.repeat(48);
@@ -69,6 +69,12 @@ describe('policy file', () => {
     expect(again.appraisal).toEqual(p.appraisal);
     expect(again.trustedRoots).toEqual([INTEL_SGX_ROOT_CA_PEM]);
     expect(policyToYaml(p, 'pinned')).toMatch(/^# pinned\n/);
+  });
+
+  it('the CLI caches collateral by default', () => {
+    expect(defaultCacheDir({ RATLS_CACHE_DIR: '/x' })).toBe('/x');
+    expect(defaultCacheDir({ XDG_CACHE_HOME: '/c' })).toBe('/c/ratls/collateral');
+    expect(resolveCliPolicy({}).collateral.cacheDir).toBe(defaultCacheDir());
   });
 
   it('--root replaces the trusted roots', () => {
