@@ -116,11 +116,27 @@ export function parseEnclaveReport(raw: Uint8Array): EnclaveReportBody {
   };
 }
 
-const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
 
-/** Splits PEM text into its certificates (leaf first, as Intel orders the PCK chain). */
+/**
+ * Splits PEM text into its certificate blocks, in order (leaf first, as Intel orders the PCK chain).
+ * Linear time even on hostile text (a lazy regex would be quadratic on many unterminated BEGINs).
+ */
 export function splitPemCertificates(text: string): string[] {
-  return text.match(PEM_CERT_RE) ?? [];
+  const out: string[] = [];
+  let from = 0;
+  for (;;) {
+    const begin = text.indexOf(PEM_BEGIN, from);
+    if (begin < 0) break;
+    const end = text.indexOf(PEM_END, begin + PEM_BEGIN.length);
+    if (end < 0) break;
+    // a BEGIN inside the block means the earlier one was never closed: start from the last BEGIN
+    const last = text.lastIndexOf(PEM_BEGIN, end);
+    from = end + PEM_END.length;
+    out.push(text.slice(last, from));
+  }
+  return out;
 }
 
 // PEM is ASCII; latin1 maps every byte to a character, so hostile bytes never throw.

@@ -3,6 +3,7 @@
  * reader in der.ts. Browser-safe. Signatures are verified in crypto.ts.
  */
 import { fromBase64, toHex } from '../util/bytes.ts';
+import { splitPemCertificates } from '../quote/parse.ts';
 import { DerReader, TAG, derRoot, intValue, oidToString, parseTime, stripIntegerPadding, type Tlv } from './der.ts';
 import { RatlsError, type ErrorCode } from './errors.ts';
 
@@ -220,13 +221,13 @@ export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
   };
 }
 
-const PEM_RE = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-
 /** DER bytes of every certificate in PEM text, in order. */
 export function pemToDers(pem: string, code: ErrorCode = 'PCK_CHAIN_MALFORMED', what = 'Certificate chain'): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const m of pem.matchAll(PEM_RE)) {
-    const der = fromBase64((m[1] ?? '').replace(/\s+/g, ''));
+  if (typeof pem !== 'string') throw new RatlsError(code, `${what} is not PEM text.`);
+  for (const block of splitPemCertificates(pem)) {
+    const body = block.slice('-----BEGIN CERTIFICATE-----'.length, -'-----END CERTIFICATE-----'.length);
+    const der = fromBase64(body.replace(/\s+/g, ''));
     if (!der || der.length === 0) throw new RatlsError(code, `${what} contains a PEM block that is not valid base64.`);
     out.push(der);
   }

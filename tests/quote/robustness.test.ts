@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseQuote } from '../../src/quote/parse.ts';
+import { parseQuote, splitPemCertificates } from '../../src/quote/parse.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
 import { ERROR_CODES, RatlsError } from '../../src/verify/errors.ts';
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir } from '../helpers/testdata.ts';
@@ -64,6 +64,14 @@ describe('parser robustness: only typed errors, never a hang', () => {
       b[at] = b[at]! ^ (1 << Math.floor(r() * 8));
       parseOutcome(b);
     }
+  });
+
+  it('hostile PEM text (many unterminated BEGIN markers) is split in linear time', () => {
+    const text = '-----BEGIN CERTIFICATE-----A'.repeat(200_000) + '-----END CERTIFICATE-----';
+    const t = performance.now();
+    expect(splitPemCertificates(text)).toHaveLength(1);
+    expect(splitPemCertificates('-----BEGIN CERTIFICATE-----'.repeat(200_000))).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(1000);
   });
 
   it('huge declared lengths are rejected without allocation', () => {
