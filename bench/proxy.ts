@@ -75,6 +75,13 @@ function stop(c: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** CPU time (user + system) a process has used, in ms (from /proc, 100 Hz ticks). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 function rssMiB(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(s);
@@ -133,7 +140,7 @@ async function roleLoad(args: string[]): Promise<void> {
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   await pool.close();
-  process.stdout.write(`${JSON.stringify({ rps: count / secs, errors, p50: pct(lat, 50), p99: pct(lat, 99) })}\n`);
+  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, p50: pct(lat, 50), p99: pct(lat, 99) })}\n`);
 }
 
 /** Role "ttfb": time to response headers, sequential, warm keep-alive and new connections. */
@@ -325,12 +332,19 @@ export async function run(args: string[]): Promise<void> {
     const thr: Record<string, number[]> = {};
     const ttfb: Record<string, Array<Record<string, number>>> = {};
     const chunks: Record<string, Array<Record<string, number>>> = {};
+    const cpu: Record<string, number[]> = {};
     const all = { ...targets, 'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}` };
+    // The process whose CPU time is the cost of the hop (nginx: its single worker).
+    const nginxWorker = nginx ? Number(execFileSync('pgrep', ['-P', readFileSync(join(dir, 'nginx.pid'), 'utf8').trim()]).toString().trim().split('\n')[0]) : 0;
+    const cpuPid: Record<string, number> = { direct: up.proc.pid!, ratls: proxy.info.pid as number, nginx: nginxWorker, 'ratls-hono': honoProxy.info.pid as number };
     for (let i = 0; i < runs; i++) {
       for (const [name, url] of Object.entries(all)) {
+        const c0 = cpuMs(cpuPid[name]!);
         const r = await runRole(['--role', 'load', '--url', url, '--connections', String(connections), '--duration', String(duration)]);
+        const perReq = ((cpuMs(cpuPid[name]!) - c0) * 1000) / Math.max(1, (r.count as number) + connections * 2);
         (thr[name] ??= []).push(r.rps as number);
-        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s (errors ${r.errors as number})`);
+        (cpu[name] ??= []).push(perReq);
+        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'} (errors ${r.errors as number})`);
       }
       for (const [name, url] of Object.entries(targets)) {
         (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
@@ -339,6 +353,7 @@ export async function run(args: string[]): Promise<void> {
     }
     const med = (xs: Array<Record<string, number>>, k: string): number => median(xs.map((x) => x[k]!));
     results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
+    results.cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]));
     results.ttfbMs = Object.fromEntries(Object.entries(ttfb).map(([k, v]) => [k, { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) }]));
     results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(med(v, 'p50')), p99: r3(med(v, 'p99')), lines: v.reduce((a, x) => a + x.lines!, 0) }]));
     const cl = results.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
@@ -381,21 +396,22 @@ export async function run(args: string[]): Promise<void> {
 
 function printSummary(r: Record<string, unknown>): void {
   const thr = r.throughputRps as Record<string, { median: number }>;
+  const cpu = r.cpuUsPerRequest as Record<string, { median: number }>;
   const tt = r.ttfbMs as Record<string, Record<string, number>>;
   const cl = r.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
   const add = r.chunkAddedMs as Record<string, { p50: number; p99: number }>;
   const st = r.openStreams as Record<string, Record<string, number>>;
   console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavg as number[]).map((x) => x.toFixed(1)).join(' ')})`);
-  console.log('target      req/s    ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms  added p50/p99 ms');
+  console.log('target      req/s  cpu us/req  ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms  added p50/p99 ms');
   for (const k of Object.keys(thr)) {
     const t = tt[k];
     const c = cl[k];
     const a = add[k];
     console.log(
-      `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}   ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}`.padEnd(16) : ''.padEnd(16)}  ${a ? `${a.p50}/${a.p99}` : ''}`,
+      `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}  ${String(Math.round(cpu[k]?.median ?? NaN)).padStart(10)}  ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}`.padEnd(16) : ''.padEnd(16)}  ${a ? `${a.p50}/${a.p99}` : ''}`,
     );
   }
-  if (thr.nginx) console.log(`ratls/nginx throughput: ${((thr.ratls!.median / thr.nginx.median) * 100).toFixed(0)}% (goal >= 50%)`);
+  if (thr.nginx) console.log(`ratls/nginx throughput: ${((thr.ratls!.median / thr.nginx.median) * 100).toFixed(0)}% (goal >= 50%); CPU per request ratls/nginx: ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x`);
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
   if (add.ratls) console.log(`ratls added per-chunk p99: ${add.ratls.p99} ms (goal < 1 ms)`);
   for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k === 'ratls' ? ' (goal < 1024)' : ''}`);

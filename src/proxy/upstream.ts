@@ -87,6 +87,8 @@ export class UpstreamProxy {
       proxyReq.once('response', () => proxyReq.setTimeout(0));
     });
     this.proxy.on('proxyRes', (proxyRes, req) => {
+      // Keep-Alive is hop-by-hop: the client's connection follows this server's keepAliveTimeout.
+      delete proxyRes.headers['keep-alive'];
       const st = this.states.get(req);
       if (st) proxyRes.on('data', (c: Buffer) => { st.bytes += c.length; });
     });
@@ -219,7 +221,7 @@ export class UpstreamProxy {
     const route = st.route;
     const code = st.timedOut ? 'TIMEOUT' : (err.code ?? 'ERROR');
     this.metrics.upstreamErrors.inc({ route: route.name, code });
-    this.log.warn({ upstream: route.name, target: route.target, code, msg2: err.message }, 'upstream request failed');
+    this.log.warn({ upstream: route.name, target: route.target, code, error: err.message }, 'upstream request failed');
     if (res.headersSent) {
       // The status line is gone; cutting the connection is the only honest signal left.
       res.destroy();
