@@ -409,6 +409,7 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   const crlTime = crlCurrent(rootCrl, now, 'The root CA CRL') ?? crlCurrent(pckCrl, now, 'The PCK CRL') ?? chainValidity(crlChain, now, 'PCK CRL issuer chain', COLLATERAL_CODES);
   crlTime ? run.fail('CRL freshness', crlTime.code, crlTime.message) : run.pass('CRL freshness');
   const revokedCa = [pckCa, tcbChain.certs[0]!, qeChain.certs[0]!, crlChain.certs[0]!].find((x) => rootCrl.revoked.has(serialHex(x)));
+  const revoked = revokedCa !== undefined || pckCrl.revoked.has(serialHex(leaf));
   if (revokedCa) run.fail('revocation', 'PCK_REVOKED', `"${revokedCa.subjectCn}" (serial ${serialHex(revokedCa)}) is revoked by the root CA CRL.`);
   else if (pckCrl.revoked.has(serialHex(leaf))) run.fail('revocation', 'PCK_REVOKED', `The PCK certificate (serial ${serialHex(leaf)}) is revoked by the PCK CRL; the platform's key is no longer trusted.`);
   else run.pass('revocation', `${pckCrl.revoked.size} PCK and ${rootCrl.revoked.size} CA revocations checked`);
@@ -455,7 +456,8 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     run.checks.push({ name: 'TCB level', ok: false, detail: 'not evaluated: an earlier check failed' });
   } else {
     const ev: TcbEvaluation = evaluateTcb(tcb, pck, q, qeEval);
-    run.tcbStatus = ev.status;
+    // Intel's QVL reports a revoked PCK (or CA) as a Revoked result whatever the TCB level says.
+    run.tcbStatus = revoked ? 'Revoked' : ev.status;
     run.advisoryIds = ev.advisoryIds;
     if (ev.error) run.fail('TCB level', ev.error.code, ev.error.message);
     else {

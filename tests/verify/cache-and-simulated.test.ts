@@ -84,7 +84,8 @@ describe('simulated world (H2) verified strictly in Intel formats', () => {
     });
     const r = await verifyQuote(quote, { collateral: { ...collateral, pckCrl }, now, trustedRoots: [rootPem] });
     expect(r.ok).toBe(false);
-    expect(r.errors.map((e) => e.code)).toEqual(['PCK_REVOKED']);
+    expect(r.errors.map((e) => e.code)).toEqual(['PCK_REVOKED', 'TCB_STATUS_NOT_ALLOWED']);
+    expect(r.tcbStatus).toBe('Revoked');
   });
 
   it('collateral from the simulated world cannot vouch for an Intel quote', async () => {
