@@ -128,7 +128,16 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (hotPath === 'hono' || isControlPath(path)) {
+    if (isControlPath(path)) {
+      const start = performance.now();
+      res.once('close', () => {
+        metrics.requests.inc({ route: 'control', method: req.method ?? '', status: String(res.statusCode) });
+        log.info({ method: req.method, path, status: res.statusCode, durationMs: Math.round((performance.now() - start) * 100) / 100, upstream: 'control' }, 'request');
+      });
+      void honoListener(req, res);
+      return;
+    }
+    if (hotPath === 'hono') {
       void honoListener(req, res);
       return;
     }

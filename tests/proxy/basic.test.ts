@@ -138,4 +138,18 @@ describe('ratls serve: routing and control routes', () => {
     });
     expect(err).toBeDefined();
   });
+
+  it('accepts TLS 1.2 when tls.minVersion is TLSv1.2', async () => {
+    const tls = await import('node:tls');
+    const s12 = await startRatlsServer(testConfig({ tls: { minVersion: 'TLSv1.2' }, routes: [{ prefix: '/', target: echo.url }] }), { identitySource: selfSignedSource() });
+    try {
+      const proto = await new Promise<string | null>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: s12.port, maxVersion: 'TLSv1.2', ca: s12.identity().certPem, servername: 'localhost' }, () => { const p = s.getProtocol(); s.end(); resolve(p); });
+        s.on('error', reject);
+      });
+      expect(proto).toBe('TLSv1.2');
+    } finally {
+      await s12.close({ drainTimeoutMs: 100 });
+    }
+  });
 });
