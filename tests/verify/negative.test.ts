@@ -63,6 +63,51 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
     }, 60_000);
   }
 
+  it('every byte of the signature, attestation key, QE report, its signature and the QE auth data', async () => {
+    const regions: Array<[string, Uint8Array, ErrorCode]> = [
+      ['signature', q.signature, 'QUOTE_SIGNATURE_INVALID'],
+      ['attestation key', q.attestationKey, 'QE_REPORT_DATA_MISMATCH'],
+      ['QE report', q.certification.qeReport.raw, 'QE_REPORT_SIGNATURE_INVALID'],
+      ['QE report signature', q.certification.qeReportSignature, 'QE_REPORT_SIGNATURE_INVALID'],
+      ['QE auth data', q.certification.qeAuthData, 'QE_REPORT_DATA_MISMATCH'],
+    ];
+    for (const [name, region, code] of regions) {
+      for (let i = 0; i < region.length; i++) {
+        const r = await run(flipped(base.quote, off(region) + i));
+        expect(r.ok, `${name} byte ${i}`).toBe(false);
+        expect(codes(r), `${name} byte ${i}`).toContain(code);
+        expect(r.tcbStatus).toBeNull();
+      }
+    }
+  }, 60_000);
+
+  it('every byte of the PCK chain: rejected with a PCK code unless the certificates are unchanged', async () => {
+    const start = off(q.certification.certData);
+    const chainDer = (quote: Uint8Array): string => {
+      try {
+        // the root is pinned, never taken from the quote, so a chain that lost it is the same chain
+        return parseQuote(quote).certification.pckChainPem.flatMap((p) => pemToDers(p)).slice(0, 2).map((d) => toBase64(d)).join();
+      } catch {
+        return 'unparseable';
+      }
+    };
+    const original = chainDer(base.quote);
+    const pckCodes: ErrorCode[] = ['PCK_CHAIN_MALFORMED', 'PCK_CHAIN_UNTRUSTED', 'PCK_CHAIN_INVALID_SIGNATURE', 'PCK_CERT_EXTENSION_INVALID', 'QE_REPORT_SIGNATURE_INVALID', 'COLLATERAL_MISMATCH', 'CRL_INVALID'];
+    let rejected = 0;
+    for (let i = 0; i < q.certification.certData.length; i++) {
+      const t = flipped(base.quote, start + i);
+      const r = await run(t);
+      if (r.ok) {
+        // only PEM whitespace, the trailing NUL or the embedded root's armour may change
+        expect(chainDer(t), `byte ${i}`).toBe(original);
+        continue;
+      }
+      rejected++;
+      expect(codes(r).some((c) => pckCodes.includes(c)), `byte ${i}: ${codes(r).join(',')}`).toBe(true);
+    }
+    expect(rejected).toBeGreaterThan(q.certification.certData.length * 0.9);
+  }, 120_000);
+
   it('quote signature', async () => {
     for (const at of [0, 31, 32, 63]) expectRejected(await run(flipped(base.quote, off(q.signature) + at)), 'QUOTE_SIGNATURE_INVALID');
   });
