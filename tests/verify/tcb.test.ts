@@ -101,3 +101,27 @@ describe("Intel's TDX TCB rules", () => {
     expect(evaluateQeIdentity({ ...qeId, tcbLevels: [{ isvSvn: 99, tcbDate: '', status: 'UpToDate', advisoryIds: [] }] }, r)).toEqual({ status: 'NotSupported' });
   });
 });
+
+describe('TD 1.5 relaunch rule (TDRelaunchCheck.cpp)', () => {
+  const v5 = vector('v5-90c06f000000-gotdxguest.dat');
+  const q5 = parseQuote(v5.quote);
+  const pck5 = pckInfoFromQuote(q5);
+  const info5 = parseTcbInfo(splitSignedJson(v5.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body);
+  const withSvns = (svn: number[], svn2: number[]) => {
+    const body = { ...q5.body, teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0), teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0) };
+    return { ...q5, body };
+  };
+
+  it('an OutOfDate TD on an already updated platform is flagged relaunch-advised, status stays OutOfDate', () => {
+    const ev = evaluateTcb(info5, pck5, withSvns([4, 1, 2], [6, 1, 3]), { status: 'UpToDate' });
+    expect(ev.status).toBe('OutOfDate');
+    expect(ev.moduleStatus).toBe('OutOfDate');
+    expect(ev.relaunchAdvised).toBe(true);
+  });
+
+  it('no relaunch advice when the platform itself is not updated', () => {
+    const ev = evaluateTcb(info5, pck5, withSvns([4, 1, 2], [4, 1, 2]), { status: 'UpToDate' });
+    expect(ev.status).toBe('OutOfDate');
+    expect(ev.relaunchAdvised).toBeUndefined();
+  });
+});
