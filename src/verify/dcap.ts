@@ -12,7 +12,7 @@ import { concatBytes, constantTimeEqual, digest, isAllZero, toHex } from '../uti
 import { splitSignedJson, parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral.ts';
 import { BoundedCache, bytesKey, clearCryptoCache, verifyEcdsa, verifyMemo, verifySignedObject } from './crypto.ts';
 import { RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
-import { parsePckExtensions, type PckExtensions } from './pck.ts';
+import { parsePckExtensions, pckCaType, type PckExtensions } from './pck.ts';
 import { applyPolicy } from './policy.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
 import { checkTdxModuleIdentity, evaluateQeIdentity, evaluateTcb, type TcbEvaluation } from './tcb.ts';
@@ -331,6 +331,9 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     if (!leaf.subjectCn.includes('SGX PCK Certificate')) {
       throw new RatlsError('PCK_CHAIN_MALFORMED', `The quote's leaf certificate "${leaf.subjectCn}" is not an SGX PCK Certificate.`);
     }
+    if (!pckCaType(pckChain.certs[1]!.subjectCn)) {
+      throw new RatlsError('PCK_CHAIN_MALFORMED', `The PCK certificate's issuer "${pckChain.certs[1]!.subjectCn}" is neither a PCK Platform CA nor a PCK Processor CA.`);
+    }
     pck = parsePckExtensions(leaf);
   } catch (err) {
     run.failWith('PCK certificate chain', err, 'PCK_CHAIN_MALFORMED');
@@ -362,6 +365,13 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     tcbChain = buildChain(pem(c.tcbInfoIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'TCB info issuer chain'), roots, 2, 'TCB info issuer chain', COLLATERAL_CODES);
     qeChain = buildChain(pem(c.qeIdentityIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'QE identity issuer chain'), roots, 2, 'QE identity issuer chain', COLLATERAL_CODES);
     crlChain = buildChain(pem(c.pckCrlIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'PCK CRL issuer chain'), roots, 2, 'PCK CRL issuer chain', COLLATERAL_CODES);
+    // Only Intel's TCB signing key signs TCB info and QE identities, never a CA or a PCK key.
+    for (const [ch, what] of [[tcbChain, 'TCB info'], [qeChain, 'QE identity']] as const) {
+      const signer = ch.certs[0]!;
+      if (!signer.subjectCn.includes('SGX TCB Signing') || signer.isCa) {
+        throw new RatlsError('COLLATERAL_CHAIN_UNTRUSTED', `The ${what} is signed by "${signer.subjectCn}", which is not an SGX TCB Signing certificate.`);
+      }
+    }
   } catch (err) {
     run.failWith('collateral', err, 'COLLATERAL_MALFORMED');
     return;

@@ -242,6 +242,13 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
     expect(codes(r).some((c) => c === 'COLLATERAL_MALFORMED' || c === 'COLLATERAL_CHAIN_UNTRUSTED')).toBe(true);
   });
 
+  it('TCB info issuer chain that is not a TCB Signing chain: COLLATERAL_CHAIN_UNTRUSTED', async () => {
+    // a genuine Intel chain (PCK Platform CA <- root), but not the one allowed to sign TCB info
+    const r = await run(base.quote, { tcbInfoIssuerChain: collateral.pckCrlIssuerChain });
+    expect(r.ok).toBe(false);
+    expect(codes(r)).toEqual(['COLLATERAL_CHAIN_UNTRUSTED']);
+  });
+
   it('missing collateral: COLLATERAL_MISSING', async () => {
     const r = await verifyQuote(base.quote, { collateral: undefined as unknown as Collateral, now: base.now });
     expect(codes(r)).toEqual(['COLLATERAL_MISSING']);
