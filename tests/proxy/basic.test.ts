@@ -152,4 +152,25 @@ describe('ratls serve: routing and control routes', () => {
       await s12.close({ drainTimeoutMs: 100 });
     }
   });
+
+  it('answers 504 when the upstream sends no response headers within limits.upstreamTimeout', async () => {
+    const silent = http.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const target = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const s = await startRatlsServer(testConfig({ limits: { upstreamTimeout: '300ms' }, routes: [{ prefix: '/', target, name: 'slow' }] }), { identitySource: selfSignedSource() });
+    const a = trustingAgent(s.identity().certPem);
+    try {
+      const t0 = Date.now();
+      const r = await request(`${s.url}x`, { dispatcher: a });
+      expect(r.statusCode).toBe(504);
+      expect(await r.body.text()).toMatch(/Upstream "slow" .* did not answer within 300 ms/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      await a.close();
+      await s.close({ drainTimeoutMs: 100 });
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
 });
