@@ -134,7 +134,8 @@ export class UpstreamProxy {
   private prepare(req: http.IncomingMessage, route: CompiledRoute, rest: string, query: string): void {
     req.url = (route.stripPrefix ? rest : req.url!.split('?')[0]!) + query;
     const h = req.headers;
-    for (const name of FORWARDING_HEADERS) delete h[name];
+    // `delete` only when present: deleting turns the headers object into a slow dictionary.
+    for (const name of FORWARDING_HEADERS) if (h[name] !== undefined) delete h[name];
     h['x-forwarded-for'] = req.socket.remoteAddress ?? '';
     h['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
     if (h.host) h['x-forwarded-host'] = h.host;
