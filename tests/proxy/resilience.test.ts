@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import * as tls from 'node:tls';
+import { request } from 'undici';
+import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
+import { startRatlsServer } from '../../src/proxy/server.ts';
+import { startDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
+
+describe('ratls serve: failure paths', () => {
+  it('keeps the old certificate when a rotation fails, counts it, and retries', async () => {
+    const demo = await startDemoUpstream();
+    const base = selfSignedSource({ validityMs: 2000, backdateMs: 0 });
+    let calls = 0;
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: demo.url }], tls: { rotateAt: 0.25 } }), {
+      identitySource: {
+        ...base,
+        issue: async (now) => {
+          calls++;
+          if (calls === 2) throw new Error('quote provider busy');
+          return base.issue(now);
+        },
+      },
+    });
+    const agent = trustingAgent(srv.identity().certPem);
+    try {
+      const first = srv.identity().fingerprintSha256;
+      const t0 = Date.now();
+      while (calls < 2 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+      expect(srv.identity().fingerprintSha256).toBe(first);
+      const m = await (await request(`${srv.url}metrics`, { dispatcher: agent })).body.text();
+      expect(m).toMatch(/ratls_certificate_rotations_total\{result="error"\} 1/);
+      while (calls < 3 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(srv.identity().fingerprintSha256).not.toBe(first);
+    } finally {
+      await agent.close();
+      await srv.close({ drainTimeoutMs: 100 });
+      await demo.close();
+    }
+  });
+
+  it('limits concurrent evidence generation (503 with Retry-After) and recovers', async () => {
+    const base = selfSignedSource();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }] }), {
+      identitySource: { ...base, evidence: async (id, nonce) => { await gate; return base.evidence!(id, nonce); } },
+    });
+    const agent = trustingAgent(srv.identity().certPem);
+    try {
+      const slow = Array.from({ length: 4 }, (_, i) => request(`${srv.url}.well-known/ratls/evidence?nonce=0${i}`, { dispatcher: agent }));
+      await new Promise((r) => setTimeout(r, 100));
+      const busy = await request(`${srv.url}.well-known/ratls/evidence?nonce=ff`, { dispatcher: agent });
+      expect(busy.statusCode).toBe(503);
+      expect(busy.headers['retry-after']).toBe('1');
+      await busy.body.dump();
+      release();
+      for (const r of await Promise.all(slow)) {
+        expect(r.statusCode).toBe(200);
+        await r.body.dump();
+      }
+      const again = await request(`${srv.url}.well-known/ratls/evidence?nonce=ee`, { dispatcher: agent });
+      expect(again.statusCode).toBe(200);
+      await again.body.dump();
+    } finally {
+      await agent.close();
+      await srv.close({ drainTimeoutMs: 100 });
+    }
+  });
+
+  it('answers 404 for unrouted paths and refuses upgrades on control routes', async () => {
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/only/', target: 'http://127.0.0.1:9' }] }), { identitySource: selfSignedSource() });
+    const agent = trustingAgent(srv.identity().certPem);
+    try {
+      const r = await request(`${srv.url}elsewhere`, { dispatcher: agent });
+      expect(r.statusCode).toBe(404);
+      expect(await r.body.text()).toMatch(/No upstream route/);
+      const status = await new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.identity().certPem, servername: 'localhost' }, () => {
+          s.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+        });
+        let buf = '';
+        s.on('data', (c: Buffer) => { buf += c.toString(); if (buf.includes('\r\n')) { s.destroy(); resolve(buf.split('\r\n')[0]!); } });
+        s.on('error', reject);
+      });
+      expect(status).toBe('HTTP/1.1 404 Not Found');
+    } finally {
+      await agent.close();
+      await srv.close({ drainTimeoutMs: 100 });
+    }
+  });
+});
