@@ -8,8 +8,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
 FROM node:22-slim
+# /app belongs to root; the simulated world (--simulate/--demo only) lives in node's home.
 ENV NODE_ENV=production \
-    RATLS_LISTEN=0.0.0.0:8443
+    RATLS_LISTEN=0.0.0.0:8443 \
+    RATLS_SIM_DIR=/home/node/.ratls/sim
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
