@@ -66,6 +66,11 @@ export interface ServeConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Start the built-in demo upstream and route to it (npm start). */
   demo: boolean;
+  /**
+   * Client used for the upstream leg of plain HTTP requests: 'http-proxy-3' (default) or 'undici'
+   * (less CPU per request; see docs/serve.md). WebSocket upgrades always use http-proxy-3.
+   */
+  engine: 'http-proxy-3' | 'undici';
 }
 
 /** Thrown for invalid configuration; the message names the key and what is accepted. */
@@ -98,6 +103,7 @@ export function defaultServeConfig(): ServeConfig {
     shutdown: { drainTimeoutMs: 30_000 },
     log: { level: 'info' },
     demo: false,
+    engine: 'http-proxy-3',
   };
 }
 
@@ -184,11 +190,12 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
   if (env.RATLS_DRAIN_TIMEOUT) set(['shutdown', 'drainTimeout'], env.RATLS_DRAIN_TIMEOUT);
   if (env.RATLS_LOG_LEVEL) set(['log', 'level'], env.RATLS_LOG_LEVEL);
+  if (env.RATLS_ENGINE) set(['engine'], env.RATLS_ENGINE);
   return raw;
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'evidence', 'routes', 'limits', 'shutdown', 'log', 'demo'],
+  '': ['listen', 'tls', 'evidence', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral'],
   evidence: ['provider', 'simDir', 'configfsRoot'],
   limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
@@ -334,6 +341,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
     shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
     log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
     demo: bool(raw.demo, 'demo', d.demo),
+    engine: oneOf(raw.engine, 'engine', ['http-proxy-3', 'undici'] as const, d.engine),
   };
 }
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { RouteConfig, ServeConfig } from './config.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -22,13 +23,20 @@ const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded
 interface CompiledRoute extends RouteConfig {
   targetUrl: URL;
   agent: http.Agent;
+  /** Upstream pool of the optional undici engine. */
+  pool?: Pool;
 }
+
+/** Hop-by-hop headers (RFC 9110 7.6.1) never forwarded by the undici engine (undici refuses them). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authenticate', 'proxy-authorization']);
 
 interface RequestState {
   route: CompiledRoute;
   start: number;
   bytes: number;
   proxyReq?: http.ClientRequest;
+  /** Aborts the upstream request of the undici engine. */
+  abort?: AbortController;
   timedOut: boolean;
   bodyTooLarge: boolean;
 }
@@ -73,7 +81,11 @@ export class UpstreamProxy {
         const targetUrl = new URL(r.target);
         const opts = { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' as const, noDelay: true };
         const agent = targetUrl.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
-        return { ...r, targetUrl, agent };
+        const pool =
+          config.engine === 'undici'
+            ? new Pool(targetUrl.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: config.limits.upstreamTimeoutMs, bodyTimeout: 0, connect: { noDelay: true } })
+            : undefined;
+        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}) };
       });
     this.proxy = createProxyServer({ xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
@@ -180,6 +192,7 @@ export class UpstreamProxy {
       buffer = new BodyLimit(limit, () => {
         st.bodyTooLarge = true;
         st.proxyReq?.destroy();
+        st.abort?.abort();
         req.unpipe(buffer!);
         if (!res.headersSent) {
           this.metrics.rejected.inc({ reason: 'body_too_large' });
@@ -191,12 +204,64 @@ export class UpstreamProxy {
       });
       req.pipe(buffer);
     }
+    if (route.pool) {
+      this.forwardUndici(req, res, st, route.pool, buffer);
+      return;
+    }
     this.proxy.web(req, res, {
       target: route.targetUrl,
       agent: route.agent,
       changeOrigin: route.rewriteHost,
       ...(buffer ? { buffer } : {}),
     });
+  }
+
+  /**
+   * The optional undici engine (config `engine: undici`): the same contract as the http-proxy-3
+   * path, with undici's client for the upstream leg, which costs less CPU per request.
+   */
+  private forwardUndici(req: http.IncomingMessage, res: http.ServerResponse, st: RequestState, pool: Pool, body: Transform | undefined): void {
+    const headers: Record<string, string | string[]> = {};
+    const connectionTokens = typeof req.headers.connection === 'string' ? req.headers.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+      if (k === 'host' && st.route.rewriteHost) continue; // undici sends the target's host:port
+      headers[k] = v;
+    }
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const ac = new AbortController();
+    st.abort = ac;
+    // Client went away before the end: stop the upstream request so the model stops generating.
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    pool.stream(
+      {
+        path: req.url ?? '/',
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers,
+        body: hasBody ? (body ?? req) : null,
+        signal: ac.signal,
+      },
+      ({ statusCode, headers: upHeaders }) => {
+        const out: http.OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(statusCode, out);
+        const write = res.write.bind(res) as (chunk: Buffer, cb?: (err?: Error | null) => void) => boolean;
+        (res as unknown as { write: typeof write }).write = (chunk: Buffer, cb?: (err?: Error | null) => void) => {
+          st.bytes += chunk.length;
+          return write(chunk, cb);
+        };
+        return res;
+      },
+      (err) => {
+        if (!err || st.bodyTooLarge || res.destroyed) return;
+        const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+        if (e.code === 'UND_ERR_HEADERS_TIMEOUT') st.timedOut = true;
+        const code = e.code?.startsWith('UND_ERR_SOCKET') && e.cause?.code ? e.cause.code : (e.cause?.code ?? e.code);
+        this.onError(Object.assign(new Error(err.message), { code }) as NodeJS.ErrnoException, req, res);
+      },
+    );
   }
 
   /** Handles an HTTP upgrade (WebSocket) that is not a control route. */
@@ -300,7 +365,10 @@ export class UpstreamProxy {
   close(): void {
     clearInterval(this.sweepTimer);
     for (const s of this.sockets) s.destroy();
-    for (const r of this.routes) r.agent.destroy();
+    for (const r of this.routes) {
+      r.agent.destroy();
+      void r.pool?.destroy();
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
-import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
+import { ENGINES, selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 /** An upstream that echoes what it received, to see what the proxy forwards. */
 async function echoUpstream(): Promise<{ url: string; close(): Promise<void> }> {
@@ -33,7 +33,7 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-describe('ratls serve: routing and control routes', () => {
+describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) => {
   let echo: Awaited<ReturnType<typeof echoUpstream>>;
   let demo: RunningDemoUpstream;
   let srv: RunningRatlsServer<ServingIdentity>;
@@ -44,7 +44,7 @@ describe('ratls serve: routing and control routes', () => {
     demo = await startDemoUpstream({ tokenDelayMs: 1 });
     const dead = await deadPort();
     srv = await startRatlsServer(
-      testConfig({
+      testConfig({ engine,
         routes: [
           { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, blockOllamaAdmin: true, name: 'ollama' },
           { prefix: '/dead/', target: `http://127.0.0.1:${dead}`, name: 'dead' },
@@ -141,7 +141,7 @@ describe('ratls serve: routing and control routes', () => {
 
   it('accepts TLS 1.2 when tls.minVersion is TLSv1.2', async () => {
     const tls = await import('node:tls');
-    const s12 = await startRatlsServer(testConfig({ tls: { minVersion: 'TLSv1.2' }, routes: [{ prefix: '/', target: echo.url }] }), { identitySource: selfSignedSource() });
+    const s12 = await startRatlsServer(testConfig({ engine, tls: { minVersion: 'TLSv1.2' }, routes: [{ prefix: '/', target: echo.url }] }), { identitySource: selfSignedSource() });
     try {
       const proto = await new Promise<string | null>((resolve, reject) => {
         const s = tls.connect({ host: '127.0.0.1', port: s12.port, maxVersion: 'TLSv1.2', ca: s12.identity().certPem, servername: 'localhost' }, () => { const p = s.getProtocol(); s.end(); resolve(p); });
@@ -157,7 +157,7 @@ describe('ratls serve: routing and control routes', () => {
     const silent = http.createServer(() => {});
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const target = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    const s = await startRatlsServer(testConfig({ limits: { upstreamTimeout: '300ms' }, routes: [{ prefix: '/', target, name: 'slow' }] }), { identitySource: selfSignedSource() });
+    const s = await startRatlsServer(testConfig({ engine, limits: { upstreamTimeout: '300ms' }, routes: [{ prefix: '/', target, name: 'slow' }] }), { identitySource: selfSignedSource() });
     const a = trustingAgent(s.identity().certPem);
     try {
       const t0 = Date.now();

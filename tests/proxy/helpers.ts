@@ -61,3 +61,6 @@ export function testConfig(raw: RawConfig): ServeConfig {
 export function trustingAgent(certPem: string, opts: { keepAlive?: boolean } = {}): Agent {
   return new Agent({ connect: { ca: certPem, servername: 'localhost' }, ...(opts.keepAlive === false ? { pipelining: 0 } : {}) });
 }
+
+/** Upstream engines every proxying test runs against. */
+export const ENGINES = ['http-proxy-3', 'undici'] as const;

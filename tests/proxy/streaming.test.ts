@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
-import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
+import { ENGINES, selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 /** Upstream that sends one line every 50 ms until the client goes away, and reports the close. */
 async function endlessUpstream() {
@@ -28,7 +28,7 @@ async function endlessUpstream() {
   };
 }
 
-describe('ratls serve: streaming with real clients', () => {
+describe.each(ENGINES)('ratls serve (%s): streaming with real clients', (engine) => {
   let demo: RunningDemoUpstream;
   let endless: Awaited<ReturnType<typeof endlessUpstream>>;
   let srv: RunningRatlsServer<ServingIdentity>;
@@ -39,7 +39,7 @@ describe('ratls serve: streaming with real clients', () => {
     demo = await startDemoUpstream({ tokenDelayMs: 40 });
     endless = await endlessUpstream();
     srv = await startRatlsServer(
-      testConfig({
+      testConfig({ engine,
         routes: [
           { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true },
           { prefix: '/endless/', target: endless.url, stripPrefix: true },

@@ -8,7 +8,7 @@ import { Server as IoServer } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
+import { ENGINES, selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -30,7 +30,7 @@ function bigBody(size: number, hash = createHash('sha256')): { stream: Readable;
   return { stream, hash };
 }
 
-describe('ratls serve: WebSockets (socket.io) and uploads', () => {
+describe.each(ENGINES)('ratls serve (%s): WebSockets (socket.io) and uploads', (engine) => {
   let upstream: http.Server;
   let ioServer: IoServer;
   let srv: RunningRatlsServer<ServingIdentity>;
@@ -57,7 +57,7 @@ describe('ratls serve: WebSockets (socket.io) and uploads', () => {
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const target = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    srv = await startRatlsServer(testConfig({ routes: [{ prefix: '/', target }] }), { identitySource: selfSignedSource() });
+    srv = await startRatlsServer(testConfig({ engine, routes: [{ prefix: '/', target }] }), { identitySource: selfSignedSource() });
     agent = trustingAgent(srv.identity().certPem);
   });
   afterAll(async () => {
@@ -125,7 +125,7 @@ describe('ratls serve: WebSockets (socket.io) and uploads', () => {
   });
 
   it('answers 413 when a chunked body passes the limit', async () => {
-    const small = await startRatlsServer(testConfig({ routes: [{ prefix: '/', target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }], limits: { maxBody: '1MiB' } }), { identitySource: selfSignedSource() });
+    const small = await startRatlsServer(testConfig({ engine, routes: [{ prefix: '/', target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }], limits: { maxBody: '1MiB' } }), { identitySource: selfSignedSource() });
     const a = trustingAgent(small.identity().certPem);
     try {
       const { stream } = bigBody(3 * MiB);

@@ -27,6 +27,7 @@ interface ServeFlags {
   host?: string[];
   blockOllamaAdmin?: boolean;
   logLevel?: string;
+  engine?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -50,6 +51,7 @@ function flagsToRaw(f: ServeFlags): RawConfig {
   if (f.drainTimeout) raw.shutdown = { drainTimeout: f.drainTimeout };
   if (f.logLevel) raw.log = { level: f.logLevel };
   if (f.demo) raw.demo = true;
+  if (f.engine) raw.engine = f.engine;
   if (Object.keys(tls).length) raw.tls = tls;
   if (Object.keys(evidence).length) raw.evidence = evidence;
   if (Object.keys(limits).length) raw.limits = limits;
@@ -88,6 +90,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
     .option('--block-ollama-admin', "refuse Ollama's pull/push/create/delete/copy routes")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--engine <name>', 'upstream client for HTTP requests: http-proxy-3 (default) or undici')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
       try {
