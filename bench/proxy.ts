@@ -96,6 +96,7 @@ async function roleProxy(args: string[]): Promise<void> {
   const { startRatlsServer } = await import('../src/proxy/server.ts');
   const config = validateConfig({
     listen: '127.0.0.1:0',
+    engine: str(args, '--engine', 'http-proxy-3'),
     evidence: { provider: 'simulated', simDir: str(args, '--sim-dir', '') },
     routes: [{ prefix: '/', target: `http://127.0.0.1:${arg(args, '--upstream', 0)}` }],
   });
@@ -319,10 +320,12 @@ export async function run(args: string[]): Promise<void> {
   const upPort = up.info.port as number;
   const proxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim')]);
   const honoProxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--hot-path', 'hono']);
+  const undiciProxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--engine', 'undici']);
   const nginx = withNginx ? await startNginx(dir, upPort) : undefined;
   const targets: Record<string, string> = {
     direct: `http://127.0.0.1:${upPort}`,
     ratls: `https://127.0.0.1:${proxy.info.port as number}`,
+    'ratls-undici': `https://127.0.0.1:${undiciProxy.info.port as number}`,
     ...(nginx ? { nginx: `https://127.0.0.1:${nginx.port}` } : {}),
   };
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, runs, duration, connections, cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() };
@@ -336,7 +339,7 @@ export async function run(args: string[]): Promise<void> {
     const all = { ...targets, 'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}` };
     // The process whose CPU time is the cost of the hop (nginx: its single worker).
     const nginxWorker = nginx ? Number(execFileSync('pgrep', ['-P', readFileSync(join(dir, 'nginx.pid'), 'utf8').trim()]).toString().trim().split('\n')[0]) : 0;
-    const cpuPid: Record<string, number> = { direct: up.proc.pid!, ratls: proxy.info.pid as number, nginx: nginxWorker, 'ratls-hono': honoProxy.info.pid as number };
+    const cpuPid: Record<string, number> = { direct: up.proc.pid!, ratls: proxy.info.pid as number, 'ratls-undici': undiciProxy.info.pid as number, nginx: nginxWorker, 'ratls-hono': honoProxy.info.pid as number };
     for (let i = 0; i < runs; i++) {
       for (const [name, url] of Object.entries(all)) {
         const c0 = cpuMs(cpuPid[name]!);
@@ -363,14 +366,15 @@ export async function run(args: string[]): Promise<void> {
 
     // Concurrent open streams and RSS.
     const streams: Record<string, unknown> = {};
-    for (const name of ['ratls', ...(nginx ? ['nginx'] : [])]) {
-      const before = name === 'ratls' ? rssMiB(proxy.info.pid as number) : nginxRssMiB(dir);
+    const rssOf = (name: string): number => (name === 'nginx' ? nginxRssMiB(dir) : rssMiB(cpuPid[name]!));
+    for (const name of ['ratls', 'ratls-undici', ...(nginx ? ['nginx'] : [])]) {
+      const before = rssOf(name);
       const holder = await spawnRole('proxy', ['--role', 'streams', '--url', targets[name]!, '--n', String(nStreams)]);
       await new Promise((r) => setTimeout(r, 3000));
-      const after = name === 'ratls' ? rssMiB(proxy.info.pid as number) : nginxRssMiB(dir);
+      const after = rssOf(name);
       let active: number | undefined;
-      if (name === 'ratls') {
-        const m = await request(`${targets.ratls}/metrics`, { dispatcher: new Agent(tlsAgentOpts) });
+      if (name !== 'nginx') {
+        const m = await request(`${targets[name]!}/metrics`, { dispatcher: new Agent(tlsAgentOpts) });
         active = Number(/ratls_active_streams (\d+)/.exec(await m.body.text())?.[1]);
       }
       streams[name] = { requested: nStreams, ...holder.info, activeOnProxy: active, rssBeforeMiB: r2(before), rssWithStreamsMiB: r2(after) };
@@ -382,6 +386,7 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await stop(proxy.proc);
     await stop(honoProxy.proc);
+    await stop(undiciProxy.proc);
     await stop(nginx?.proc);
     await stop(up.proc);
     rmSync(dir, { recursive: true, force: true });
@@ -413,6 +418,8 @@ function printSummary(r: Record<string, unknown>): void {
   }
   if (thr.nginx) console.log(`ratls/nginx throughput: ${((thr.ratls!.median / thr.nginx.median) * 100).toFixed(0)}% (goal >= 50%); CPU per request ratls/nginx: ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x`);
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
+  if (thr.nginx && thr['ratls-undici']) console.log(`ratls (undici engine)/nginx throughput: ${((thr['ratls-undici'].median / thr.nginx.median) * 100).toFixed(0)}%; CPU per request ${(cpu['ratls-undici']!.median / cpu.nginx!.median).toFixed(1)}x nginx`);
   if (add.ratls) console.log(`ratls added per-chunk p99: ${add.ratls.p99} ms (goal < 1 ms)`);
-  for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k === 'ratls' ? ' (goal < 1024)' : ''}`);
+  if (add['ratls-undici']) console.log(`ratls (undici engine) added per-chunk p99: ${add['ratls-undici'].p99} ms (goal < 1 ms)`);
+  for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k !== 'nginx' ? ' (goal < 1024)' : ''}`);
 }
