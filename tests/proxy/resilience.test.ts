@@ -89,4 +89,27 @@ describe('ratls serve: failure paths', () => {
       await srv.close({ drainTimeoutMs: 100 });
     }
   });
+
+  it('answers 502 to a WebSocket upgrade whose upstream is down, and keeps serving', async () => {
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9', name: 'gone' }] }), { identitySource: selfSignedSource() });
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.identity().certPem, servername: 'localhost' }, () => {
+          s.write('GET /ws/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+        });
+        let buf = '';
+        s.on('data', (c: Buffer) => (buf += c.toString()));
+        s.on('end', () => resolve(buf));
+        s.on('close', () => resolve(buf));
+        s.on('error', reject);
+      });
+      expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 502 Bad Gateway');
+      expect(reply).toMatch(/Upstream "gone" is not reachable \(ECONNREFUSED\)/);
+      const agent = trustingAgent(srv.identity().certPem);
+      expect((await request(`${srv.url}healthz`, { dispatcher: agent })).statusCode).toBe(200);
+      await agent.close();
+    } finally {
+      await srv.close({ drainTimeoutMs: 100 });
+    }
+  });
 });
