@@ -4,6 +4,8 @@
  * certificate in some tests).
  */
 import type { Collateral } from '../verify/types.ts';
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
 
 /**
  * The key and certificate the proxy serves. Structurally a subset of the RA-TLS identity from
@@ -42,6 +44,11 @@ export interface IdentitySource<I extends ServingIdentity = ServingIdentity> {
   evidence?(identity: I, nonce: Uint8Array): Promise<Uint8Array>;
   /** Collateral for the platform, valid at `now`, when the source has any. */
   collateral?(now: Date): Promise<Collateral | undefined>;
+  /**
+   * Called once by the server before the first issue(): the server's metrics registry and logger,
+   * so the source can report what only it knows (e.g. whether collateral could be stapled).
+   */
+  attach?(telemetry: { registry: Registry; logger: Logger }): void;
   /** MRTD/RTMRs for the banner. */
   measurements?(identity: I): IdentityMeasurements | undefined;
 }

@@ -77,6 +77,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'ratls-serve' } });
   const source: IdentitySource<I> = deps.identitySource ?? ((await defaultIdentitySource(config)) as unknown as IdentitySource<I>);
   const metrics = createMetrics();
+  source.attach?.({ registry: metrics.registry, logger: log });
 
   let current = await source.issue(now());
   // Old connections keep their certificate after a rotation; evidence must match that one.
