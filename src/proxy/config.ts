@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, parseSize, formatSize } from './units.ts';
+import { INTEL_PCS_URL } from '../collateral/pcs.ts';
 
 /** One upstream route, matched by longest path prefix. */
 export interface RouteConfig {
@@ -42,6 +43,33 @@ export interface ServeConfig {
     hosts: string[];
     /** Put collateral into the certificate so offline verifiers need no PCCS (default true). */
     stapleCollateral: boolean;
+    /**
+     * 'ccc' (default): CCC Interoperable RA-TLS evidence. 'dstack': the quote in dstack's extension
+     * with REPORTDATA = SHA-512("ratls-cert:" || SPKI), for dstack-aware verifiers.
+     */
+    profile: 'ccc' | 'dstack';
+  };
+  /**
+   * Where the proxy gets the DCAP collateral it staples when the evidence provider has none of its
+   * own (configfs-tsm on real TDX). Fetched at start and at every rotation.
+   */
+  collateral: {
+    /** PCCS base URL, tried before PCS (e.g. https://pccs.internal:8081). */
+    pccsUrl?: string;
+    /** Intel PCS v4 base URL (default https://api.trustedservices.intel.com). */
+    pcsUrl: string;
+    /** Disk cache of fetched collateral; survives restarts and honours nextUpdate. */
+    cacheDir?: string;
+    /** Local collateral directories (seven-file layout), tried first. */
+    directories: string[];
+    /** Never use the network: cache and directories only. */
+    offline: boolean;
+    /**
+     * true: refuse to start (and keep the old certificate at rotation) when no collateral can be
+     * fetched. false (default): serve the certificate unstapled, log a warning and set
+     * ratls_collateral_stapled to 0; offline and browser verifiers then fail.
+     */
+    required: boolean;
   };
   evidence: {
     provider: EvidenceProviderChoice;
@@ -90,8 +118,9 @@ export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
 export function defaultServeConfig(): ServeConfig {
   return {
     listen: { host: '0.0.0.0', port: 8443 },
-    tls: { minVersion: 'TLSv1.3', keyAlg: 'P-256', validityMs: 24 * 3_600_000, rotateAt: 2 / 3, hosts: ['localhost', '127.0.0.1'], stapleCollateral: true },
+    tls: { minVersion: 'TLSv1.3', keyAlg: 'P-256', validityMs: 24 * 3_600_000, rotateAt: 2 / 3, hosts: ['localhost', '127.0.0.1'], stapleCollateral: true, profile: 'ccc' },
     evidence: { provider: 'auto', simDir: '.ratls/sim', configfsRoot: '/sys/kernel/config/tsm' },
+    collateral: { pcsUrl: INTEL_PCS_URL, directories: [], offline: false, required: false },
     routes: DEFAULT_ROUTES.map((r) => ({ ...r })),
     limits: {
       maxBodyBytes: 100 * 1024 * 1024,
@@ -191,12 +220,20 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_DRAIN_TIMEOUT) set(['shutdown', 'drainTimeout'], env.RATLS_DRAIN_TIMEOUT);
   if (env.RATLS_LOG_LEVEL) set(['log', 'level'], env.RATLS_LOG_LEVEL);
   if (env.RATLS_ENGINE) set(['engine'], env.RATLS_ENGINE);
+  if (env.RATLS_PROFILE) set(['tls', 'profile'], env.RATLS_PROFILE);
+  if (env.RATLS_PCCS_URL) set(['collateral', 'pccsUrl'], env.RATLS_PCCS_URL);
+  if (env.RATLS_PCS_URL) set(['collateral', 'pcsUrl'], env.RATLS_PCS_URL);
+  if (env.RATLS_COLLATERAL_CACHE_DIR) set(['collateral', 'cacheDir'], env.RATLS_COLLATERAL_CACHE_DIR);
+  if (env.RATLS_COLLATERAL_DIRS) set(['collateral', 'directories'], env.RATLS_COLLATERAL_DIRS.split(',').map((s) => s.trim()).filter(Boolean));
+  if (env.RATLS_COLLATERAL_OFFLINE) set(['collateral', 'offline'], env.RATLS_COLLATERAL_OFFLINE);
+  if (env.RATLS_COLLATERAL_REQUIRED) set(['collateral', 'required'], env.RATLS_COLLATERAL_REQUIRED);
   return raw;
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'evidence', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
-  tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral'],
+  '': ['listen', 'tls', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
+  tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
+  collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
   evidence: ['provider', 'simDir', 'configfsRoot'],
   limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
   shutdown: ['drainTimeout'],
@@ -240,6 +277,39 @@ function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[],
   throw new ConfigError(`Config key "${key}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}.`);
 }
 
+function serviceUrl(v: unknown, key: string): string {
+  let u: URL;
+  try {
+    u = new URL(String(v));
+  } catch {
+    throw new ConfigError(`Config key "${key}" must be a URL like https://pccs.example:8081, got ${JSON.stringify(v)}.`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ConfigError(`Config key "${key}" must use https: (or http: for a PCCS on a trusted network).`);
+  return String(v).replace(/\/+$/, '');
+}
+
+function validateCollateral(c: Obj, d: ServeConfig['collateral']): ServeConfig['collateral'] {
+  let directories = d.directories;
+  if (c.directories !== undefined) {
+    if (!Array.isArray(c.directories) || !c.directories.every((x) => typeof x === 'string' && x.length > 0)) {
+      throw new ConfigError('Config key "collateral.directories" must be a list of directory paths.');
+    }
+    directories = c.directories as string[];
+  }
+  const str = (v: unknown, key: string): string => {
+    if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`Config key "${key}" must be a non-empty string.`);
+    return v;
+  };
+  return {
+    ...(c.pccsUrl !== undefined ? { pccsUrl: serviceUrl(c.pccsUrl, 'collateral.pccsUrl') } : {}),
+    pcsUrl: c.pcsUrl === undefined ? d.pcsUrl : serviceUrl(c.pcsUrl, 'collateral.pcsUrl'),
+    ...(c.cacheDir !== undefined ? { cacheDir: str(c.cacheDir, 'collateral.cacheDir') } : {}),
+    directories,
+    offline: bool(c.offline, 'collateral.offline', d.offline),
+    required: bool(c.required, 'collateral.required', d.required),
+  };
+}
+
 function validateRoute(v: unknown, i: number): RouteConfig {
   const where = `routes[${i}]`;
   if (!isObj(v)) throw new ConfigError(`${where} must be a mapping with prefix and target.`);
@@ -275,6 +345,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
   const lim = section(raw, 'limits');
   const sd = section(raw, 'shutdown');
   const log = section(raw, 'log');
+  const col = section(raw, 'collateral');
 
   let listen = d.listen;
   if (raw.listen !== undefined) {
@@ -324,12 +395,14 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       rotateAt,
       hosts,
       stapleCollateral: bool(tls.stapleCollateral, 'tls.stapleCollateral', d.tls.stapleCollateral),
+      profile: oneOf(tls.profile, 'tls.profile', ['ccc', 'dstack'] as const, d.tls.profile),
     },
     evidence: {
       provider: oneOf(ev.provider, 'evidence.provider', ['auto', 'configfs-tsm', 'simulated'] as const, d.evidence.provider),
       simDir,
       configfsRoot,
     },
+    collateral: validateCollateral(col, d.collateral),
     routes,
     limits: {
       maxBodyBytes,

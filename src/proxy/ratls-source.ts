@@ -1,18 +1,51 @@
 /**
  * Default identity source: RA-TLS issuance (src/ratls/identity.ts) with the evidence provider the
  * config asks for. Without TDX it refuses to start unless simulation was requested.
+ *
+ * Collateral: a provider with collateral of its own (simulated) staples that; one without
+ * (configfs-tsm on real TDX) gets it from the sources in `config.collateral` (directories, disk
+ * cache, PCCS, Intel PCS), fetched again at every issuance so rotations pick up new TCB info.
  */
+import { Counter, Gauge } from 'prom-client';
+import type { Logger } from 'pino';
 import type { ServeConfig } from './config.ts';
 import type { IdentityMeasurements, IdentitySource } from './identity-source.ts';
 import type { EvidenceProvider } from '../tee/types.ts';
+import type { Collateral } from '../verify/types.ts';
 import { selectEvidenceProvider } from '../tee/select.ts';
+import { withCollateralSources } from '../tee/with-collateral.ts';
+import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import { createRatlsIdentity, type RatlsIdentity } from '../ratls/identity.ts';
 import { createNonceEvidence } from '../ratls/evidence.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
+import { RatlsError } from '../verify/errors.ts';
+
+/** The RA-TLS identity source plus what the CLI and tests want to inspect. */
+export interface RatlsIdentitySource extends IdentitySource<RatlsIdentity> {
+  provider: EvidenceProvider;
+  /** Outcome of the latest collateral fetch for issuance (undefined before the first, or when stapling is off). */
+  collateralStatus(): { stapled: boolean; error?: string } | undefined;
+}
+
+/** Where a provider without collateral of its own gets some, from `config.collateral`. */
+export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider): EvidenceProvider {
+  if (p.collateral) return p;
+  const c = config.collateral;
+  return withCollateralSources(
+    p,
+    collateralSourcesFromSettings({
+      ...(c.pccsUrl ? { pccsUrl: c.pccsUrl } : {}),
+      pcsUrl: c.pcsUrl,
+      ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+      directories: c.directories,
+      offline: c.offline,
+    }),
+  );
+}
 
 /** Builds the production identity source for `config` (or for an already chosen provider). */
-export async function createRatlsIdentitySource(config: ServeConfig, provider?: EvidenceProvider): Promise<IdentitySource<RatlsIdentity> & { provider: EvidenceProvider }> {
+export async function createRatlsIdentitySource(config: ServeConfig, provider?: EvidenceProvider): Promise<RatlsIdentitySource> {
   const p =
     provider ??
     (await selectEvidenceProvider({
@@ -20,19 +53,84 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       simDir: config.evidence.simDir,
       configfsRoot: config.evidence.configfsRoot,
     }));
+  const withCollateral = collateralProviderFor(config, p);
+
+  // Metrics exist before the server attaches its registry, so nothing is lost if issue() runs first.
+  const stapledGauge = new Gauge({
+    name: 'ratls_collateral_stapled',
+    help: '1 when the certificate being issued carries stapled DCAP collateral, 0 when it was served without (offline and browser verifiers will fail)',
+    registers: [],
+  });
+  const fetchFailures = new Counter({ name: 'ratls_collateral_fetch_failures_total', help: 'Failed collateral fetches for stapling', registers: [] });
+  let logger: Logger | undefined;
+  let status: { stapled: boolean; error?: string } | undefined;
+  // What the control route hands out: the collateral last fetched for issuance, so clients cannot
+  // make the proxy hammer PCS; without any yet, at most one fetch attempt a minute.
+  let lastCollateral: Collateral | undefined;
+  let lastAttempt = -Infinity;
+
+  /** Collateral to staple now, or undefined (with a warning) when it cannot be had and is not required. */
+  const collateralForIssue = async (now: Date): Promise<Collateral | undefined> => {
+    if (!config.tls.stapleCollateral) return undefined;
+    try {
+      const c = await withCollateral.collateral!(now);
+      lastCollateral = c;
+      stapledGauge.set(1);
+      status = { stapled: true };
+      return c;
+    } catch (err) {
+      fetchFailures.inc();
+      stapledGauge.set(0);
+      const why = err instanceof Error ? err.message : String(err);
+      status = { stapled: false, error: why };
+      if (config.collateral.required) {
+        throw new RatlsError(
+          'COLLATERAL_MISSING',
+          `Cannot staple collateral and collateral.required is true, so no certificate is issued: ${why} ` +
+            'Check collateral.pccsUrl / pcsUrl and network access, or set collateral.required: false to serve without it.',
+        );
+      }
+      logger?.warn(
+        { err: why },
+        'collateral could not be fetched; serving the certificate WITHOUT stapled collateral (offline and browser verifiers will fail until the next rotation)',
+      );
+      return undefined;
+    }
+  };
+
   return {
     provider: p,
-    issue: (now) =>
-      createRatlsIdentity({
+    collateralStatus: () => status,
+    attach({ registry, logger: log }) {
+      registry.registerMetric(stapledGauge);
+      registry.registerMetric(fetchFailures);
+      logger = log;
+      if (status && !status.stapled && !config.collateral.required) {
+        log.warn({ err: status.error }, 'collateral could not be fetched; the certificate is served WITHOUT stapled collateral');
+      }
+    },
+    async issue(now) {
+      const collateral = await collateralForIssue(now);
+      return createRatlsIdentity({
         provider: p,
         hosts: config.tls.hosts,
         keyAlg: config.tls.keyAlg,
         validitySeconds: Math.round(config.tls.validityMs / 1000),
         now,
-        stapleCollateral: config.tls.stapleCollateral,
-      }),
+        profile: config.tls.profile,
+        stapleCollateral: collateral !== undefined,
+        ...(collateral ? { collateral } : {}),
+      });
+    },
     evidence: (identity, nonce) => createNonceEvidence(identity, p, nonce),
-    ...(p.collateral ? { collateral: (now: Date) => p.collateral!(now) } : {}),
+    async collateral(now: Date): Promise<Collateral | undefined> {
+      if (p.collateral) return p.collateral(now);
+      if (lastCollateral) return lastCollateral;
+      if (performance.now() - lastAttempt < 60_000) return undefined;
+      lastAttempt = performance.now();
+      lastCollateral = await withCollateral.collateral!(now);
+      return lastCollateral;
+    },
     measurements: (identity): IdentityMeasurements | undefined => {
       try {
         const s = summarizeQuote(parseQuote(identity.quote));
