@@ -133,6 +133,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   });
 
   let port = 0;
+  const extraHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   const hostNames = new Set(['localhost', '127.0.0.1', '[::1]', ...(opts.allowedHosts ?? []).map((h) => h.toLowerCase())]);
   /** True when the Host header names this proxy (any accepted name, our port). */
   const hostOk = (req: http.IncomingMessage): boolean => {
@@ -141,12 +142,45 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     const p = m[2] ? Number(m[2]) : 80;
     return hostNames.has(m[1]!) && p === port;
   };
+  /**
+   * True unless a browser says the request comes from another web site. The Host check does not
+   * cover this: a page on any site can make the browser send requests (a form POST, a WebSocket, a
+   * <script src>) to http://127.0.0.1:PORT with the right Host header, carrying the user's cookies
+   * for the attested app. Browsers label those with Origin and Sec-Fetch-Site, which pages cannot forge.
+   * Requests without either header (curl, SDKs) are not from a web page and pass.
+   */
+  const originOk = (req: http.IncomingMessage): boolean => {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let u: URL;
+      try {
+        u = new URL(origin);
+      } catch {
+        return false; // includes "null": sandboxed frames, data: and file: pages
+      }
+      const name = u.hostname.toLowerCase();
+      const p = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+      // names given with allowedHosts may sit behind a front end on another port or scheme
+      const ours = hostNames.has(name) && (p === port || extraHosts.has(name));
+      if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !ours) return false;
+    }
+    const site = req.headers['sec-fetch-site'];
+    if (site === undefined || site === 'same-origin' || site === 'none') return true;
+    // a top-level navigation from a link elsewhere is fine (the other site cannot read the page);
+    // a cross-site POST navigation carries an Origin and was refused above
+    return req.headers['sec-fetch-mode'] === 'navigate';
+  };
+  const crossSite = 'ratls connect: refusing a request that a web page on another site made your browser send (Origin / Sec-Fetch-Site); open the app at this proxy\'s own address instead.\n';
   const misdirected = 'ratls connect: the Host header does not name this proxy (use http://127.0.0.1:PORT or http://localhost:PORT); refusing, to keep other web sites from using it.\n';
 
   const server = http.createServer((req, res) => {
     if (!hostOk(req)) {
       res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' });
       return void res.end(misdirected);
+    }
+    if (!originOk(req)) {
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      return void res.end(crossSite);
     }
     const path = (req.url ?? '/').split('?')[0]!;
     if (path.startsWith(LOCAL_PREFIX)) {
@@ -168,6 +202,8 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     if (!hostOk(req)) return void socket.end(`HTTP/1.1 421 Misdirected Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(misdirected)}\r\nconnection: close\r\n\r\n${misdirected}`);
+    // WebSockets are exempt from CORS, so without this any page could drive the app's socket
+    if (!originOk(req)) return void socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(crossSite)}\r\nconnection: close\r\n\r\n${crossSite}`);
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     admit().then(
