@@ -159,7 +159,7 @@ async function metric(srv: RunningRatlsServer, name: string): Promise<number | u
   return m?.values[0]?.value;
 }
 
-const hasEndorsements = (der: Uint8Array): boolean => new x509.X509Certificate(der).getExtension(OID_RATLS_ENDORSEMENTS) !== null;
+const hasEndorsements = (der: Uint8Array): boolean => new x509.X509Certificate(new Uint8Array(der)).getExtension(OID_RATLS_ENDORSEMENTS) !== null;
 
 /** A client trusting only the simulated root that may not fetch collateral anywhere. */
 function offlineClientPolicy() {
