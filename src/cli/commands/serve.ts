@@ -28,6 +28,7 @@ interface ServeFlags {
   blockOllamaAdmin?: boolean;
   logLevel?: string;
   engine?: string;
+  profile?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -46,6 +47,7 @@ function flagsToRaw(f: ServeFlags): RawConfig {
   if (f.keyAlg) tls.keyAlg = f.keyAlg;
   if (f.certValidity) tls.validity = f.certValidity;
   if (f.host?.length) tls.hosts = f.host;
+  if (f.profile) tls.profile = f.profile;
   if (f.maxBody) limits.maxBody = f.maxBody;
   if (f.upstreamTimeout) limits.upstreamTimeout = f.upstreamTimeout;
   if (f.drainTimeout) raw.shutdown = { drainTimeout: f.drainTimeout };
@@ -90,6 +92,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
     .option('--block-ollama-admin', "refuse Ollama's pull/push/create/delete/copy routes")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--profile <profile>', 'RA-TLS certificate profile: ccc (default) or dstack (env RATLS_PROFILE)')
     .option('--engine <name>', 'upstream client for HTTP requests: http-proxy-3 (default) or undici')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
