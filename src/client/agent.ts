@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions } from './attestor.ts';
 import { AttestationError, failedResult } from './errors.ts';
+import { noRenegotiation } from './tls-options.ts';
 
 /** Options of {@link createAttestedAgent}. */
 export interface AttestedAgentOptions extends AttestOptions {
@@ -39,7 +40,7 @@ export class AttestedAgent extends https.Agent {
     };
     // The RA-TLS certificate is self-issued: attestation, not the WebPKI, authenticates the peer.
     // No session is offered, so every connection does a full handshake and is attested.
-    const socket = tls.connect({ ...options, rejectUnauthorized: false, session: undefined });
+    const socket = tls.connect({ ...options, rejectUnauthorized: false, session: undefined, secureOptions: noRenegotiation(options.secureOptions) });
     const onError = (err: Error) => {
       socket.destroy();
       once(err);

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions } from './attestor.ts';
 import { AttestationError } from './errors.ts';
+import { noRenegotiation } from './tls-options.ts';
 
 /** Options of {@link createAttestedDispatcher}. */
 export interface AttestedDispatcherOptions extends AttestOptions {
@@ -29,7 +30,7 @@ export interface AttestedDispatcher extends Agent {
 export function createAttestedDispatcher(policy: ClientPolicy, opts: AttestedDispatcherOptions = {}): AttestedDispatcher {
   const attestor = new Attestor(policy, opts);
   // maxCachedSessions 0: no TLS session resumption, so no connection skips the check.
-  const tlsConnect = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000 });
+  const tlsConnect = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000, secureOptions: noRenegotiation() });
   const connect: buildConnector.connector = (options, callback) => {
     if (options.protocol !== 'https:') {
       callback(new AttestationError(`${options.hostname}:${options.port}`, {

@@ -8,6 +8,7 @@ import { RatlsError } from '../verify/errors.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions, type AttestationEvent } from './attestor.ts';
 import { AttestationError } from './errors.ts';
+import { noRenegotiation } from './tls-options.ts';
 
 /** host, port and SNI name of an https URL. */
 export function parseHttpsUrl(url: string): { host: string; port: number; servername?: string } {
@@ -26,7 +27,7 @@ export function parseHttpsUrl(url: string): { host: string; port: number; server
 /** Opens a TLS connection (no session reuse, no WebPKI check: attestation decides). */
 export function openTls(target: { host: string; port: number; servername?: string }, timeoutMs: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: target.host, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(target.servername ? { servername: target.servername } : {}) });
+    const socket = tls.connect({ host: target.host, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], secureOptions: noRenegotiation(), ...(target.servername ? { servername: target.servername } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new RatlsError('CONNECTION_FAILED', `No TLS handshake with ${target.host}:${target.port} within ${timeoutMs} ms.`));

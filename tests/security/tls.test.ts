@@ -1,0 +1,133 @@
+/**
+ * TLS-level attacks on the attesting clients: a second handshake on an attested connection, and
+ * redirects that would carry a request to a server that was never attested.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { request as undiciRequest } from 'undici';
+import { createAttestedAgent } from '../../src/client/agent.ts';
+import { createAttestedDispatcher } from '../../src/client/dispatcher.ts';
+import { createAttestedFetch } from '../../src/client/fetch.ts';
+import { AttestationError } from '../../src/client/errors.ts';
+import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../client/helpers.ts';
+
+let world: World;
+
+beforeAll(async () => {
+  world = await makeWorld();
+});
+
+/**
+ * A TLS 1.2 server that, after answering /1 on an attested connection, switches its certificate to
+ * `next` and asks the client to renegotiate. Reports whether the second handshake completed.
+ */
+async function startRenegotiatingServer(first: { certPem: string; keyPem: string }, next: { certPem: string; keyPem: string }) {
+  let outcome: 'pending' | 'completed' | 'failed' = 'pending';
+  const server = https.createServer({ cert: first.certPem, key: first.keyPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] }, (req, res) => {
+    const s = req.socket as tls.TLSSocket & { setKeyCert(ctx: tls.SecureContextOptions): void };
+    if (req.url === '/1') {
+      res.end('one');
+      s.setKeyCert({ cert: next.certPem, key: next.keyPem });
+      const ok = s.renegotiate({ rejectUnauthorized: false }, (err) => { outcome = err ? 'failed' : 'completed'; });
+      if (!ok) outcome = 'failed';
+    } else res.end('two');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    outcome: () => outcome,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+describe('renegotiation', () => {
+  let srv: Awaited<ReturnType<typeof startRenegotiatingServer>>;
+  beforeAll(async () => {
+    // the second certificate is a DEBUG TD's: it would never pass attestation
+    srv = await startRenegotiatingServer(await makeIdentity(world), await makeIdentity(world, { debug: true }));
+  });
+  afterAll(async () => srv?.close());
+
+  it('the attested https.Agent refuses a server-initiated second handshake', async () => {
+    const agent = createAttestedAgent(simPolicy(world), { agentOptions: { keepAlive: true, maxSockets: 1 } });
+    const get = (path: string) => new Promise<string>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: srv.port, path, agent }, (res) => {
+        let d = '';
+        res.on('data', (c: Buffer) => (d += c));
+        res.on('end', () => resolve(d));
+      }).on('error', reject);
+    });
+    try {
+      expect(await get('/1')).toBe('one');
+      await new Promise((r) => setTimeout(r, 200));
+      await get('/2').catch(() => 'closed');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(srv.outcome()).not.toBe('completed');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('the attested undici dispatcher refuses it too', async () => {
+    const d = createAttestedDispatcher(simPolicy(world), { agentOptions: { connections: 1 } });
+    try {
+      const r1 = await undiciRequest(`https://127.0.0.1:${srv.port}/1`, { dispatcher: d });
+      expect(await r1.body.text()).toBe('one');
+      await new Promise((r) => setTimeout(r, 200));
+      await undiciRequest(`https://127.0.0.1:${srv.port}/2`, { dispatcher: d }).then((r) => r.body.text(), () => 'closed');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(srv.outcome()).not.toBe('completed');
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('redirects through attestedFetch', () => {
+  let good: SpyServer;
+  let bad: SpyServer;
+  let plain: http.Server;
+  const plainHits: string[] = [];
+  beforeAll(async () => {
+    bad = await startSpyServer(await makeIdentity(world, { debug: true }));
+    plain = http.createServer((req, res) => { plainHits.push(`${req.method} ${req.url}`); res.end('plain'); });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+    good = await startSpyServer(await makeIdentity(world), (req, res) => {
+      const to = req.url === '/to-bad' ? `${bad.url}/stolen` : `${plainUrl}/plain`;
+      res.writeHead(307, { location: to }).end();
+    });
+  });
+  afterAll(async () => {
+    await good?.close();
+    await bad?.close();
+    await new Promise<void>((r) => (plain ? plain.close(() => r()) : r()));
+  });
+
+  it('a redirect to another host is attested on its own connection and refused; nothing reaches it', async () => {
+    const f = createAttestedFetch(simPolicy(world));
+    try {
+      const err = await f(`${good.url}/to-bad`, { method: 'POST', body: 'secret prompt' }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(AttestationError);
+      expect((err as AttestationError).code).toBe('TD_DEBUG');
+      expect(bad.bytes()).toBe(0);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('a redirect to plain http is refused', async () => {
+    const f = createAttestedFetch(simPolicy(world));
+    try {
+      const err = await f(`${good.url}/to-http`).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(AttestationError);
+      expect((err as AttestationError).code).toBe('CONNECTION_FAILED');
+      expect(plainHits).toEqual([]);
+    } finally {
+      await f.close();
+    }
+  });
+});
