@@ -21,6 +21,11 @@ export const OID_RATLS_EVIDENCE = '2.23.133.5.4.9';
 export const OID_RATLS_ENDORSEMENTS = '2.23.133.5.4.2';
 /** dstack's raw-quote extension (optional profile). */
 export const OID_DSTACK_QUOTE = '1.3.6.1.4.1.62397.1.1';
+/**
+ * dstack's event-log extension (JSON list of TDX events). dstack's verifier refuses a certificate
+ * with a quote but without it, then replays RTMR3 from its runtime events.
+ */
+export const OID_DSTACK_EVENT_LOG = '1.3.6.1.4.1.62397.1.2';
 /** Intel's PCK SGX-extensions OID. Never placed on an RA-TLS certificate. */
 export const OID_SGX_EXTENSIONS = '1.2.840.113741.1.13.1';
 

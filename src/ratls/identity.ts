@@ -12,7 +12,7 @@ import type { Collateral } from '../verify/types.ts';
 import type { EvidenceProvider } from '../tee/types.ts';
 import { concatBytes, digest, toHex } from '../util/bytes.ts';
 import { encodeClaims, reportDataForClaims, type PubkeyHashAlg } from './claims.ts';
-import { encodeEndorsements, encodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
+import { encodeEndorsements, encodeEvidence, OID_DSTACK_EVENT_LOG, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 
 /** Options of {@link createRatlsIdentity}. */
 export interface CreateRatlsIdentityOptions {
@@ -124,6 +124,11 @@ export async function createRatlsIdentity(opts: CreateRatlsIdentityOptions): Pro
     // dstack's ra-tls crate DER-wraps the quote in an OCTET STRING inside extnValue; do the same.
     const wrapped = new asn1js.OctetString({ valueHex: quote.slice().buffer }).toBER(false);
     exts.push(new x509.Extension(OID_DSTACK_QUOTE, false, wrapped));
+    // dstack's verifier requires an event log next to the quote and replays RTMR3 from its runtime
+    // events (starting at 48 zero bytes). We record none, so the log is "[]": dstack verifiers accept
+    // the certificate exactly when nothing extended RTMR3, and refuse it (RTMR3 mismatch) otherwise.
+    const eventLog = new asn1js.OctetString({ valueHex: new TextEncoder().encode('[]').buffer }).toBER(false);
+    exts.push(new x509.Extension(OID_DSTACK_EVENT_LOG, false, eventLog));
   } else {
     throw new RatlsError('POLICY_INVALID', `Unknown RA-TLS profile ${String(profile)}; use ccc or dstack.`);
   }
