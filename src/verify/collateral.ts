@@ -63,6 +63,53 @@ function skipValue(text: string, i: number, what: string): number {
   return j;
 }
 
+/** The member name of the JSON string text[start..end), decoded; typed error on a bad escape. */
+function decodeKey(text: string, start: number, end: number, what: string): string {
+  const raw = text.slice(start, end);
+  if (!raw.includes('\\')) return raw.slice(1, -1);
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    return malformed(what, `member name ${raw.slice(0, 40)} is not a valid JSON string`);
+  }
+}
+
+/**
+ * Rejects a member name that appears twice in one object, at any depth. JSON.parse keeps the last
+ * duplicate while Intel's parser (rapidjson) reads the first, so a document with duplicates could
+ * be read differently here than by Intel; signed data never has them. `text` must be valid JSON.
+ * Linear time, no recursion (hostile nesting depth cannot overflow the stack).
+ */
+export function assertNoDuplicateKeys(text: string, what: string): void {
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = skipString(text, i, what);
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = decodeKey(text, i, end, what);
+        if (top.has(key)) malformed(what, `member "${key.slice(0, 40)}" appears twice in one object`);
+        top.add(key);
+      }
+      expectKey = false;
+      i = end - 1;
+    } else if (c === 0x7b) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = stack[stack.length - 1] != null;
+    }
+  }
+}
+
 /**
  * The verbatim text of each top-level member of a JSON object. Duplicate keys are rejected, so
  * there is exactly one candidate for the signed object.
@@ -76,7 +123,7 @@ export function topLevelMembers(text: string, what: string): Map<string, string>
   for (;;) {
     if (text[i] !== '"') malformed(what, 'expected a member name');
     const keyEnd = skipString(text, i, what);
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    const key = decodeKey(text, i, keyEnd, what);
     i = skipWs(text, keyEnd);
     if (text[i] !== ':') malformed(what, 'expected ":"');
     i = skipWs(text, i + 1);
@@ -97,6 +144,14 @@ export function topLevelMembers(text: string, what: string): Map<string, string>
 
 /** Splits a PCS document into the signed inner object's exact text and its signature. */
 export function splitSignedJson(text: string, member: 'tcbInfo' | 'enclaveIdentity', what: string): SignedJson {
+  if (typeof text !== 'string') malformed(what, 'not JSON text');
+  // The whole document must be valid JSON (as Intel's parser requires), not just the two members read.
+  try {
+    JSON.parse(text);
+  } catch {
+    malformed(what, 'not valid JSON');
+  }
+  assertNoDuplicateKeys(text, what);
   const members = topLevelMembers(text, what);
   const signedText = members.get(member);
   const sigText = members.get('signature');
@@ -141,11 +196,28 @@ function hex(v: unknown, what: string, field: string, len: number): Uint8Array {
   if (!b || b.length !== len) malformed(what, `${field} is not ${len} bytes of hex`);
   return b;
 }
+const ISO_SECONDS_Z = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
+
+/**
+ * Intel's QVL accepts exactly YYYY-MM-DDTHH:MM:SSZ naming a real calendar time (no offsets, no
+ * fractions, no 31 February); Date.parse alone would accept many other forms and roll over.
+ */
 function date(v: unknown, what: string, field: string): Date {
-  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
-  if (Number.isNaN(ms)) malformed(what, `${field} is not a date`);
-  return new Date(ms);
+  const m = typeof v === 'string' ? ISO_SECONDS_Z.exec(v) : null;
+  if (!m) return malformed(what, `${field} is not a date of the form YYYY-MM-DDTHH:MM:SSZ`);
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || t.getUTCHours() !== h || t.getUTCMinutes() !== mi || t.getUTCSeconds() !== s) {
+    malformed(what, `${field} "${String(v)}" is not a calendar time`);
+  }
+  return t;
 }
+/** A validated date field kept as its text (TCB dates are only reported). */
+function dateText(v: unknown, what: string, field: string): string {
+  date(v, what, field);
+  return v as string;
+}
+
 function status(v: unknown, what: string, field: string): TcbStatus {
   if (typeof v !== 'string' || !(TCB_STATUSES as readonly string[]).includes(v)) malformed(what, `${field} "${String(v)}" is not a known TCB status`);
   return v as TcbStatus;
@@ -218,16 +290,29 @@ export function canonicalTcbLevelOrder(a: TdxTcbLevel, b: TdxTcbLevel): number {
   return compareSvns(b.sgxComponents, a.sgxComponents) || b.pceSvn - a.pceSvn || compareSvns(b.tdxComponents, a.tdxComponents);
 }
 
-function moduleLevels(v: unknown, what: string, field: string): ModuleTcbLevel[] {
-  return byIsvSvnDesc(arr(v, what, field).map((l, i) => {
+/**
+ * Levels graded by ISVSVN. `sorted` (TDX module identities) keeps them highest first and rejects two
+ * levels with one ISVSVN, as Intel's ordered set does; QE identity levels keep the wire order, which
+ * Intel's QVL walks as served. Either way an empty list is malformed (Intel rejects it).
+ */
+function moduleLevels(v: unknown, what: string, field: string, sorted = true): ModuleTcbLevel[] {
+  const a = arr(v, what, field);
+  if (a.length === 0) malformed(what, `${field} is empty`);
+  const levels = a.map((l, i) => {
     const o = obj(l, what, `${field}[${i}]`);
     return {
       isvSvn: int(obj(o.tcb, what, `${field}[${i}].tcb`).isvsvn, what, `${field}[${i}].tcb.isvsvn`),
-      tcbDate: str(o.tcbDate, what, `${field}[${i}].tcbDate`),
+      tcbDate: dateText(o.tcbDate, what, `${field}[${i}].tcbDate`),
       status: status(o.tcbStatus, what, `${field}[${i}].tcbStatus`),
       advisoryIds: advisories(o.advisoryIDs, what, `${field}[${i}].advisoryIDs`),
     };
-  }));
+  });
+  if (!sorted) return levels;
+  const out = byIsvSvnDesc(levels);
+  for (let i = 1; i < out.length; i++) {
+    if (out[i]!.isvSvn === out[i - 1]!.isvSvn) malformed(what, `${field} has two levels for ISVSVN ${out[i]!.isvSvn}`);
+  }
+  return out;
 }
 
 /** Reads a TCB info body (the signed "tcbInfo" object). Only TDX v3 documents are accepted. */
@@ -256,12 +341,20 @@ export function parseTcbInfo(body: Record<string, unknown>): TcbInfo {
         sgxComponents: components(tcb.sgxtcbcomponents, what, `tcbLevels[${i}].tcb.sgxtcbcomponents`),
         pceSvn: int(tcb.pcesvn, what, `tcbLevels[${i}].tcb.pcesvn`),
         tdxComponents: components(tcb.tdxtcbcomponents, what, `tcbLevels[${i}].tcb.tdxtcbcomponents`),
-        tcbDate: str(o.tcbDate, what, `tcbLevels[${i}].tcbDate`),
+        tcbDate: dateText(o.tcbDate, what, `tcbLevels[${i}].tcbDate`),
         status: status(o.tcbStatus, what, `tcbLevels[${i}].tcbStatus`),
         advisoryIds: advisories(o.advisoryIDs, what, `tcbLevels[${i}].advisoryIDs`),
       };
     }).sort(canonicalTcbLevelOrder),
   };
+  // Intel's QVL (TcbInfo.cpp) requires tcbType 0, a non-empty tcbLevels without two equal levels,
+  // and a tdxModule in every TDX TCB info; it refuses the document otherwise.
+  if (int(body.tcbType, what, 'tcbType') !== 0) malformed(what, `tcbType ${String(body.tcbType)} is not supported (only 0 is)`);
+  if (info.tcbLevels.length === 0) malformed(what, 'tcbLevels is empty');
+  for (let i = 1; i < info.tcbLevels.length; i++) {
+    if (canonicalTcbLevelOrder(info.tcbLevels[i - 1]!, info.tcbLevels[i]!) === 0) malformed(what, 'tcbLevels holds the same TCB level twice');
+  }
+  if (body.tdxModule === undefined) malformed(what, 'a TDX TCB info must have a tdxModule');
   if (!/^[0-9a-f]{12}$/.test(info.fmspc)) malformed(what, 'fmspc is not 6 bytes of hex');
   if (!/^[0-9a-f]{4}$/.test(info.pceId)) malformed(what, 'pceId is not 2 bytes of hex');
   if (body.tdxModule !== undefined) {
@@ -273,7 +366,9 @@ export function parseTcbInfo(body: Record<string, unknown>): TcbInfo {
     };
   }
   if (body.tdxModuleIdentities !== undefined) {
-    info.tdxModuleIdentities = arr(body.tdxModuleIdentities, what, 'tdxModuleIdentities').map((x, i) => {
+    const ids = arr(body.tdxModuleIdentities, what, 'tdxModuleIdentities');
+    if (ids.length === 0) malformed(what, 'tdxModuleIdentities is empty');
+    info.tdxModuleIdentities = ids.map((x, i) => {
       const m = obj(x, what, `tdxModuleIdentities[${i}]`);
       const f = `tdxModuleIdentities[${i}]`;
       return {
@@ -337,6 +432,17 @@ export function parseQeIdentity(body: Record<string, unknown>): QeIdentity {
     attributesMask: hex(body.attributesMask, what, 'attributesMask', 16),
     mrSigner: hex(body.mrsigner, what, 'mrsigner', 32),
     isvProdId: int(body.isvprodid, what, 'isvprodid'),
-    tcbLevels: moduleLevels(body.tcbLevels, what, 'tcbLevels'),
+    tcbLevels: qeLevels(body.tcbLevels, what),
   };
+}
+
+/** Statuses Intel's QVL accepts in a QE identity level (EnclaveIdentityV2 / TcbStatus.h). */
+const QE_LEVEL_STATUSES: readonly TcbStatus[] = ['UpToDate', 'ConfigurationNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded', 'Revoked'];
+
+function qeLevels(v: unknown, what: string): ModuleTcbLevel[] {
+  const levels = moduleLevels(v, what, 'tcbLevels', false);
+  levels.forEach((l, i) => {
+    if (!QE_LEVEL_STATUSES.includes(l.status)) malformed(what, `tcbLevels[${i}].tcbStatus "${l.status}" is not a QE identity status`);
+  });
+  return levels;
 }

@@ -205,6 +205,13 @@ function buildChain(given: Certificate[], roots: Certificate[], length: number, 
   if (certs.length !== length) {
     throw new RatlsError(codes.malformed, `${what} has ${certs.length} certificates including the root; Intel's format has ${length}.`);
   }
+  // Intel's QVL verifies every certificate as ECDSA-SHA256 with a P-256 key (verifySha256EcdsaSignature,
+  // rawToP256PubKey); other algorithms are not part of Intel's PKI and are refused, not tolerated.
+  for (const c of certs) {
+    if (c.curve !== 'P-256' || c.hash !== 'SHA-256') {
+      throw new RatlsError(codes.malformed, `${what}: "${c.subjectCn}" is not an ECDSA P-256 / SHA-256 certificate as Intel's PKI uses.`);
+    }
+  }
   for (let i = 0; i + 1 < certs.length; i++) {
     const child = certs[i]!;
     const parent = certs[i + 1]!;

@@ -69,6 +69,8 @@ export class DerReader {
       if (off + n > b.length) this.fail('length runs past the end');
       len = 0;
       for (let i = 0; i < n; i++) len = len * 256 + b[off + i]!;
+      // DER requires the shortest length form: no leading zero octets, long form only from 128.
+      if (b[off] === 0 || len < 0x80) this.fail('non-minimal length encoding');
       off += n;
     }
     if (off + len > b.length) this.fail('element runs past the end');
@@ -162,7 +164,16 @@ export function parseTime(t: Tlv, code: ErrorCode, what: string): Date {
     throw new RatlsError(code, `${what} has a time that is not in X.509 DER form.`);
   }
   if (s[s.length - 1] !== 'Z') throw new RatlsError(code, `${what} has a time that is not UTC.`);
-  const ms = Date.UTC(y, digits(s, rest, 2) - 1, digits(s, rest + 2, 2), digits(s, rest + 4, 2), digits(s, rest + 6, 2), digits(s, rest + 8, 2));
-  if (Number.isNaN(ms)) throw new RatlsError(code, `${what} has an unreadable time.`);
-  return new Date(ms);
+  const mo = digits(s, rest, 2);
+  const d = digits(s, rest + 2, 2);
+  const h = digits(s, rest + 4, 2);
+  const mi = digits(s, rest + 6, 2);
+  const sec = digits(s, rest + 8, 2);
+  const ms = Date.UTC(y, mo - 1, d, h, mi, sec);
+  const date = new Date(ms);
+  // Date.UTC rolls month 13 or 31 February over instead of failing; a real time reads back unchanged.
+  if (Number.isNaN(ms) || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== sec) {
+    throw new RatlsError(code, `${what} has an unreadable time.`);
+  }
+  return date;
 }

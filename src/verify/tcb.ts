@@ -83,7 +83,14 @@ function findModuleIdentity(ids: TdxModuleIdentity[], version: number): TdxModul
   return ids.find((m) => m.id.toUpperCase() === want);
 }
 
-type ModuleStatus = { kind: 'ok'; status: TcbStatus; level?: ModuleTcbLevel } | { kind: 'notSupported' } | { kind: 'mismatch' };
+type ModuleStatus =
+  | { kind: 'ok'; status: TcbStatus; level?: ModuleTcbLevel }
+  | { kind: 'notSupported' }
+  | { kind: 'mismatch' }
+  | { kind: 'badStatus'; status: TcbStatus };
+
+/** Intel's VALID_MODULE_TCB_STATUSES: any other status on the matched module level is an error. */
+const MODULE_STATUSES: readonly TcbStatus[] = ['UpToDate', 'OutOfDate', 'Revoked'];
 
 function moduleTcbStatus(info: TcbInfo, quote: Quote): ModuleStatus {
   const version = quote.body.teeTcbSvn[1]!;
@@ -93,6 +100,7 @@ function moduleTcbStatus(info: TcbInfo, quote: Quote): ModuleStatus {
   if (!identity) return { kind: 'mismatch' };
   const level = identity.tcbLevels.find((l) => isvSvn >= l.isvSvn);
   if (!level) return { kind: 'notSupported' };
+  if (!MODULE_STATUSES.includes(level.status)) return { kind: 'badStatus', status: level.status };
   return { kind: 'ok', status: level.status, level };
 }
 
@@ -138,8 +146,11 @@ function notSupported(message: string, partial: Partial<TcbEvaluation> = {}): Tc
   return { ...partial, status: null, advisoryIds: [], error: { code: 'TCB_NOT_SUPPORTED', message } };
 }
 
-/** TD relaunch rule for TD 1.5 reports (QVL TDRelaunchCheck.cpp). */
-function relaunchAdvised(info: TcbInfo, quote: Quote, sgx: TcbStatus, tdx: TcbStatus, module: TcbStatus, qe: QeEvaluation): boolean {
+/**
+ * TD relaunch rule for TD 1.5 reports (QVL TDRelaunchCheck.cpp). 'mismatch' when TEE_TCB_SVN_2 names
+ * a module version the TCB info has no identity for: Intel's QVL then fails with TDX_MODULE_MISMATCH.
+ */
+function relaunchAdvised(info: TcbInfo, quote: Quote, sgx: TcbStatus, tdx: TcbStatus, module: TcbStatus, qe: QeEvaluation): boolean | 'mismatch' {
   const svn2 = quote.body.teeTcbSvn2;
   if (!svn2 || qe.status !== 'UpToDate') return false;
   if (!(sgx === 'UpToDate' || sgx === 'SWHardeningNeeded' || sgx === 'ConfigurationNeeded' || sgx === 'ConfigurationAndSWHardeningNeeded')) return false;
@@ -148,7 +159,8 @@ function relaunchAdvised(info: TcbInfo, quote: Quote, sgx: TcbStatus, tdx: TcbSt
   if (!latest) return false;
   if (svn2[1] === 0) return svn2[0]! >= latest.tdxComponents[0]! && svn2[2]! >= latest.tdxComponents[2]!;
   const id2 = findModuleIdentity(info.tdxModuleIdentities ?? [], svn2[1]!);
-  const latestModule = id2?.tcbLevels[0];
+  if (!id2) return 'mismatch';
+  const latestModule = id2.tcbLevels[0];
   return latestModule !== undefined && svn2[0]! >= latestModule.isvSvn && svn2[2]! >= latest.tdxComponents[2]!;
 }
 
@@ -187,11 +199,29 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
       error: { code: 'TDX_MODULE_MISMATCH', message: `The TCB info has no identity for TDX module version ${quote.body.teeTcbSvn[1]}.` },
     };
   }
+  if (mod.kind === 'badStatus') {
+    return {
+      status: null,
+      advisoryIds: [],
+      sgxLevel,
+      tdxLevel,
+      error: { code: 'COLLATERAL_MALFORMED', message: `The TDX module TCB level for module SVN ${quote.body.teeTcbSvn[0]} has status "${mod.status}", which Intel does not define for a module; the TCB info is malformed.` },
+    };
+  }
   const partial = { sgxLevel, tdxLevel, moduleStatus: mod.status, qe, ...(mod.level ? { moduleLevel: mod.level } : {}) };
   let status = convergeWithModule(tdxLevel.status, mod.status);
   let relaunch = false;
   if (status !== 'Revoked') {
-    relaunch = quote.bodyType === 3 && relaunchAdvised(info, quote, sgxLevel.status, status, mod.status, qe);
+    const r = quote.bodyType === 3 && relaunchAdvised(info, quote, sgxLevel.status, status, mod.status, qe);
+    if (r === 'mismatch') {
+      return {
+        ...partial,
+        status: null,
+        advisoryIds: [],
+        error: { code: 'TDX_MODULE_MISMATCH', message: `TEE_TCB_SVN_2 names TDX module version ${quote.body.teeTcbSvn2![1]}, for which the TCB info has no identity TDX_${hex2(quote.body.teeTcbSvn2![1]!)}.` },
+      };
+    }
+    relaunch = r;
     if (qe.status === 'OutOfDate') {
       if (status === 'UpToDate' || status === 'SWHardeningNeeded') status = 'OutOfDate';
       else if (isConfigurationNeeded(status) && status !== 'OutOfDateConfigurationNeeded') status = 'OutOfDateConfigurationNeeded';

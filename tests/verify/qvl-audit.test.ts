@@ -1,0 +1,174 @@
+/**
+ * Regression tests from the audit against Intel's QVL (intel/SGX-TDX-DCAP-QuoteVerificationLibrary,
+ * Src/AttestationLibrary + Src/AttestationParsers). Each case is a rule where the verifier used to
+ * accept (or read differently) what Intel's QVL refuses; see docs/verifier.md "Audit against Intel's QVL".
+ */
+import { describe, expect, it } from 'vitest';
+import { parseQuote } from '../../src/quote/parse.ts';
+import { parseQeIdentity, parseTcbInfo, splitSignedJson } from '../../src/verify/collateral.ts';
+import { DerReader, TAG, parseTime } from '../../src/verify/der.ts';
+import { RatlsError, type ErrorCode } from '../../src/verify/errors.ts';
+import { pckInfoFromQuote } from '../../src/verify/pck.ts';
+import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';
+import { vector } from './helpers.ts';
+
+const v = vector('v4-b0c06f000000-dcapqvl.dat');
+const quote = parseQuote(v.quote);
+const pck = pckInfoFromQuote(quote);
+const rawInfo = splitSignedJson(v.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body;
+const rawQe = splitSignedJson(v.collateral!.qeIdentityJson, 'enclaveIdentity', 'QE identity').body;
+const qeOk = evaluateQeIdentity(parseQeIdentity(rawQe), quote.certification.qeReport) as QeEvaluation;
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function mutated<T>(raw: Json, parse: (b: Json) => T, mutate: (b: Json) => void): T {
+  const b = structuredClone(raw);
+  mutate(b);
+  return parse(b);
+}
+
+function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'untyped' {
+  try {
+    fn();
+    return 'no error';
+  } catch (err) {
+    return err instanceof RatlsError ? err.code : 'untyped';
+  }
+}
+
+const tcbInfo = (m: (b: Json) => void) => () => mutated(rawInfo, parseTcbInfo, m);
+const qeIdentity = (m: (b: Json) => void) => () => mutated(rawQe, parseQeIdentity, m);
+
+describe('TCB info structure as Intel parses it (TcbInfo.cpp)', () => {
+  it('tcbType must be present and 0', () => {
+    expect(codeOf(tcbInfo((b) => delete b.tcbType))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(tcbInfo((b) => (b.tcbType = 1)))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(tcbInfo((b) => (b.tcbType = '0')))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(tcbInfo(() => {}))).toBe('no error');
+  });
+
+  it('a TDX TCB info without tdxModule is refused', () => {
+    expect(codeOf(tcbInfo((b) => delete b.tdxModule))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('empty tcbLevels, empty tdxModuleIdentities and a module identity without levels are refused', () => {
+    expect(codeOf(tcbInfo((b) => (b.tcbLevels = [])))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(tcbInfo((b) => (b.tdxModuleIdentities = [])))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(tcbInfo((b) => (b.tdxModuleIdentities[0].tcbLevels = [])))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('the same TCB level twice is refused (Intel: "Detected duplicated TCB levels")', () => {
+    // Same SVNs with a different status: which one wins would depend on order.
+    expect(codeOf(tcbInfo((b) => b.tcbLevels.push({ ...structuredClone(b.tcbLevels[0]), tcbStatus: 'Revoked' })))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('two module levels with one ISVSVN are refused', () => {
+    expect(
+      codeOf(tcbInfo((b) => b.tdxModuleIdentities[0].tcbLevels.push({ ...structuredClone(b.tdxModuleIdentities[0].tcbLevels[0]), tcbStatus: 'Revoked' }))),
+    ).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('dates must be YYYY-MM-DDTHH:MM:SSZ naming a real time', () => {
+    for (const bad of ['2025-06-19', '2025-06-19T10:32:27+00:00', '2025-06-19T10:32:27.000Z', '2025-02-30T00:00:00Z', '2025-13-01T00:00:00Z', 'June 19, 2025', 1750329147]) {
+      expect(codeOf(tcbInfo((b) => (b.issueDate = bad))), String(bad)).toBe('COLLATERAL_MALFORMED');
+      expect(codeOf(tcbInfo((b) => (b.tcbLevels[0].tcbDate = bad))), String(bad)).toBe('COLLATERAL_MALFORMED');
+    }
+  });
+});
+
+describe('TDX module TCB status (TdxModuleCheck.cpp)', () => {
+  it('a matched module level with a status Intel does not define for modules is an error, not a pass', () => {
+    const info = mutated(rawInfo, parseTcbInfo, (b) => {
+      const id = b.tdxModuleIdentities.find((m: Json) => m.id === 'TDX_01');
+      id.tcbLevels = [{ tcb: { isvsvn: 0 }, tcbDate: '2024-01-01T00:00:00Z', tcbStatus: 'ConfigurationNeeded' }];
+    });
+    const ev = evaluateTcb(info, pck, quote, qeOk);
+    expect(ev.status).toBeNull();
+    expect(ev.error?.code).toBe('COLLATERAL_MALFORMED');
+  });
+});
+
+describe('QE identity as Intel reads it (EnclaveIdentityV2.cpp, EnclaveReportVerifier.cpp)', () => {
+  it('levels are walked in the served order: the first level with isvsvn <= the QE ISVSVN decides', () => {
+    // Intel keeps the QE levels as a vector and takes the first match; it never sorts them.
+    const qe = mutated(rawQe, parseQeIdentity, (b) => {
+      b.tcbLevels = [
+        { tcb: { isvsvn: 2 }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate' },
+        { tcb: { isvsvn: 4 }, tcbDate: '2024-01-01T00:00:00Z', tcbStatus: 'UpToDate' },
+      ];
+    });
+    const ev = evaluateQeIdentity(qe, quote.certification.qeReport);
+    expect(ev).toMatchObject({ status: 'OutOfDate' });
+  });
+
+  it('QE level statuses outside Intel\'s set (e.g. SWHardeningNeeded) are refused', () => {
+    expect(codeOf(qeIdentity((b) => (b.tcbLevels[0].tcbStatus = 'SWHardeningNeeded')))).toBe('COLLATERAL_MALFORMED');
+    expect(codeOf(qeIdentity((b) => (b.tcbLevels = [])))).toBe('COLLATERAL_MALFORMED');
+  });
+});
+
+describe('TD 1.5 relaunch rule names an unknown module (TDRelaunchCheck.cpp)', () => {
+  const v5 = vector('v5-90c06f000000-gotdxguest.dat');
+  const q5 = parseQuote(v5.quote);
+  const pck5 = pckInfoFromQuote(q5);
+  const info5 = parseTcbInfo(splitSignedJson(v5.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body);
+  const withSvns = (svn: number[], svn2: number[]) => ({
+    ...q5,
+    body: { ...q5.body, teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0), teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0) },
+  });
+
+  it('TEE_TCB_SVN_2 with a module version that has no identity: TDX_MODULE_MISMATCH, as Intel fails', () => {
+    const ev = evaluateTcb(info5, pck5, withSvns([4, 1, 2], [6, 0x7f, 3]), { status: 'UpToDate' });
+    expect(ev.status).toBeNull();
+    expect(ev.error?.code).toBe('TDX_MODULE_MISMATCH');
+  });
+});
+
+describe('signed JSON documents are read as Intel reads them', () => {
+  const text = v.collateral!.tcbInfoJson;
+
+  it('a member name repeated inside the signed object is refused (JSON.parse keeps the last, rapidjson the first)', () => {
+    const dup = text.replace('"tcbInfo":{', '"tcbInfo":{"fmspc":"000000000000",');
+    expect(dup).not.toBe(text);
+    expect(codeOf(() => splitSignedJson(dup, 'tcbInfo', 'TCB info'))).toBe('COLLATERAL_MALFORMED');
+    // The same name spelled with a unicode escape is the same name.
+    const esc = text.replace('"tcbInfo":{', '"tcbInfo":{"fm\\u0073pc":"000000000000",');
+    expect(codeOf(() => splitSignedJson(esc, 'tcbInfo', 'TCB info'))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('a bad escape in a top-level member name is a typed error', () => {
+    const bad = text.replace(/\}\s*$/, ',"\\x":1}');
+    expect(codeOf(() => splitSignedJson(bad, 'tcbInfo', 'TCB info'))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('an unread member that is not valid JSON still makes the document invalid', () => {
+    const bad = text.replace(/\}\s*$/, ',"junk":{]}');
+    expect(codeOf(() => splitSignedJson(bad, 'tcbInfo', 'TCB info'))).toBe('COLLATERAL_MALFORMED');
+  });
+
+  it('the genuine document still splits', () => {
+    expect(codeOf(() => splitSignedJson(text, 'tcbInfo', 'TCB info'))).toBe('no error');
+  });
+});
+
+describe('strict DER', () => {
+  it('non-minimal lengths are refused', () => {
+    expect(codeOf(() => new DerReader(Uint8Array.of(0x04, 0x81, 0x01, 0xaa), 'CRL_INVALID', 't').next())).toBe('CRL_INVALID');
+    expect(codeOf(() => new DerReader(Uint8Array.of(0x04, 0x82, 0x00, 0x01, 0xaa), 'CRL_INVALID', 't').next())).toBe('CRL_INVALID');
+    const long = new Uint8Array(3 + 200);
+    long.set([0x04, 0x81, 200]);
+    expect(codeOf(() => new DerReader(long, 'CRL_INVALID', 't').next())).toBe('no error');
+  });
+
+  it('times that do not exist are refused instead of rolling over', () => {
+    const t = (s: string, tag: number = TAG.UTC_TIME) => {
+      const value = new TextEncoder().encode(s);
+      return () => parseTime({ tag, value, full: value }, 'CRL_INVALID', 't');
+    };
+    expect(codeOf(t('251301000000Z'))).toBe('CRL_INVALID');
+    expect(codeOf(t('250230000000Z'))).toBe('CRL_INVALID');
+    expect(codeOf(t('250101250000Z'))).toBe('CRL_INVALID');
+    expect(codeOf(t('20250101000000Z', TAG.GENERALIZED_TIME))).toBe('no error');
+    expect(t('250101000000Z')().toISOString()).toBe('2025-01-01T00:00:00.000Z');
+  });
+});
