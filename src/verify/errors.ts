@@ -77,6 +77,8 @@ export const ERROR_CODES = [
   'TOKEN_CLAIM_MISMATCH',
   'KEY_STORE_FAILED',
   'VERIFY_TIMEOUT',
+  // a JWKS fetched over plain http from a non-loopback host: anyone on the path could swap the keys
+  'TOKEN_KEYS_INSECURE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
