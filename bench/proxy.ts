@@ -17,7 +17,6 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Pool, Client, Agent, request } from 'undici';
-import { pino } from 'pino';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
@@ -94,13 +93,18 @@ function rssMiB(pid: number): number {
 async function roleProxy(args: string[]): Promise<void> {
   const { validateConfig } = await import('../src/proxy/config.ts');
   const { startRatlsServer } = await import('../src/proxy/server.ts');
+  const { createProxyLogger } = await import('../src/proxy/logger.ts');
+  const engine = str(args, '--engine', '');
   const config = validateConfig({
     listen: '127.0.0.1:0',
-    engine: str(args, '--engine', 'http-proxy-3'),
+    // No --engine: the configuration default, as `ratls serve` runs it.
+    ...(engine ? { engine } : {}),
     evidence: { provider: 'simulated', simDir: str(args, '--sim-dir', '') },
     routes: [{ prefix: '/', target: `http://127.0.0.1:${arg(args, '--upstream', 0)}` }],
   });
-  const logger = pino({ level: str(args, '--log', 'info') }, pino.destination({ dest: '/dev/null', sync: false }));
+  // The default logger of `ratls serve` (batched pino), writing to a file instead of stdout (stdout
+  // carries the port line); nginx writes its access log to a file in the same directory.
+  const { logger } = createProxyLogger({ level: str(args, '--log', 'info'), dest: str(args, '--log-file', '/dev/null') });
   const hotPath = str(args, '--hot-path', 'raw') as 'raw' | 'hono';
   const srv = await startRatlsServer(config, { logger, hotPath });
   process.stdout.write(`${JSON.stringify({ port: srv.port, pid: process.pid })}\n`);
@@ -141,7 +145,21 @@ async function roleLoad(args: string[]): Promise<void> {
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   await pool.close();
-  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, p50: pct(lat, 50), p99: pct(lat, 99) })}\n`);
+  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`);
+}
+
+/** The TLS version and cipher a target negotiates with Node's defaults (the same for every target). */
+async function tlsParams(url: string): Promise<string> {
+  const { connect } = await import('node:tls');
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+      const c = s.getCipher();
+      resolve(`${s.getProtocol() ?? '?'} ${c.standardName ?? c.name} ${(s.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? ''}`.trim());
+      s.end();
+    });
+    s.once('error', (e) => resolve(`error ${e.message}`));
+  });
 }
 
 /** Role "ttfb": time to response headers, sequential, warm keep-alive and new connections. */
@@ -236,7 +254,10 @@ async function roleStreams(args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- nginx
 
-async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; proc: ChildProcess }> {
+async function startNginx(dir: string, upstreamPort: number, workers: number | 'auto'): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  // Each nginx gets its own prefix directory (pid file, temp paths, access log).
+  dir = join(dir, `nginx-${workers}`);
+  mkdirSync(dir, { recursive: true });
   const key = join(dir, 'nginx.key');
   const cert = join(dir, 'nginx.crt');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
@@ -244,14 +265,15 @@ async function startNginx(dir: string, upstreamPort: number): Promise<{ port: nu
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
-    `worker_processes 1;
+    `worker_processes ${workers};
 worker_rlimit_nofile 19000;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 16000; }
 http {
-  access_log off;
+  # One line per request, like ratls serve (nginx's default: unbuffered writes).
+  access_log ${dir}/access.log combined;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   client_max_body_size 100m;
@@ -259,7 +281,7 @@ http {
   server {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${cert}; ssl_certificate_key ${key};
-    ssl_protocols TLSv1.3;
+    ssl_protocols TLSv1.2 TLSv1.3;
     keepalive_requests 1000000;
     location / {
       proxy_pass http://up;
@@ -268,7 +290,10 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
       proxy_buffering off;
+      proxy_request_buffering off;
       proxy_read_timeout 600s;
     }
   }
@@ -281,7 +306,7 @@ http {
       const c = new Client(`https://127.0.0.1:${port}`, tlsAgentOpts);
       await (await c.request({ path: '/small', method: 'GET' })).body.dump();
       await c.close();
-      return { port, proc };
+      return { port, proc, dir };
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -289,10 +314,20 @@ http {
   throw new Error(`nginx did not start; see ${dir}/nginx-error.log`);
 }
 
-function nginxRssMiB(dir: string): number {
+function nginxPids(dir: string): { master: number; workers: number[] } {
   const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
-  const kids = execFileSync('pgrep', ['-P', String(master)]).toString().trim().split('\n').map(Number);
-  return [master, ...kids].reduce((a, p) => a + rssMiB(p), 0);
+  const workers = execFileSync('pgrep', ['-P', String(master)]).toString().trim().split('\n').map(Number);
+  return { master, workers };
+}
+
+function nginxRssMiB(dir: string): number {
+  const { master, workers } = nginxPids(dir);
+  return [master, ...workers].reduce((a, p) => a + rssMiB(p), 0);
+}
+
+/** p-th percentile of each run's value, summarised over runs: median and range. */
+function overRuns(xs: number[]): { median: number; min: number; max: number; runs: number[] } {
+  return { median: r3(median(xs)), min: r3(Math.min(...xs)), max: r3(Math.max(...xs)), runs: xs.map(r3) };
 }
 
 // ---------------------------------------------------------------- orchestrator
@@ -311,6 +346,8 @@ export async function run(args: string[]): Promise<void> {
   const connections = arg(args, '--connections', 50);
   const nStreams = arg(args, '--streams', quick ? 500 : 5000);
   const withNginx = !args.includes('--no-nginx');
+  const chunkStreams = arg(args, '--chunk-streams', 16);
+  const chunkLines = arg(args, '--chunk-lines', quick ? 150 : 400);
 
   const dir = mkdtempSync(join(tmpdir(), 'ratls-bench-'));
   const { initSimulatedWorld } = await import('../src/tee/simulated/world.ts');
@@ -318,56 +355,85 @@ export async function run(args: string[]): Promise<void> {
 
   const up = await spawnRole('upstream', []);
   const upPort = up.info.port as number;
-  const proxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim')]);
-  const honoProxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--hot-path', 'hono']);
-  const undiciProxy = await spawnRole('proxy', ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--engine', 'undici']);
-  const nginx = withNginx ? await startNginx(dir, upPort) : undefined;
+  const proxyArgs = (name: string, extra: string[]): string[] => ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--log-file', join(dir, `${name}.log`), ...extra];
+  // `ratls` is the default configuration (no engine given), exactly as `ratls serve` starts.
+  const proxy = await spawnRole('proxy', proxyArgs('ratls', []));
+  const h3Proxy = await spawnRole('proxy', proxyArgs('ratls-h3', ['--engine', 'http-proxy-3']));
+  const honoProxy = await spawnRole('proxy', proxyArgs('ratls-hono', ['--hot-path', 'hono']));
+  const nginx = withNginx ? await startNginx(dir, upPort, 1) : undefined;
+  const nginxAuto = withNginx ? await startNginx(dir, upPort, 'auto') : undefined;
   const targets: Record<string, string> = {
     direct: `http://127.0.0.1:${upPort}`,
     ratls: `https://127.0.0.1:${proxy.info.port as number}`,
-    'ratls-undici': `https://127.0.0.1:${undiciProxy.info.port as number}`,
+    'ratls-h3': `https://127.0.0.1:${h3Proxy.info.port as number}`,
     ...(nginx ? { nginx: `https://127.0.0.1:${nginx.port}` } : {}),
   };
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, runs, duration, connections, cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() };
+  const os = await import('node:os');
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, runs, duration, connections, cpus: os.cpus().length, loadavgBefore: os.loadavg() };
 
   try {
-    // Throughput and TTFB, interleaved per run so machine noise hits all targets alike.
+    // Throughput, TTFB and chunks, interleaved per run so machine noise hits all targets alike.
     const thr: Record<string, number[]> = {};
     const ttfb: Record<string, Array<Record<string, number>>> = {};
     const chunks: Record<string, Array<Record<string, number>>> = {};
     const cpu: Record<string, number[]> = {};
-    const all = { ...targets, 'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}` };
-    // The process whose CPU time is the cost of the hop (nginx: its single worker).
-    const nginxWorker = nginx ? Number(execFileSync('pgrep', ['-P', readFileSync(join(dir, 'nginx.pid'), 'utf8').trim()]).toString().trim().split('\n')[0]) : 0;
-    const cpuPid: Record<string, number> = { direct: up.proc.pid!, ratls: proxy.info.pid as number, 'ratls-undici': undiciProxy.info.pid as number, nginx: nginxWorker, 'ratls-hono': honoProxy.info.pid as number };
+    const tls: Record<string, string> = {};
+    const all = {
+      ...targets,
+      'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}`,
+      ...(nginxAuto ? { 'nginx-auto': `https://127.0.0.1:${nginxAuto.port}` } : {}),
+    };
+    // The processes whose CPU time is the cost of the hop (nginx: its workers).
+    const cpuPids: Record<string, number[]> = {
+      direct: [up.proc.pid!],
+      ratls: [proxy.info.pid as number],
+      'ratls-h3': [h3Proxy.info.pid as number],
+      'ratls-hono': [honoProxy.info.pid as number],
+      ...(nginx ? { nginx: nginxPids(nginx.dir).workers } : {}),
+      ...(nginxAuto ? { 'nginx-auto': nginxPids(nginxAuto.dir).workers } : {}),
+    };
+    const cpuOf = (name: string): number => cpuPids[name]!.reduce((a, p) => a + cpuMs(p), 0);
     for (let i = 0; i < runs; i++) {
       for (const [name, url] of Object.entries(all)) {
-        const c0 = cpuMs(cpuPid[name]!);
+        const c0 = cpuOf(name);
         const r = await runRole(['--role', 'load', '--url', url, '--connections', String(connections), '--duration', String(duration)]);
-        const perReq = ((cpuMs(cpuPid[name]!) - c0) * 1000) / Math.max(1, (r.count as number) + connections * 2);
+        const perReq = ((cpuOf(name) - c0) * 1000) / Math.max(1, (r.count as number) + connections * 2);
         (thr[name] ??= []).push(r.rps as number);
         (cpu[name] ??= []).push(perReq);
+        if (r.tls) tls[name] = r.tls as string;
         console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'} (errors ${r.errors as number})`);
       }
       for (const [name, url] of Object.entries(targets)) {
         (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
-        (chunks[name] ??= []).push((await runRole(['--role', 'chunks', '--url', url, '--streams', '8', '--n', quick ? '100' : '250', '--gap', '5'])) as Record<string, number>);
+      }
+      // Per-chunk latency: direct is measured twice (A/A) so the difference between two identical
+      // runs gives the noise floor the proxy's "added" latency has to be read against.
+      const chunkOrder: Array<[string, string]> = [['direct', targets.direct!], ...Object.entries(targets).filter(([k]) => k !== 'direct'), ['direct-again', targets.direct!]];
+      for (const [name, url] of chunkOrder) {
+        (chunks[name] ??= []).push((await runRole(['--role', 'chunks', '--url', url, '--streams', String(chunkStreams), '--n', String(chunkLines), '--gap', '5'])) as Record<string, number>);
       }
     }
+    results.loadavgAfter = os.loadavg();
+    results.tls = tls;
     const med = (xs: Array<Record<string, number>>, k: string): number => median(xs.map((x) => x[k]!));
     results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
     results.cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]));
     results.ttfbMs = Object.fromEntries(Object.entries(ttfb).map(([k, v]) => [k, { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) }]));
-    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(med(v, 'p50')), p99: r3(med(v, 'p99')), lines: v.reduce((a, x) => a + x.lines!, 0) }]));
-    const cl = results.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
+    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(med(v, 'p50')), p99: r3(med(v, 'p99')), linesPerRun: v[0]!.lines, runs: v.map((x) => ({ p50: r3(x.p50!), p99: r3(x.p99!) })) }]));
+    // "added" = per run, target percentile minus the direct percentile of the same run; summarised
+    // over runs. The A/A row (direct-again minus direct) is the noise of the method itself.
+    const direct = chunks.direct!;
     results.chunkAddedMs = Object.fromEntries(
-      Object.keys(cl).filter((k) => k !== 'direct').map((k) => [k, { p50: r3(cl[k]!.p50 - cl.direct!.p50), p99: r3(cl[k]!.p99 - cl.direct!.p99) }]),
+      Object.keys(chunks).filter((k) => k !== 'direct').map((k) => [
+        k === 'direct-again' ? 'noise (direct A/A)' : k,
+        { p50: overRuns(chunks[k]!.map((x, j) => x.p50! - direct[j]!.p50!)), p99: overRuns(chunks[k]!.map((x, j) => x.p99! - direct[j]!.p99!)) },
+      ]),
     );
 
     // Concurrent open streams and RSS.
     const streams: Record<string, unknown> = {};
-    const rssOf = (name: string): number => (name === 'nginx' ? nginxRssMiB(dir) : rssMiB(cpuPid[name]!));
-    for (const name of ['ratls', 'ratls-undici', ...(nginx ? ['nginx'] : [])]) {
+    const rssOf = (name: string): number => (name === 'nginx' ? nginxRssMiB(nginx!.dir) : rssMiB(cpuPids[name]![0]!));
+    for (const name of ['ratls', 'ratls-h3', ...(nginx ? ['nginx'] : [])]) {
       const before = rssOf(name);
       const holder = await spawnRole('proxy', ['--role', 'streams', '--url', targets[name]!, '--n', String(nStreams)]);
       await new Promise((r) => setTimeout(r, 3000));
@@ -385,9 +451,10 @@ export async function run(args: string[]): Promise<void> {
     results.openStreams = streams;
   } finally {
     await stop(proxy.proc);
+    await stop(h3Proxy.proc);
     await stop(honoProxy.proc);
-    await stop(undiciProxy.proc);
     await stop(nginx?.proc);
+    await stop(nginxAuto?.proc);
     await stop(up.proc);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -399,27 +466,35 @@ export async function run(args: string[]): Promise<void> {
   console.log(`\nresults: ${out}`);
 }
 
+type Spread = { median: number; min: number; max: number };
+
 function printSummary(r: Record<string, unknown>): void {
-  const thr = r.throughputRps as Record<string, { median: number }>;
+  const thr = r.throughputRps as Record<string, { median: number; runs: number[] }>;
   const cpu = r.cpuUsPerRequest as Record<string, { median: number }>;
   const tt = r.ttfbMs as Record<string, Record<string, number>>;
   const cl = r.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
-  const add = r.chunkAddedMs as Record<string, { p50: number; p99: number }>;
+  const add = r.chunkAddedMs as Record<string, { p50: Spread; p99: Spread }>;
   const st = r.openStreams as Record<string, Record<string, number>>;
-  console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavg as number[]).map((x) => x.toFixed(1)).join(' ')})`);
-  console.log('target      req/s  cpu us/req  ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms  added p50/p99 ms');
+  const fmt = (s: Spread): string => `${s.median} [${s.min}..${s.max}]`;
+  console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavgBefore as number[]).map((x) => x.toFixed(1)).join(' ')})`);
+  console.log(`TLS negotiated: ${JSON.stringify(r.tls)}`);
+  console.log('target      req/s  cpu us/req  ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms');
   for (const k of Object.keys(thr)) {
     const t = tt[k];
     const c = cl[k];
-    const a = add[k];
     console.log(
-      `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}  ${String(Math.round(cpu[k]?.median ?? NaN)).padStart(10)}  ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}`.padEnd(16) : ''.padEnd(16)}  ${a ? `${a.p50}/${a.p99}` : ''}`,
+      `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}  ${String(Math.round(cpu[k]?.median ?? NaN)).padStart(10)}  ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}` : ''}`,
     );
   }
-  if (thr.nginx) console.log(`ratls/nginx throughput: ${((thr.ratls!.median / thr.nginx.median) * 100).toFixed(0)}% (goal >= 50%); CPU per request ratls/nginx: ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x`);
+  console.log('per-chunk added latency over direct, ms: median [min..max] over runs');
+  for (const [k, a] of Object.entries(add)) console.log(`  ${k.padEnd(20)} p50 ${fmt(a.p50)}  p99 ${fmt(a.p99)}`);
+  if (thr.nginx) {
+    const ratio = (k: string, n: string): string => `${((thr[k]!.median / thr[n]!.median) * 100).toFixed(0)}%`;
+    console.log(`ratls (default config)/nginx 1 worker: ${ratio('ratls', 'nginx')} (goal >= 50%); per run: ${thr.ratls!.runs.map((x, i) => `${((x / thr.nginx!.runs[i]!) * 100).toFixed(0)}%`).join(' ')}; CPU per request ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x nginx`);
+    if (thr['nginx-auto']) console.log(`ratls (default config)/nginx auto workers: ${ratio('ratls', 'nginx-auto')}`);
+    if (thr['ratls-h3']) console.log(`ratls engine http-proxy-3/nginx 1 worker: ${ratio('ratls-h3', 'nginx')}`);
+  }
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
-  if (thr.nginx && thr['ratls-undici']) console.log(`ratls (undici engine)/nginx throughput: ${((thr['ratls-undici'].median / thr.nginx.median) * 100).toFixed(0)}%; CPU per request ${(cpu['ratls-undici']!.median / cpu.nginx!.median).toFixed(1)}x nginx`);
-  if (add.ratls) console.log(`ratls added per-chunk p99: ${add.ratls.p99} ms (goal < 1 ms)`);
-  if (add['ratls-undici']) console.log(`ratls (undici engine) added per-chunk p99: ${add['ratls-undici'].p99} ms (goal < 1 ms)`);
+  if (add.ratls) console.log(`ratls added per-chunk p99: ${fmt(add.ratls.p99)} ms (goal < 1 ms); noise (direct A/A) p99: ${add['noise (direct A/A)'] ? fmt(add['noise (direct A/A)'].p99) : '?'}`);
   for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k !== 'nginx' ? ' (goal < 1024)' : ''}`);
 }

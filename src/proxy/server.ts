@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createProxyLogger, type ProxyLogger } from './logger.ts';
 import type { ServeConfig } from './config.ts';
 import type { Collateral } from '../verify/types.ts';
 import { createControlApp, isControlPath, certFingerprint } from './control.ts';
@@ -25,7 +26,10 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * provider chosen by `config.evidence` (see src/proxy/ratls-source.ts).
    */
   identitySource?: IdentitySource<I>;
-  /** Default: pino JSON to stdout at config.log.level. */
+  /**
+   * Default: pino JSON to stdout at config.log.level, buffered (lines reach stdout within 1 s; see
+   * src/proxy/logger.ts).
+   */
   logger?: Logger;
   /** Clock, for tests. */
   now?: () => Date;
@@ -74,7 +78,8 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   deps: StartDeps<I> = {},
 ): Promise<RunningRatlsServer<I>> {
   const now = deps.now ?? (() => new Date());
-  const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'ratls-serve' } });
+  const ownLogger: ProxyLogger | undefined = deps.logger ? undefined : createProxyLogger({ level: config.log.level });
+  const log = deps.logger ?? ownLogger!.logger;
   const source: IdentitySource<I> = deps.identitySource ?? ((await defaultIdentitySource(config)) as unknown as IdentitySource<I>);
   const metrics = createMetrics();
   source.attach?.({ registry: metrics.registry, logger: log });
@@ -236,6 +241,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
       server.closeAllConnections();
       await closed;
       log.info({ drained }, 'server closed');
+      ownLogger?.stop();
     })();
     return closing;
   };

@@ -10,6 +10,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { Pool, type Dispatcher } from 'undici';
+import { FORWARDING_HEADERS, UndiciForward, upstreamRequestHeaders } from './undici-forward.ts';
 import type { Logger } from 'pino';
 import type { RouteConfig, ServeConfig } from './config.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -17,26 +18,25 @@ import { formatSize } from './units.ts';
 
 /** Ollama's model-management endpoints, refused when a route sets blockOllamaAdmin. */
 const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/;
-/** Client-supplied forwarding headers are never passed on: the proxy is the only source of truth. */
-const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'];
 
 interface CompiledRoute extends RouteConfig {
   targetUrl: URL;
   agent: http.Agent;
-  /** Upstream pool of the optional undici engine. */
+  /** Upstream pool of the undici engine (the default). */
   pool?: Pool;
+  /** Duration histogram bound to this route's label (prom-client hashes labels on every unbound call). */
+  durationChild: { observe(seconds: number): void };
+  /** Request counters bound to method and status, made on first use (both come from small fixed sets). */
+  counters: Map<string, { inc(): void }>;
 }
-
-/** Hop-by-hop headers (RFC 9110 7.6.1) never forwarded by the undici engine (undici refuses them). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authenticate', 'proxy-authorization']);
 
 interface RequestState {
   route: CompiledRoute;
   start: number;
   bytes: number;
   proxyReq?: http.ClientRequest;
-  /** Aborts the upstream request of the undici engine. */
-  abort?: AbortController;
+  /** The upstream leg of the undici engine. */
+  forward?: UndiciForward;
   timedOut: boolean;
   bodyTooLarge: boolean;
 }
@@ -85,7 +85,7 @@ export class UpstreamProxy {
           config.engine === 'undici'
             ? new Pool(targetUrl.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: config.limits.upstreamTimeoutMs, bodyTimeout: 0, connect: { noDelay: true } })
             : undefined;
-        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}) };
+        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}), durationChild: metrics.duration.labels(r.name), counters: new Map() };
       });
     this.proxy = createProxyServer({ xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
@@ -180,11 +180,9 @@ export class UpstreamProxy {
     }
 
     const st: RequestState = { route, start, bytes: 0, timedOut: false, bodyTooLarge: false };
-    this.states.set(req, st);
     this.inFlight++;
     this.metrics.activeStreams.inc();
     res.once('close', () => this.finish(req, res, st, path));
-    this.prepare(req, route, rest, query);
 
     let buffer: Transform | undefined;
     // Only bodies without a declared length need counting; Node stops a declared body at its length.
@@ -192,7 +190,7 @@ export class UpstreamProxy {
       buffer = new BodyLimit(limit, () => {
         st.bodyTooLarge = true;
         st.proxyReq?.destroy();
-        st.abort?.abort();
+        st.forward?.cancel();
         req.unpipe(buffer!);
         if (!res.headersSent) {
           this.metrics.rejected.inc({ reason: 'body_too_large' });
@@ -205,9 +203,11 @@ export class UpstreamProxy {
       req.pipe(buffer);
     }
     if (route.pool) {
-      this.forwardUndici(req, res, st, route.pool, buffer);
+      this.forwardUndici(req, res, st, route.pool, rest, query, declared, buffer);
       return;
     }
+    this.states.set(req, st);
+    this.prepare(req, route, rest, query);
     this.proxy.web(req, res, {
       target: route.targetUrl,
       agent: route.agent,
@@ -217,51 +217,35 @@ export class UpstreamProxy {
   }
 
   /**
-   * The optional undici engine (config `engine: undici`): the same contract as the http-proxy-3
-   * path, with undici's client for the upstream leg, which costs less CPU per request.
+   * The undici engine (default): the same contract as the http-proxy-3 path, with undici's client
+   * for the upstream leg, which costs about half the CPU per request (docs/serve.md, Performance).
    */
-  private forwardUndici(req: http.IncomingMessage, res: http.ServerResponse, st: RequestState, pool: Pool, body: Transform | undefined): void {
-    const headers: Record<string, string | string[]> = {};
-    const connectionTokens = typeof req.headers.connection === 'string' ? req.headers.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
-      if (k === 'host' && st.route.rewriteHost) continue; // undici sends the target's host:port
-      headers[k] = v;
-    }
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const ac = new AbortController();
-    st.abort = ac;
-    // Client went away before the end: stop the upstream request so the model stops generating.
-    res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
+  private forwardUndici(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    st: RequestState,
+    pool: Pool,
+    rest: string,
+    query: string,
+    declared: string | undefined,
+    body: Transform | undefined,
+  ): void {
+    const route = st.route;
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      rewriteHost: route.rewriteHost,
+      remoteAddress: req.socket.remoteAddress ?? '',
+      proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+      localPort: req.socket.localPort,
     });
-    pool.stream(
-      {
-        path: req.url ?? '/',
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        headers,
-        body: hasBody ? (body ?? req) : null,
-        signal: ac.signal,
-      },
-      ({ statusCode, headers: upHeaders }) => {
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-        res.writeHead(statusCode, out);
-        const write = res.write.bind(res) as (chunk: Buffer, cb?: (err?: Error | null) => void) => boolean;
-        (res as unknown as { write: typeof write }).write = (chunk: Buffer, cb?: (err?: Error | null) => void) => {
-          st.bytes += chunk.length;
-          return write(chunk, cb);
-        };
-        return res;
-      },
-      (err) => {
-        if (!err || st.bodyTooLarge || res.destroyed) return;
-        const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-        if (e.code === 'UND_ERR_HEADERS_TIMEOUT') st.timedOut = true;
-        const code = e.code?.startsWith('UND_ERR_SOCKET') && e.cause?.code ? e.cause.code : (e.cause?.code ?? e.code);
-        this.onError(Object.assign(new Error(err.message), { code }) as NodeJS.ErrnoException, req, res);
-      },
-    );
+    const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const path = route.stripPrefix ? rest + query : req.url!;
+    const forward = new UndiciForward(res, (code, message, timedOut) => {
+      if (st.bodyTooLarge || res.destroyed) return;
+      st.timedOut = timedOut;
+      this.answerError(route, res, timedOut ? 'TIMEOUT' : code, message, timedOut);
+    });
+    st.forward = forward;
+    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? (body ?? req) : null }, forward);
   }
 
   /** Handles an HTTP upgrade (WebSocket) that is not a control route. */
@@ -299,16 +283,19 @@ export class UpstreamProxy {
     if (!(res instanceof http.ServerResponse)) return;
     const st = this.states.get(req);
     if (!st || st.bodyTooLarge) return;
-    const route = st.route;
-    const code = st.timedOut ? 'TIMEOUT' : (err.code ?? 'ERROR');
+    this.answerError(st.route, res, st.timedOut ? 'TIMEOUT' : (err.code ?? 'ERROR'), err.message, st.timedOut);
+  }
+
+  /** Counts, logs and answers an upstream failure: 502/504 before the response started, a cut after. */
+  private answerError(route: CompiledRoute, res: http.ServerResponse, code: string, message: string, timedOut: boolean): void {
     this.metrics.upstreamErrors.inc({ route: route.name, code });
-    this.log.warn({ upstream: route.name, target: route.target, code, error: err.message }, 'upstream request failed');
+    this.log.warn({ upstream: route.name, target: route.target, code, error: message }, 'upstream request failed');
     if (res.headersSent) {
       // The status line is gone; cutting the connection is the only honest signal left.
       res.destroy();
       return;
     }
-    if (st.timedOut) {
+    if (timedOut) {
       sendText(res, 504, `Upstream "${route.name}" (${route.target}) did not answer within ${fmtMs(this.config.limits.upstreamTimeoutMs)} (limits.upstreamTimeout).`);
     } else {
       sendText(res, 502, `Upstream "${route.name}" (${route.target}) is not reachable (${code}). The proxy is running; check that the upstream service is up.`);
@@ -328,16 +315,25 @@ export class UpstreamProxy {
   }
 
   private finish(req: http.IncomingMessage, res: http.ServerResponse, st: RequestState, path: string): void {
+    const complete = res.writableFinished;
+    // Client went away before the end: stop the upstream request so the model stops generating.
+    if (!complete) st.forward?.cancel();
     this.inFlight--;
     this.metrics.activeStreams.dec();
     const seconds = (performance.now() - st.start) / 1000;
     const status = res.statusCode;
-    this.metrics.requests.inc({ route: st.route.name, method: req.method ?? '', status: String(status) });
-    this.metrics.duration.observe({ route: st.route.name }, seconds);
-    this.log.info(
-      { method: req.method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: st.route.name, ...(res.writableFinished ? {} : { aborted: true }) },
-      'request',
-    );
+    const method = req.method ?? '';
+    const route = st.route;
+    if (st.forward) st.bytes = st.forward.bytes;
+    const key = method + status;
+    let counter = route.counters.get(key);
+    if (!counter) {
+      counter = this.metrics.requests.labels(route.name, method, String(status));
+      route.counters.set(key, counter);
+    }
+    counter.inc();
+    route.durationChild.observe(seconds);
+    this.log.info({ method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) }, 'request');
     this.notifyDrain();
   }
 
