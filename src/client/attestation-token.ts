@@ -45,7 +45,7 @@ const remoteSets = new Map<string, JWTVerifyGetKey>();
 
 /**
  * Verifies an attestation token from `ratls attest-service`.
- * @throws RatlsError TOKEN_ALG_NOT_ALLOWED, TOKEN_KEY_UNKNOWN, TOKEN_SIGNATURE_INVALID, TOKEN_EXPIRED,
+ * @throws RatlsError TOKEN_KEYS_INSECURE (http JWKS URL off this machine), TOKEN_ALG_NOT_ALLOWED, TOKEN_KEY_UNKNOWN, TOKEN_SIGNATURE_INVALID, TOKEN_EXPIRED,
  *   TOKEN_CLAIM_MISMATCH, NONCE_MISMATCH, SIMULATED_EVIDENCE, or TOKEN_INVALID.
  */
 export async function verifyAttestationToken(
@@ -71,6 +71,7 @@ export async function verifyAttestationToken(
 
   let getKey: JWTVerifyGetKey;
   if ('jwksUrl' in source) {
+    checkJwksUrl(source.jwksUrl);
     getKey = remoteSets.get(source.jwksUrl) ?? createRemoteJWKSet(new URL(source.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 10_000 });
     remoteSets.set(source.jwksUrl, getKey);
   } else {
@@ -107,6 +108,27 @@ export async function verifyAttestationToken(
     throw new RatlsError('TOKEN_CLAIM_MISMATCH', `The attestation service rejected the evidence${codes ? ` (${codes})` : ''}; the token records a failed verdict.`);
   }
   return { claims: payload, kid: header.kid, alg: header.alg as 'ES256' | 'ES384' };
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The keys decide which tokens are genuine, so they must come over an authenticated channel:
+ * https, or plain http to this machine only (a service on localhost, tests).
+ */
+function checkJwksUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new RatlsError('TOKEN_KEYS_INSECURE', `The JWKS URL "${url}" is not a URL.`);
+  }
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname.toLowerCase())) return;
+  throw new RatlsError(
+    'TOKEN_KEYS_INSECURE',
+    `Refusing to fetch signing keys from ${u.origin}: over plain http anyone on the network path could substitute their own keys and forge tokens. Use the service's https URL, or pass the keys with { keys }.`,
+  );
 }
 
 function timingSafeStringEqual(a: string, b: string): boolean {

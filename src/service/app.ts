@@ -114,10 +114,13 @@ export function createAttestApp(deps: AppDeps): Hono {
   );
 
   if (deps.adminToken) {
-    const expected = new TextEncoder().encode(deps.adminToken);
+    // compare fixed-length digests: a byte compare of the raw strings returns early on a length
+    // mismatch and so tells a caller the admin token's length
+    const sha = (s: string) => new Uint8Array(createHash('sha256').update(s, 'utf8').digest());
+    const expected = sha(deps.adminToken);
     app.post('/v1/admin/rotate-key', async (c) => {
       const auth = c.req.header('authorization') ?? '';
-      const given = new TextEncoder().encode(auth.startsWith('Bearer ') ? auth.slice(7) : '');
+      const given = sha(auth.startsWith('Bearer ') ? auth.slice(7) : '');
       if (!constantTimeEqual(given, expected)) {
         return c.json(errorBody('REQUEST_MALFORMED', 'Admin routes need "Authorization: Bearer <admin token>".'), 401);
       }
