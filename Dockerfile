@@ -1,17 +1,22 @@
 # ratls-proxy: the attested TLS reverse proxy (`ratls serve`).
 # Runs the TypeScript sources through tsx (a runtime dependency), so there is no build step;
-# the first stage only installs production dependencies.
+# the first stage only installs production dependencies. See docs/deploy.md.
 
 FROM node:22-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+# --ignore-scripts: no dependency needs an install script (esbuild, under tsx, ships its binary
+# as an optional dependency package); checked by running the CMD after the same install.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:22-slim
-# /app belongs to root; the simulated world (--simulate/--demo only) lives in node's home.
+# State (simulated world, collateral cache) lives in /var/lib/ratls, made here and owned by "node"
+# so that a named volume mounted there starts with that owner. /app stays root-owned (read-only code).
 ENV NODE_ENV=production \
     RATLS_LISTEN=0.0.0.0:8443 \
-    RATLS_SIM_DIR=/home/node/.ratls/sim
+    RATLS_SIM_DIR=/var/lib/ratls/sim \
+    RATLS_COLLATERAL_CACHE_DIR=/var/lib/ratls/collateral
+RUN mkdir -p /var/lib/ratls && chown node:node /var/lib/ratls
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
@@ -25,7 +30,8 @@ USER node
 EXPOSE 8443
 # Orchestrators send SIGTERM; ratls serve then drains in-flight streams (shutdown.drainTimeout).
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD node -e "require('https').get({host:'127.0.0.1',port:(process.env.RATLS_LISTEN||'').split(':').pop()||8443,path:'/readyz',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+# /readyz answers 503 while draining. The certificate is self-signed RA-TLS, hence no CA check here.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "require('https').get({host:'127.0.0.1',port:(process.env.RATLS_LISTEN||'').split(':').pop()||8443,path:'/readyz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/ratls", "serve"]
 CMD []

@@ -79,6 +79,9 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       status = { stapled: true };
       return c;
     } catch (err) {
+      // The platform is identified from a quote; when quoting itself fails, that is the error to
+      // report, not a missing collateral (issuance would fail on it next anyway).
+      if (err instanceof RatlsError && err.code.startsWith('EVIDENCE_PROVIDER')) throw err;
       fetchFailures.inc();
       stapledGauge.set(0);
       const why = err instanceof Error ? err.message : String(err);

@@ -268,6 +268,21 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     expect(await metric(srv, 'ratls_collateral_stapled')).toBe(0);
   });
 
+  it('a failing quote is reported as such, not as missing collateral', async () => {
+    const guest = await fakeTdxGuest();
+    const broken: TsmFs = { ...guest.fs, writeFile: async () => { throw Object.assign(new Error('EIO'), { code: 'EIO' }); } };
+    const dead = await deadUrl();
+    const config = validateConfig({ listen: '127.0.0.1:0', evidence: { provider: 'configfs-tsm', configfsRoot: guest.root }, collateral: { pccsUrl: dead, pcsUrl: dead } });
+    const source = await createRatlsIdentitySource(config, new ConfigfsTsmProvider({ root: guest.root, fs: broken }));
+    const { logger, lines } = captureLog();
+    const err = (await startRatlsServer(config, { identitySource: source, logger, autoRotate: false }).then(
+      (srv) => (open.push(srv), undefined),
+      (e: unknown) => e,
+    )) as { code?: string };
+    expect(err?.code).toBe('EVIDENCE_PROVIDER_FAILED');
+    expect(lines.filter((l) => /collateral/.test(String(l.msg)))).toEqual([]);
+  });
+
   it('collateral directories work without any network (offline: true)', async () => {
     const guest = await fakeTdxGuest();
     const dead = await deadUrl();
