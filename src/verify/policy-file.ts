@@ -212,7 +212,9 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
     checkKeys(doc.measurements, Object.keys(MEASUREMENTS), 'measurements.');
     for (const [name, bytes] of Object.entries(MEASUREMENTS)) {
       const v = doc.measurements[name];
-      if (v === undefined || v === null) continue;
+      if (v === undefined) continue;
+      // "mrTd:" with no value reads as null; skipping it would turn an intended pin into "any TD"
+      if (v === null) invalid(`measurements.${name}`, 'has no value; give the expected hex value(s), or remove the key to skip this check.');
       (policy.appraisal as Record<string, unknown>)[name] = parseMeasurement(v, `measurements.${name}`, bytes);
     }
   }
