@@ -17,7 +17,7 @@ import { applyPolicy } from './policy.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
 import { checkTdxModuleIdentity, evaluateQeIdentity, evaluateTcb, type TcbEvaluation } from './tcb.ts';
 import type { CheckRecord, Collateral, QuoteSummary, TcbStatus, VerificationResult, VerifyQuoteOptions } from './types.ts';
-import { parseCertificate, parseCrl, pemToDers, rootToDer, serialHex, type Certificate, type Crl } from './x509.ts';
+import { crlHasRequiredExtensions, parseCertificate, parseCrl, pemToDers, rootToDer, serialHex, type Certificate, type Crl } from './x509.ts';
 
 // ---- content-keyed caches of pure parsing results -----------------------------------------
 
@@ -420,6 +420,10 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   const pckTime = chainValidity(pckChain, now, 'PCK certificate chain', PCK_CODES);
   pckTime ? run.fail('PCK chain validity', pckTime.code, pckTime.message) : run.pass('PCK chain validity');
   record('root CA CRL signature', rootCrlOk && sameBytes(rootCrl.issuerRaw, root.subjectRaw) ? undefined : { code: 'CRL_INVALID', message: 'The root CA CRL is not signed by the trusted root.' });
+  // Intel's QVL refuses CRLs without a CRL number and an authority key identifier.
+  for (const [x, name] of [[rootCrl, 'root CA CRL'], [pckCrl, 'PCK CRL']] as const) {
+    if (!crlHasRequiredExtensions(x)) record(`${name} extensions`, { code: 'CRL_INVALID', message: `The ${name} lacks the CRL number or authority key identifier extension Intel's CRLs carry; it is not an Intel CRL.` });
+  }
   record('PCK CRL issuer chain', crlChainErr);
   const pckCrlIssuerOk = sameBytes(pckCrl.issuerRaw, leaf.issuerRaw) && sameBytes(crlChain.certs[0]!.subjectRaw, pckCrl.issuerRaw) && /CA/.test(pckCrl.issuerCn);
   record('PCK CRL signature', pckCrlOk && pckCrlIssuerOk ? undefined : { code: 'CRL_INVALID', message: `The PCK CRL is not a valid CRL of "${leaf.issuerCn}", the CA that issued the PCK certificate.` });

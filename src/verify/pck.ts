@@ -33,10 +33,14 @@ function fail(detail: string): never {
 
 function parseTcb(value: Uint8Array, out: { comps: number[]; pceSvn?: number; cpuSvn?: string }): void {
   const r = new DerReader(value, 'PCK_CERT_EXTENSION_INVALID', 'PCK TCB extension');
+  const seen = new Set<string>();
   while (!r.done) {
     const e = r.enter(TAG.SEQUENCE);
     const oid = oidToString(e.next(TAG.OID).value);
     const v = e.next();
+    if (!e.done) fail(`TCB entry ${oid} has more than an OID and a value`);
+    if (seen.has(oid)) fail(`TCB entry ${oid} appears twice`);
+    seen.add(oid);
     const sub = oid.startsWith(`${SGX}.2.`) ? Number(oid.slice(SGX.length + 3)) : NaN;
     if (sub >= 1 && sub <= 16) {
       const n = v.tag === TAG.INTEGER ? intValue(v.value) : undefined;
@@ -51,6 +55,8 @@ function parseTcb(value: Uint8Array, out: { comps: number[]; pceSvn?: number; cp
       out.cpuSvn = toHex(v.value);
     }
   }
+  // Intel's parser (Tcb.cpp) requires exactly the 16 components, PCESVN and CPUSVN.
+  if (seen.size !== 18) fail(`TCB has ${seen.size} entries; Intel's PCK certificates have 18`);
 }
 
 /**
@@ -69,13 +75,17 @@ export function parsePckExtensions(cert: Uint8Array | Certificate): PckExtension
   let sgxType: number | undefined;
   let platformInstanceId: string | undefined;
   let configuration: PckExtensions['configuration'];
+  const seen = new Set<string>();
   while (!reader.done) {
     const e = reader.enter(TAG.SEQUENCE);
     const oid = oidToString(e.next(TAG.OID).value);
     const v = e.next();
+    if (!e.done) fail(`entry ${oid} has more than an OID and a value`);
+    if (seen.has(oid)) fail(`entry ${oid} appears twice`);
+    seen.add(oid);
     switch (oid) {
       case `${SGX}.1`:
-        if (v.tag !== TAG.OCTET_STRING) fail('PPID is not an OCTET STRING');
+        if (v.tag !== TAG.OCTET_STRING || v.value.length !== 16) fail('PPID is not 16 bytes');
         ppid = toHex(v.value);
         break;
       case `${SGX}.2`:
@@ -116,16 +126,21 @@ export function parsePckExtensions(cert: Uint8Array | Certificate): PckExtension
         break; // unknown sub-extensions are ignored, as Intel's parser does
     }
   }
+  // Intel's parser (PckCertificate.cpp) accepts exactly 5 entries (Processor CA) or 7 (Platform CA),
+  // PPID, TCB, PCE-ID, FMSPC and SGX type among them.
+  if (seen.size !== 5 && seen.size !== 7) fail(`it has ${seen.size} entries; Intel's PCK certificates have 5 or 7`);
+  if (ppid === undefined) fail('PPID is missing');
   if (tcb.comps.length !== 16 || tcb.comps.some((x) => x === undefined)) fail('TCB does not hold all 16 components');
+  if (tcb.cpuSvn === undefined) fail('CPUSVN is missing');
   if (tcb.pceSvn === undefined) fail('PCESVN is missing');
   if (!pceId) fail('PCE-ID is missing');
   if (!fmspc) fail('FMSPC is missing');
   if (sgxType === undefined) fail('SGX type is missing');
   const out: PckExtensions = {
-    ppid: ppid ?? '',
+    ppid,
     tcbComponents: tcb.comps,
     pceSvn: tcb.pceSvn,
-    cpuSvn: tcb.cpuSvn ?? toHex(new Uint8Array(tcb.comps)),
+    cpuSvn: tcb.cpuSvn,
     pceId,
     fmspc,
     sgxType,

@@ -64,6 +64,16 @@ export interface Crl extends SignedObject {
   nextUpdate: Date | undefined;
   /** Revoked serial numbers, lower-case hex without sign padding. */
   revoked: Set<string>;
+  /** Dotted OIDs of the CRL extensions present. */
+  extensionOids: Set<string>;
+}
+
+/** CRL extensions Intel's QVL requires on every CRL (CRL_REQUIRED_EXTENSIONS): CRL number, AKI. */
+export const CRL_REQUIRED_EXTENSION_OIDS = ['2.5.29.20', '2.5.29.35'] as const;
+
+/** Whether a CRL carries the extensions Intel's QVL requires (PckCrlVerifier checkStandardExtensions). */
+export function crlHasRequiredExtensions(crl: Crl): boolean {
+  return CRL_REQUIRED_EXTENSION_OIDS.every((o) => crl.extensionOids.has(o));
 }
 
 function readAlgorithm(r: DerReader, code: ErrorCode, what: string): Hash {
@@ -204,7 +214,16 @@ export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
       revoked.add(toHex(stripIntegerPadding(e.next(TAG.INTEGER).value)));
     }
   }
-  t.optional(0xa0); // CRL extensions
+  const extensionOids = new Set<string>();
+  const extWrap = t.optional(0xa0); // CRL extensions
+  if (extWrap) {
+    const { reader: exts } = derRoot(extWrap.value, TAG.SEQUENCE, code, what);
+    while (!exts.done) {
+      const oid = oidToString(exts.enter(TAG.SEQUENCE).next(TAG.OID).value);
+      if (extensionOids.has(oid)) throw new RatlsError(code, `${what} repeats extension ${oid}.`);
+      extensionOids.add(oid);
+    }
+  }
   if (!t.done) throw new RatlsError(code, `${what} has unexpected fields.`);
   return {
     der,
@@ -218,6 +237,7 @@ export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
     thisUpdate,
     nextUpdate,
     revoked,
+    extensionOids,
   };
 }
 

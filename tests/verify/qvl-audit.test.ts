@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { parseQeIdentity, parseTcbInfo, splitSignedJson } from '../../src/verify/collateral.ts';
-import { DerReader, TAG, parseTime } from '../../src/verify/der.ts';
+import { DerReader, TAG, derRoot, parseTime } from '../../src/verify/der.ts';
 import { RatlsError, type ErrorCode } from '../../src/verify/errors.ts';
-import { pckInfoFromQuote } from '../../src/verify/pck.ts';
+import { parsePckExtensions, pckInfoFromQuote } from '../../src/verify/pck.ts';
+import { OID, crlHasRequiredExtensions, parseCrl } from '../../src/verify/x509.ts';
 import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';
 import { vector } from './helpers.ts';
 
@@ -170,5 +171,51 @@ describe('strict DER', () => {
     expect(codeOf(t('250101250000Z'))).toBe('CRL_INVALID');
     expect(codeOf(t('20250101000000Z', TAG.GENERALIZED_TIME))).toBe('no error');
     expect(t('250101000000Z')().toISOString()).toBe('2025-01-01T00:00:00.000Z');
+  });
+});
+
+describe('PCK certificate SGX extension as Intel parses it (PckCertificate.cpp, Tcb.cpp)', () => {
+  const leaf = pckInfoFromQuote(quote).leaf;
+  const ext = leaf.extensions.get(OID.sgxExtensions)!;
+  const entries: Uint8Array[] = [];
+  const r = derRoot(ext, TAG.SEQUENCE, 'PCK_CERT_EXTENSION_INVALID', 't').reader;
+  while (!r.done) entries.push(r.next(TAG.SEQUENCE).full);
+
+  function seq(parts: Uint8Array[]): Uint8Array {
+    const body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      body.set(p, o);
+      o += p.length;
+    }
+    const n = body.length;
+    const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+    return Uint8Array.of(0x30, ...len, ...body);
+  }
+  const withExt = (der: Uint8Array) => () => parsePckExtensions({ ...leaf, extensions: new Map([[OID.sgxExtensions, der]]) });
+
+  it('the genuine extension parses (5 or 7 entries)', () => {
+    expect([5, 7]).toContain(entries.length);
+    expect(codeOf(withExt(seq(entries)))).toBe('no error');
+  });
+
+  it('a missing PPID, an extra entry, a repeated entry or a tuple with a third element is refused', () => {
+    expect(codeOf(withExt(seq(entries.filter((_, i) => i !== 0))))).toBe('PCK_CERT_EXTENSION_INVALID');
+    const unknown = seq([Uint8Array.of(0x06, 0x03, 0x2a, 0x03, 0x04), Uint8Array.of(0x05, 0x00)]);
+    expect(codeOf(withExt(seq([...entries, unknown])))).toBe('PCK_CERT_EXTENSION_INVALID');
+    expect(codeOf(withExt(seq([...entries.slice(0, -1), entries[3]!])))).toBe('PCK_CERT_EXTENSION_INVALID');
+    const fmspc = derRoot(entries[3]!, TAG.SEQUENCE, 'PCK_CERT_EXTENSION_INVALID', 't').reader;
+    const three = seq([fmspc.next().full, fmspc.next().full, Uint8Array.of(0x05, 0x00)]);
+    expect(codeOf(withExt(seq(entries.map((e, i) => (i === 3 ? three : e)))))).toBe('PCK_CERT_EXTENSION_INVALID');
+  });
+});
+
+describe('CRL extensions Intel requires (CRL_REQUIRED_EXTENSIONS)', () => {
+  it('Intel CRLs carry a CRL number and an authority key identifier; a CRL without them is not accepted', () => {
+    const real = parseCrl(v.collateral!.pckCrl);
+    expect(crlHasRequiredExtensions(real)).toBe(true);
+    expect(crlHasRequiredExtensions(parseCrl(v.collateral!.rootCaCrl))).toBe(true);
+    expect(crlHasRequiredExtensions({ ...real, extensionOids: new Set(['2.5.29.20']) })).toBe(false);
+    expect(crlHasRequiredExtensions({ ...real, extensionOids: new Set() })).toBe(false);
   });
 });
