@@ -3,9 +3,11 @@
  * written atomically, so it survives restarts and concurrent readers never see half a file.
  * An entry is served only while `now` is before the earliest nextUpdate of its four parts; after
  * that the upstream is asked again. What is cached is exactly what the upstream served: the
- * verifier checks its signatures on every use, so a bad entry can block but never pass.
+ * verifier checks its signatures on every use, so a bad entry can block but never pass. To keep
+ * others from planting entries that block (or that pin an older, still-signed TCB info), entries are
+ * read only from a directory and files owned by this user and not writable by everyone.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collateral } from '../verify/types.ts';
 import { collateralMatches } from './inspect.ts';
@@ -81,7 +83,7 @@ export class DiskCacheCollateralSource implements CollateralSource {
     const file = this.fileFor(request);
     let cached: Collateral | undefined;
     try {
-      cached = decodeRecord(await readFile(file, 'utf8'));
+      if ((await ownedByUs(this.dir)) && (await ownedByUs(file))) cached = decodeRecord(await readFile(file, 'utf8'));
     } catch {
       cached = undefined;
     }
@@ -114,10 +116,12 @@ export class DiskCacheCollateralSource implements CollateralSource {
       pckCrlIssuerChain: c.pckCrlIssuerChain,
       rootCaCrl: b64(c.rootCaCrl),
     };
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // an entry written into a directory others control would not be read back anyway
+    if (!(await ownedByUs(this.dir))) return;
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(record));
+      await writeFile(tmp, JSON.stringify(record), { mode: 0o644 });
       await rename(tmp, file);
       this.stats.stores++;
     } catch (err) {
@@ -125,4 +129,16 @@ export class DiskCacheCollateralSource implements CollateralSource {
       throw err;
     }
   }
+}
+
+/**
+ * True when `path` belongs to the current user and is not world-writable (POSIX). Group write is
+ * tolerated: with per-user groups (umask 002) it is the normal state of one's own files.
+ */
+async function ownedByUs(path: string): Promise<boolean> {
+  if (process.platform === 'win32') return true;
+  const st = await stat(path);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return false;
+  return (st.mode & 0o002) === 0;
 }
