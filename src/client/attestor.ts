@@ -16,6 +16,7 @@ import { toVerifyError } from '../verify/errors.ts';
 import { toArrayBuffer, toHex } from '../util/bytes.ts';
 import { AttestationError, failedResult } from './errors.ts';
 import { rawGet } from './evidence-request.ts';
+import { clean } from './report.ts';
 
 /** Path of the nonce evidence route served by `ratls serve`. */
 export const EVIDENCE_PATH = '/.well-known/ratls/evidence';
@@ -103,7 +104,8 @@ export class Attestor {
           let detail = `HTTP ${res.status}`;
           try {
             const j = JSON.parse(new TextDecoder().decode(res.body)) as { error?: { code?: string; message?: string } };
-            if (j.error?.message) detail += `: ${j.error.message}`;
+            // the server's own words: bounded and without control characters (they end up on terminals and pages)
+            if (typeof j.error?.message === 'string') detail += `: ${clean(j.error.message.slice(0, 300))}`;
           } catch {
             // not JSON; the status says enough
           }

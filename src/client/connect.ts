@@ -14,6 +14,7 @@ import { AttestedAgent } from './agent.ts';
 import type { AttestOptions, AttestationEvent } from './attestor.ts';
 import { findAttestationError } from './dispatcher.ts';
 import { parseHttpsUrl, probe } from './probe.ts';
+import { clean } from './report.ts';
 import { refusalHtml, refusalJson, statusHtml, statusJson, type ConnectStatus } from './pages.ts';
 
 /** Prefix of the proxy's own pages; never forwarded. */
@@ -85,7 +86,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     status.refusals++;
     status.lastFailure = e;
     status.state = 'refused';
-    log(`upstream REFUSED: ${e.result.errors.map((x) => `${x.code}: ${x.message}`).join('; ')}`);
+    log(clean(`upstream REFUSED: ${e.result.errors.map((x) => `${x.code}: ${x.message}`).join('; ')}`));
   };
   const agent = new AttestedAgent(opts.policy, { ...opts.attest, onVerified, onRejected, agentOptions: { keepAlive: true } });
 
@@ -126,7 +127,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     if (!(target instanceof http.ServerResponse)) return void (target as Duplex).destroy();
     if (att) return refuse(req, target);
     if (target.headersSent) return void target.destroy();
-    log(`upstream error: ${err.message}`);
+    log(clean(`upstream error: ${err.message}`));
     const json = wantsJson(req);
     target.writeHead(502, { 'content-type': json ? 'application/json' : 'text/plain; charset=utf-8' });
     target.end(json ? JSON.stringify({ error: 'UPSTREAM_UNREACHABLE', message: err.message }) + '\n' : `ratls connect: the upstream ${upstream} is unreachable: ${err.message}\n`);

@@ -21,6 +21,15 @@ const MEASUREMENT_ROWS: Array<[string, keyof NonNullable<VerificationResult['quo
   ['TDATTRIBUTES', 'tdAttributes'],
 ];
 
+/**
+ * Makes text safe for a terminal: C0/C1 controls (ESC, CR, BEL, CSI...) become U+FFFD. Much of the
+ * report is chosen by the server (certificate subject, error text it returned); raw, it could clear
+ * lines and print a fake verdict.
+ */
+export function clean(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
+}
+
 /** Renders the report; ends with a newline. */
 export function renderReport(result: VerificationResult | RatlsVerificationResult, ctx: ReportContext): string {
   const c = (code: string, s: string) => (ctx.colour ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -31,36 +40,36 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`  ${(k + ':').padEnd(16)}${v}`);
 
-  lines.push(`RA-TLS verification of ${ctx.target}`);
+  lines.push(`RA-TLS verification of ${clean(ctx.target)}`);
   row('Verdict', result.ok ? ok('PASS: the server is the attested TD the policy expects') : bad('REJECTED'));
   if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
-  row('TCB status', result.tcbStatus ? (result.tcbStatus === 'UpToDate' ? ok(result.tcbStatus) : warn(result.tcbStatus)) : 'unknown');
-  row('Advisories', result.advisoryIds.length > 0 ? warn(result.advisoryIds.join(', ')) : 'none');
+  row('TCB status', result.tcbStatus ? (result.tcbStatus === 'UpToDate' ? ok(result.tcbStatus) : warn(clean(result.tcbStatus))) : 'unknown');
+  row('Advisories', result.advisoryIds.length > 0 ? warn(clean(result.advisoryIds.join(', '))) : 'none');
   if (r.certificate) {
-    row('Certificate', r.certificate.subject);
-    row('  valid', `${r.certificate.notBefore} .. ${r.certificate.notAfter}`);
-    row('  sha256', r.certificate.fingerprintSha256);
+    row('Certificate', clean(r.certificate.subject));
+    row('  valid', clean(`${r.certificate.notBefore} .. ${r.certificate.notAfter}`));
+    row('  sha256', clean(r.certificate.fingerprintSha256));
   }
-  if (r.ratls) row('Evidence', `${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`);
+  if (r.ratls) row('Evidence', clean(`${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`));
   const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
-  row('Key binding', binding ? (binding.ok ? ok(`bound to this TLS key (${binding.detail ?? 'ok'})`) : bad(binding.detail ?? 'failed')) : 'not checked');
+  row('Key binding', binding ? (binding.ok ? ok(`bound to this TLS key (${clean(binding.detail ?? 'ok')})`) : bad(clean(binding.detail ?? 'failed'))) : 'not checked');
   row(
     'Freshness',
     ctx.nonceVerified ? ok('nonce round trip passed on this connection') : ctx.nonceRequested ? bad('nonce round trip failed') : 'no nonce requested (use --nonce)',
   );
   if (result.quote) {
     lines.push('  Measurements:');
-    for (const [label, key] of MEASUREMENT_ROWS) lines.push(`    ${label.padEnd(13)}${String(result.quote[key])}`);
+    for (const [label, key] of MEASUREMENT_ROWS) lines.push(`    ${label.padEnd(13)}${clean(String(result.quote[key]))}`);
     lines.push(`    ${'DEBUG'.padEnd(13)}${result.quote.debug ? bad('yes') : 'no'}`);
-    if (result.quote.fmspc) lines.push(`    ${'FMSPC'.padEnd(13)}${result.quote.fmspc}`);
+    if (result.quote.fmspc) lines.push(`    ${'FMSPC'.padEnd(13)}${clean(result.quote.fmspc)}`);
   }
   lines.push('  Checks:');
   for (const ch of result.checks) {
-    lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${ch.name}${ch.detail ? `: ${ch.detail}` : ''}`);
+    lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
   }
   if (result.errors.length > 0) {
     lines.push('  Reasons:');
-    for (const e of result.errors) lines.push(`    ${bad(e.code)}: ${e.message}`);
+    for (const e of result.errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -272,6 +272,10 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
   };
   if (Object.keys(policy.collateral).length > 0) doc.collateral = { ...policy.collateral };
   const body = stringifyYaml(doc, { lineWidth: 0 });
-  const head = comment ? comment.split('\n').map((l) => `# ${l}`.trimEnd()).join('\n') + '\n' : '';
+  // YAML also breaks lines at CR, NEL and U+2028/9: split on all of them and drop other controls,
+  // so text in the comment (URLs, file names) can never become a key
+  const head = comment
+    ? comment.split(/\r\n|[\n\r\u0085\u2028\u2029]/).map((l) => `# ${l.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}`.trimEnd()).join('\n') + '\n'
+    : '';
   return head + body;
 }
