@@ -20,6 +20,7 @@ import { createNonceEvidence } from '../ratls/evidence.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { RatlsError } from '../verify/errors.ts';
+import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
 
 /** The RA-TLS identity source plus what the CLI and tests want to inspect. */
 export interface RatlsIdentitySource extends IdentitySource<RatlsIdentity> {
@@ -44,8 +45,17 @@ export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider):
   );
 }
 
+/** Options of {@link createRatlsIdentitySource}. */
+export interface RatlsIdentitySourceOptions {
+  /**
+   * Roots for the issuance self-check (default: the simulated world's root for the simulated
+   * provider, else the pinned Intel SGX Root CA, as a default client would use).
+   */
+  selfCheckRoots?: string[];
+}
+
 /** Builds the production identity source for `config` (or for an already chosen provider). */
-export async function createRatlsIdentitySource(config: ServeConfig, provider?: EvidenceProvider): Promise<RatlsIdentitySource> {
+export async function createRatlsIdentitySource(config: ServeConfig, provider?: EvidenceProvider, options: RatlsIdentitySourceOptions = {}): Promise<RatlsIdentitySource> {
   const p =
     provider ??
     (await selectEvidenceProvider({
@@ -59,6 +69,11 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
   const stapledGauge = new Gauge({
     name: 'ratls_collateral_stapled',
     help: '1 when the certificate being issued carries stapled DCAP collateral, 0 when it was served without (offline and browser verifiers will fail)',
+    registers: [],
+  });
+  const selfCheckGauge = new Gauge({
+    name: 'ratls_self_check_ok',
+    help: '1 when the latest certificate verifies with its stapled collateral under the default client policy (Intel root, UpToDate, no DEBUG), else 0',
     registers: [],
   });
   const fetchFailures = new Counter({ name: 'ratls_collateral_fetch_failures_total', help: 'Failed collateral fetches for stapling', registers: [] });
@@ -101,12 +116,31 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
     }
   };
 
+  /**
+   * Verifies a fresh certificate the way a browser or offline client with the default policy would,
+   * so the admin learns at issuance (log + metric) rather than from client failures. Advisory only.
+   */
+  const selfCheck = async (identity: RatlsIdentity, now: Date): Promise<void> => {
+    // A simulated certificate chains to the simulated world's root, never to Intel's.
+    const simRoot = p.simulated && 'rootPem' in p && typeof p.rootPem === 'string' ? [p.rootPem] : undefined;
+    const roots = options.selfCheckRoots ?? simRoot;
+    const r = await verifyRatlsCertificate(identity.certDer, { now, ...(roots ? { trustedRoots: roots } : {}) });
+    selfCheckGauge.set(r.ok ? 1 : 0);
+    if (!r.ok) {
+      logger?.warn(
+        { tcbStatus: r.tcbStatus, advisoryIds: r.advisoryIds, errors: r.errors.map((e) => `${e.code}: ${e.message}`) },
+        'the new certificate does NOT verify under the default client policy; clients need a policy that accepts this platform (see ratls policy)',
+      );
+    }
+  };
+
   return {
     provider: p,
     collateralStatus: () => status,
     attach({ registry, logger: log }) {
       registry.registerMetric(stapledGauge);
       registry.registerMetric(fetchFailures);
+      registry.registerMetric(selfCheckGauge);
       logger = log;
       if (status && !status.stapled && !config.collateral.required) {
         log.warn({ err: status.error }, 'collateral could not be fetched; the certificate is served WITHOUT stapled collateral');
@@ -114,7 +148,7 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
     },
     async issue(now) {
       const collateral = await collateralForIssue(now);
-      return createRatlsIdentity({
+      const identity = await createRatlsIdentity({
         provider: p,
         hosts: config.tls.hosts,
         keyAlg: config.tls.keyAlg,
@@ -124,6 +158,8 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
         stapleCollateral: collateral !== undefined,
         ...(collateral ? { collateral } : {}),
       });
+      if (collateral) await selfCheck(identity, now);
+      return identity;
     },
     evidence: (identity, nonce) => createNonceEvidence(identity, p, nonce),
     async collateral(now: Date): Promise<Collateral | undefined> {

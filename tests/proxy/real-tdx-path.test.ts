@@ -58,7 +58,7 @@ afterEach(async () => {
  * A configfs-tsm tree plus a fake kernel: mkdir populates provider/generation; a write to inblob
  * bumps generation and makes outblob the simulated quote over exactly those 64 bytes.
  */
-async function fakeTdxGuest(): Promise<{ root: string; fs: TsmFs; quotes: number }> {
+async function fakeTdxGuest(world: SimulatedProvider = sim): Promise<{ root: string; fs: TsmFs; quotes: number }> {
   const root = await mkdtemp(join(dir, 'tsm-'));
   await mkdir(join(root, 'report'));
   const guest = {
@@ -75,7 +75,7 @@ async function fakeTdxGuest(): Promise<{ root: string; fs: TsmFs; quotes: number
         const entry = dirname(p);
         const gen = Number((await readFile(join(entry, 'generation'), 'utf8')).trim());
         await writeFile(p, d);
-        await writeFile(join(entry, 'outblob'), await sim.getQuote(new Uint8Array(d)));
+        await writeFile(join(entry, 'outblob'), await world.getQuote(new Uint8Array(d)));
         guest.quotes++;
         await writeFile(join(entry, 'generation'), `${gen + 1}\n`);
       },
@@ -126,7 +126,7 @@ function captureLog(): { logger: pino.Logger; lines: Array<Record<string, unknow
   return { logger: pino({ level: 'warn' }, sink), lines };
 }
 
-async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }): Promise<{ srv: RunningRatlsServer; config: ServeConfig; lines: Array<Record<string, unknown>> }> {
+async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }, roots: string[] = [sim.rootPem]): Promise<{ srv: RunningRatlsServer; config: ServeConfig; lines: Array<Record<string, unknown>> }> {
   const config = validateConfig({
     listen: '127.0.0.1:0',
     log: { level: 'silent' },
@@ -135,7 +135,7 @@ async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }): Promis
     routes: [{ prefix: '/', target: upstreamUrl }],
     ...raw,
   });
-  const source = await createRatlsIdentitySource(config, new ConfigfsTsmProvider({ root: guest.root, fs: guest.fs }));
+  const source = await createRatlsIdentitySource(config, new ConfigfsTsmProvider({ root: guest.root, fs: guest.fs }), { selfCheckRoots: roots });
   const { logger, lines } = captureLog();
   const srv = await startRatlsServer(config, { identitySource: source, logger, autoRotate: false });
   open.push(srv);
@@ -183,6 +183,7 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     expect(r.checks.find((c) => c.name === 'collateral')?.detail).toBe('stapled');
     expect(srv.identity().providerName).toBe('configfs-tsm');
     expect(await metric(srv, 'ratls_collateral_stapled')).toBe(1);
+    expect(await metric(srv, 'ratls_self_check_ok')).toBe(1);
 
     const client = createAttestedFetch(offlineClientPolicy());
     open.push(client);
@@ -281,6 +282,24 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     )) as { code?: string };
     expect(err?.code).toBe('EVIDENCE_PROVIDER_FAILED');
     expect(lines.filter((l) => /collateral/.test(String(l.msg)))).toEqual([]);
+  });
+
+  it('warns at issuance when default clients would refuse the certificate (platform TCB OutOfDate)', async () => {
+    await initSimulatedWorld(join(dir, 'old-world'), { platformTcbStatus: 'OutOfDate' });
+    const old = await loadSimulatedProvider(join(dir, 'old-world'));
+    const oldCollateral = join(dir, 'old-pccs');
+    await writeCollateralDir(oldCollateral, await old.collateral(new Date()));
+    const pccs = await startFakePcs(oldCollateral, 'pccs');
+    open.push(pccs);
+    const { srv, lines } = await serve({ collateral: { pccsUrl: pccs.url, pcsUrl: await deadUrl() } }, await fakeTdxGuest(old), [old.rootPem]);
+    expect(await metric(srv, 'ratls_collateral_stapled')).toBe(1);
+    expect(await metric(srv, 'ratls_self_check_ok')).toBe(0);
+    const warn = lines.find((l) => /does NOT verify under the default client policy/.test(String(l.msg)));
+    expect(warn?.tcbStatus).toBe('OutOfDate');
+    expect(String(warn?.errors)).toMatch(/TCB_STATUS_NOT_ALLOWED/);
+    // Still served: a client whose policy accepts OutOfDate gets through.
+    const r = await verifyRatlsCertificate(await servedCertificate(srv.port), { now: new Date(), trustedRoots: [old.rootPem], policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'] } });
+    expect(r.ok).toBe(true);
   });
 
   it('collateral directories work without any network (offline: true)', async () => {
