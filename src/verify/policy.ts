@@ -53,7 +53,11 @@ export function applyPolicy(
       errors.push({ code: 'POLICY_INVALID', message: `"${String(s)}" is not a TCB status; use one of ${TCB_STATUSES.join(', ')}.` });
     }
   }
-  if (tcbStatus === null) {
+  if (tcbStatus === 'Revoked') {
+    // Terminal in Intel's guidance (the QVL sample treats SGX_QL_QV_RESULT_REVOKED as a terminal
+    // result): revoked keys or TCB can never be accepted, whatever the allow-list says.
+    errors.push({ code: 'TCB_STATUS_NOT_ALLOWED', message: "Intel TCB status is Revoked: the platform's keys or TCB are revoked by Intel, which no policy can accept." });
+  } else if (tcbStatus === null) {
     errors.push({ code: 'TCB_STATUS_NOT_ALLOWED', message: 'No Intel TCB status could be established for this quote, so the policy cannot accept it.' });
   } else if (!allowed.includes(tcbStatus)) {
     errors.push({

@@ -219,3 +219,13 @@ describe('CRL extensions Intel requires (CRL_REQUIRED_EXTENSIONS)', () => {
     expect(crlHasRequiredExtensions({ ...real, extensionOids: new Set() })).toBe(false);
   });
 });
+
+describe('Revoked is terminal', () => {
+  it('a Revoked TCB status is rejected even when the policy lists Revoked', async () => {
+    const { applyPolicy } = await import('../../src/verify/policy.ts');
+    const { summarizeQuote } = await import('../../src/quote/summary.ts');
+    const errs = applyPolicy(summarizeQuote(quote), 'Revoked', [], { allowedTcbStatuses: ['UpToDate', 'Revoked'] });
+    expect(errs.map((e) => e.code)).toContain('TCB_STATUS_NOT_ALLOWED');
+    expect(applyPolicy(summarizeQuote(quote), 'OutOfDate', [], { allowedTcbStatuses: ['OutOfDate'] })).toEqual([]);
+  });
+});
