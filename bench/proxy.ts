@@ -119,8 +119,20 @@ async function roleLoad(args: string[]): Promise<void> {
   const conns = arg(args, '--connections', 50);
   const durationMs = arg(args, '--duration', 5) * 1000;
   const pool = new Pool(url, { connections: conns, pipelining: 1, ...tlsAgentOpts });
-  // Warm up: open every connection (TLS handshakes are not what this measures).
+  // Warm up: open every connection (TLS handshakes are not what this measures), then one second of
+  // load so every target's JIT has settled before the clock starts.
   await Promise.all(Array.from({ length: conns * 2 }, async () => (await pool.request({ path: '/small', method: 'GET' })).body.dump()));
+  const warmEnd = performance.now() + arg(args, '--warmup', 1) * 1000;
+  let warmed = 0;
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      while (performance.now() < warmEnd) {
+        await (await pool.request({ path: '/small', method: 'GET' })).body.dump();
+        warmed++;
+      }
+    }),
+  );
+  const cpu0 = process.cpuUsage();
   let count = 0;
   let errors = 0;
   const lat: number[] = [];
@@ -145,7 +157,9 @@ async function roleLoad(args: string[]): Promise<void> {
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   await pool.close();
-  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  const loadCpuUs = (cpu.user + cpu.system) / Math.max(1, count + errors);
+  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, warmed: warmed + conns * 2, loadCpuUs, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`);
 }
 
 /** The TLS version and cipher a target negotiates with Node's defaults (the same for every target). */
@@ -378,6 +392,7 @@ export async function run(args: string[]): Promise<void> {
     const chunks: Record<string, Array<Record<string, number>>> = {};
     const cpu: Record<string, number[]> = {};
     const tls: Record<string, string> = {};
+    const loadCpu: Record<string, number[]> = {};
     const all = {
       ...targets,
       'ratls-hono': `https://127.0.0.1:${honoProxy.info.port as number}`,
@@ -397,11 +412,13 @@ export async function run(args: string[]): Promise<void> {
       for (const [name, url] of Object.entries(all)) {
         const c0 = cpuOf(name);
         const r = await runRole(['--role', 'load', '--url', url, '--connections', String(connections), '--duration', String(duration)]);
-        const perReq = ((cpuOf(name) - c0) * 1000) / Math.max(1, (r.count as number) + connections * 2);
+        // The hop's CPU over the whole role (warm-up included) divided by every request it served.
+        const perReq = ((cpuOf(name) - c0) * 1000) / Math.max(1, (r.count as number) + (r.errors as number) + (r.warmed as number));
+        (loadCpu[name] ??= []).push(r.loadCpuUs as number);
         (thr[name] ??= []).push(r.rps as number);
         (cpu[name] ??= []).push(perReq);
         if (r.tls) tls[name] = r.tls as string;
-        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'} (errors ${r.errors as number})`);
+        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'}, ${Math.round(r.loadCpuUs as number)} in the load generator (errors ${r.errors as number})`);
       }
       for (const [name, url] of Object.entries(targets)) {
         (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
@@ -415,6 +432,7 @@ export async function run(args: string[]): Promise<void> {
     }
     results.loadavgAfter = os.loadavg();
     results.tls = tls;
+    results.loadGeneratorCpuUsPerRequest = Object.fromEntries(Object.entries(loadCpu).map(([k, v]) => [k, r2(median(v))]));
     const med = (xs: Array<Record<string, number>>, k: string): number => median(xs.map((x) => x[k]!));
     results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
     results.cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]));
@@ -478,6 +496,7 @@ function printSummary(r: Record<string, unknown>): void {
   const fmt = (s: Spread): string => `${s.median} [${s.min}..${s.max}]`;
   console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavgBefore as number[]).map((x) => x.toFixed(1)).join(' ')})`);
   console.log(`TLS negotiated: ${JSON.stringify(r.tls)}`);
+  console.log(`load generator CPU us/request: ${JSON.stringify(r.loadGeneratorCpuUsPerRequest)}`);
   console.log('target      req/s  cpu us/req  ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms');
   for (const k of Object.keys(thr)) {
     const t = tt[k];

@@ -23,12 +23,12 @@ export interface ProxyLoggerOptions {
   flushIntervalMs?: number;
 }
 
-/** A logger and the means to stop its flush timer. */
+/** A logger and the means to flush it. */
 export interface ProxyLogger {
   logger: Logger;
   /** Writes pending lines now. */
   flush(): void;
-  /** Stops the flush timer after writing pending lines. */
+  /** Writes pending lines now; called when the server closes. */
   stop(): void;
 }
 
@@ -38,11 +38,10 @@ type Destination = ReturnType<typeof pino.destination>;
 const live = new Set<Destination>();
 let exitHookInstalled = false;
 
+/** Writes pending lines synchronously (no fsync: the kernel has them, which is all a log needs). */
 function flushQuietly(dest: Destination): void {
-  // sonic-boom's pending byte count is not public API; when it is missing, flush anyway.
-  if ((dest as unknown as { _len?: unknown })._len === 0) return;
   try {
-    dest.flushSync();
+    dest.flush();
   } catch {
     // A destination that is not open yet or already closed has nothing we could still write.
   }
@@ -50,7 +49,7 @@ function flushQuietly(dest: Destination): void {
 
 /** Creates the batching JSON logger the proxy uses unless a logger is injected. */
 export function createProxyLogger(opts: ProxyLoggerOptions): ProxyLogger {
-  const dest = pino.destination({ dest: opts.dest ?? 1, sync: true, minLength: opts.minLength ?? 4096 });
+  const dest = pino.destination({ dest: opts.dest ?? 1, sync: true, minLength: opts.minLength ?? 4096, periodicFlush: opts.flushIntervalMs ?? 1000 });
   const logger = pino({ level: opts.level, base: { service: 'ratls-serve' } }, dest);
   live.add(dest);
   if (!exitHookInstalled) {
@@ -60,15 +59,11 @@ export function createProxyLogger(opts: ProxyLoggerOptions): ProxyLogger {
     });
   }
   const flush = (): void => flushQuietly(dest);
-  const timer = setInterval(flush, opts.flushIntervalMs ?? 1000);
-  timer.unref();
   return {
     logger,
     flush,
-    stop: () => {
-      clearInterval(timer);
-      flush();
-      live.delete(dest);
-    },
+    // The destination stays usable: requests that end after close() still log. sonic-boom's flush
+    // timer is unref'd, so it never keeps the process alive.
+    stop: flush,
   };
 }

@@ -26,8 +26,6 @@ interface CompiledRoute extends RouteConfig {
   pool?: Pool;
   /** Duration histogram bound to this route's label (prom-client hashes labels on every unbound call). */
   durationChild: { observe(seconds: number): void };
-  /** Request counters bound to method and status, made on first use (both come from small fixed sets). */
-  counters: Map<string, { inc(): void }>;
 }
 
 interface RequestState {
@@ -85,8 +83,10 @@ export class UpstreamProxy {
           config.engine === 'undici'
             ? new Pool(targetUrl.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: config.limits.upstreamTimeoutMs, bodyTimeout: 0, connect: { noDelay: true } })
             : undefined;
-        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}), durationChild: metrics.duration.labels(r.name), counters: new Map() };
+        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}), durationChild: metrics.duration.labels(r.name) };
       });
+    // Read at scrape time: counting up and down per request cost two label hashes each time.
+    metrics.activeStreamsFrom(() => this.inFlight);
     this.proxy = createProxyServer({ xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
       const st = this.states.get(req);
@@ -181,7 +181,6 @@ export class UpstreamProxy {
 
     const st: RequestState = { route, start, bytes: 0, timedOut: false, bodyTooLarge: false };
     this.inFlight++;
-    this.metrics.activeStreams.inc();
     res.once('close', () => this.finish(req, res, st, path));
 
     let buffer: Transform | undefined;
@@ -319,19 +318,12 @@ export class UpstreamProxy {
     // Client went away before the end: stop the upstream request so the model stops generating.
     if (!complete) st.forward?.cancel();
     this.inFlight--;
-    this.metrics.activeStreams.dec();
     const seconds = (performance.now() - st.start) / 1000;
     const status = res.statusCode;
     const method = req.method ?? '';
     const route = st.route;
     if (st.forward) st.bytes = st.forward.bytes;
-    const key = method + status;
-    let counter = route.counters.get(key);
-    if (!counter) {
-      counter = this.metrics.requests.labels(route.name, method, String(status));
-      route.counters.set(key, counter);
-    }
-    counter.inc();
+    this.metrics.countRequest(route.name, method, status);
     route.durationChild.observe(seconds);
     this.log.info({ method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) }, 'request');
     this.notifyDrain();
