@@ -229,3 +229,54 @@ describe('Revoked is terminal', () => {
     expect(applyPolicy(summarizeQuote(quote), 'OutOfDate', [], { allowedTcbStatuses: ['OutOfDate'] })).toEqual([]);
   });
 });
+
+describe('status convergence: exhaustive against a transcription of Intel\'s rules', () => {
+  type S = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked';
+  type Qe = QeEvaluation['status'];
+  const levels: S[] = ['UpToDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded', 'Revoked'];
+  const modules: S[] = ['UpToDate', 'OutOfDate', 'Revoked'];
+  const qes: Qe[] = ['UpToDate', 'OutOfDate', 'Revoked', 'NotSupported'];
+
+  // TdxModuleCheck.cpp convergeTcbStatusWithTdxModuleStatus
+  const withModule = (level: S, mod: S): S => {
+    if (mod === 'OutOfDate') {
+      if (level === 'UpToDate' || level === 'SWHardeningNeeded') return 'OutOfDate';
+      if (level === 'ConfigurationNeeded' || level === 'ConfigurationAndSWHardeningNeeded') return 'OutOfDateConfigurationNeeded';
+    }
+    if (mod === 'Revoked') return 'Revoked';
+    return level;
+  };
+  // TcbLevelCheck.cpp convergeTcbStatusWithQeTcbStatus
+  const withQe = (level: S, qe: Qe): S | null => {
+    if (qe === 'OutOfDate') {
+      if (level === 'UpToDate' || level === 'SWHardeningNeeded') return 'OutOfDate';
+      if (level === 'ConfigurationNeeded' || level === 'ConfigurationAndSWHardeningNeeded') return 'OutOfDateConfigurationNeeded';
+    }
+    if (qe === 'Revoked') return 'Revoked';
+    if (qe === 'NotSupported') return null;
+    return level;
+  };
+  // TcbLevelCheck.cpp checkTcbLevel, TDX path, TD 1.0 body (no relaunch check)
+  const intel = (level: S, mod: S, qe: Qe): S | null => {
+    const tdx = withModule(level, mod);
+    if (tdx === 'Revoked') return 'Revoked';
+    return withQe(tdx, qe);
+  };
+
+  it('every platform x module x QE combination', () => {
+    let n = 0;
+    for (const level of levels) {
+      for (const mod of modules) {
+        const i = mutated(rawInfo, parseTcbInfo, (b) => {
+          for (const l of b.tcbLevels) l.tcbStatus = level;
+          for (const m of b.tdxModuleIdentities) for (const l of m.tcbLevels) l.tcbStatus = mod;
+        });
+        for (const qe of qes) {
+          expect(evaluateTcb(i, pck, quote, { status: qe }).status, `${level} x ${mod} x ${qe}`).toBe(intel(level, mod, qe));
+          n++;
+        }
+      }
+    }
+    expect(n).toBe(84);
+  });
+});
