@@ -61,6 +61,23 @@ export type RatlsVerificationResult = VerificationResult & {
   certificate: RatlsCertificateInfo | null;
 };
 
+/**
+ * Extensions a critical flag may sit on: the usual ones of a TLS server certificate (constraints,
+ * key usages, names, key identifiers, policies) and the evidence extensions themselves.
+ */
+const UNDERSTOOD_CRITICAL = new Set([
+  '2.5.29.14', // subjectKeyIdentifier
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.35', // authorityKeyIdentifier
+  '2.5.29.37', // extKeyUsage
+  OID_RATLS_EVIDENCE,
+  OID_RATLS_ENDORSEMENTS,
+  OID_DSTACK_QUOTE,
+]);
+
 interface Acc {
   errors: VerifyError[];
   checks: CheckRecord[];
@@ -119,6 +136,16 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensions.filter((e) => e.type === oid).length > 1);
     if (dup) {
       fail(acc, 'evidence extension', { code: 'CERT_MALFORMED', message: `The certificate carries extension ${dup} more than once; it is malformed or crafted to confuse verifiers.` });
+      return emptyResult(acc, info);
+    }
+    // RFC 5280 4.2: a critical extension the verifier does not process makes the certificate invalid;
+    // nothing else checks it here, because the WebPKI check is off for RA-TLS peers.
+    const unknownCritical = cert.extensions.find((e) => e.critical && !UNDERSTOOD_CRITICAL.has(e.type));
+    if (unknownCritical) {
+      fail(acc, 'critical extensions', {
+        code: 'CERT_MALFORMED',
+        message: `The certificate marks extension ${unknownCritical.type} critical and this verifier does not understand it, so it must reject the certificate (RFC 5280).`,
+      });
       return emptyResult(acc, info);
     }
     let evidence: Evidence;
