@@ -147,3 +147,33 @@ describe('ratls connect against cross-site requests', () => {
     else expect(r.status).toBeGreaterThanOrEqual(400);
   });
 });
+
+describe('ratls connect when the upstream changes its certificate', () => {
+  it('re-attests the new connection and forwards nothing to a certificate that fails', async () => {
+    const good = await makeIdentity(world);
+    const bad = await makeIdentity(world, { debug: true });
+    const requests: string[] = [];
+    const server = https.createServer({ cert: good.certPem, key: good.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const p = await startConnectProxy({ upstream: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, policy: simPolicy(world), retryIntervalMs: 0 });
+    try {
+      const first = await send(p.port, { path: '/before', headers: { host: `127.0.0.1:${p.port}` } });
+      expect(first.status).toBe(200);
+      // swap in a DEBUG TD's certificate and drop the attested connections
+      server.setSecureContext({ cert: bad.certPem, key: bad.keyPem });
+      server.closeAllConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      const second = await send(p.port, { method: 'POST', path: '/after', headers: { host: `127.0.0.1:${p.port}` } });
+      expect(second.status).toBe(502);
+      expect(second.body).toContain('TD_DEBUG');
+      expect(requests).toEqual(['GET /before']);
+    } finally {
+      await p.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
