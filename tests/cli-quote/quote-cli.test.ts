@@ -103,4 +103,21 @@ describe('ratls quote (spawned binary)', () => {
     expect(j.quote.bodyType).toBe(3);
     expect(j.pck).toMatchObject({ fmspc: '90c06f000000', pckCa: 'platform', pceSvn: 13 });
   }, 60_000);
+  it('verify: hostile collateral on disk (duplicate key inside the signed TCB info, --allow-status Revoked) is rejected with exit 1', async () => {
+    const { cpSync, readFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'ratls-hostile-'));
+    try {
+      cpSync(collateralDirFor('dcapqvl-b0c06f000000-2025-06'), dir, { recursive: true });
+      const text = readFileSync(join(dir, 'tcb_info.json'), 'utf8');
+      writeFileSync(join(dir, 'tcb_info.json'), text.replace('"tcbInfo":{', '"tcbInfo":{"fmspc":"000000000000",'));
+      const r = await ratls(['quote', 'verify', '--quote', quote('v4-b0c06f000000-dcapqvl.dat'), '--collateral', dir, '--at', '2025-07-19T10:00:34Z', '--json', '--allow-status', 'Revoked']);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.stdout) as { ok: boolean; errors: Array<{ code: string; message: string }> };
+      expect(j.ok).toBe(false);
+      expect(j.errors.map((e) => e.code)).toContain('COLLATERAL_MALFORMED');
+      expect(j.errors[0]!.message).toMatch(/appears twice/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
