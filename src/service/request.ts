@@ -47,10 +47,13 @@ export function parseAttestRequest(text: string): AttestRequest {
     throw new RatlsError('REQUEST_MALFORMED', 'Send exactly one of "quote" (base64 TDX quote) or "certificate" (base64 DER RA-TLS certificate).');
   }
   const nonce = optionalB64(o, 'nonce', LIMITS.nonce);
+  // zero bytes would still count as "a nonce was sent" and satisfy requireNonce without any freshness
+  if (nonce && nonce.length === 0) throw new RatlsError('NONCE_INVALID', '"nonce" is empty; send the random bytes you expect in the token (base64), or leave the field out.');
   const policy = optionalPolicy(o);
   if (hasQuote) {
     const quote = requiredB64(o, 'quote', LIMITS.quote);
     const runtimeData = optionalB64(o, 'runtimeData', LIMITS.runtimeData);
+    if (runtimeData && runtimeData.length === 0) throw new RatlsError('REQUEST_MALFORMED', '"runtimeData" is empty; leave the field out instead.');
     return { kind: 'quote', quote, nonce, runtimeData, policy };
   }
   if (o.runtimeData !== undefined) {

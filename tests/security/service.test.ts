@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { initSimulatedWorld, loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -155,6 +157,41 @@ describe('POST /v1/attest hostile requests', () => {
       expect(statuses).toEqual([400, 400, 400, 429, 429, 429]);
     } finally {
       await limited.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('policies that require a nonce', () => {
+  // FINDING S2 (medium): "nonce": "" decoded to zero bytes, which counted as "a nonce was sent", so a
+  // policy with freshness.requireNonce signed ok:true for a quote with no freshness at all (its
+  // REPORTDATA bound only to runtimeData the caller chose).
+  it('an empty nonce is not a nonce', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ratls-sec-fresh-'));
+    const policies = join(d, 'policies');
+    mkdirSync(policies);
+    writeFileSync(join(policies, 'default.yaml'), 'freshness:\n  requireNonce: true\n');
+    await initSimulatedWorld(join(d, 'world'));
+    const provider = await loadSimulatedProvider(join(d, 'world'));
+    const runtimeData = Buffer.from('anything the caller likes');
+    const quote = await provider.getQuote(new Uint8Array(createHash('sha512').update(runtimeData).digest()));
+    const fresh = await startAttestService({ keyDir: join(d, 'k'), policiesDir: policies, verifier: stubVerifier, rateLimit: false });
+    try {
+      const r = await fetch(`${fresh.url}/v1/attest`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ quote: Buffer.from(quote).toString('base64'), nonce: '', runtimeData: runtimeData.toString('base64') }),
+      });
+      if (r.status === 200) {
+        const { result } = (await r.json()) as { result: { ok: boolean; errors: Array<{ code: string }> } };
+        expect(result.ok).toBe(false);
+        expect(result.errors.map((e) => e.code)).toContain('NONCE_MISSING');
+      } else {
+        expect(r.status).toBe(400);
+        expect(((await r.json()) as { error: { code: string } }).error.code).toMatch(/REQUEST_MALFORMED|NONCE_INVALID/);
+      }
+    } finally {
+      await fresh.close();
       rmSync(d, { recursive: true, force: true });
     }
   });
