@@ -17,7 +17,7 @@ export interface ProxyLoggerOptions {
   level: string;
   /** File descriptor or path to write to. Default: 1 (stdout). */
   dest?: number | string;
-  /** Bytes collected before a write. Default 4096 (about 20 request lines); 0 writes every line. */
+  /** Bytes collected before a write. Default 2048 (about 10 request lines); 0 writes every line. */
   minLength?: number;
   /** Longest time a line waits in the buffer, ms. Default 1000. */
   flushIntervalMs?: number;
@@ -49,7 +49,7 @@ function flushQuietly(dest: Destination): void {
 
 /** Creates the batching JSON logger the proxy uses unless a logger is injected. */
 export function createProxyLogger(opts: ProxyLoggerOptions): ProxyLogger {
-  const dest = pino.destination({ dest: opts.dest ?? 1, sync: true, minLength: opts.minLength ?? 4096, periodicFlush: opts.flushIntervalMs ?? 1000 });
+  const dest = pino.destination({ dest: opts.dest ?? 1, sync: true, minLength: opts.minLength ?? 2048, periodicFlush: opts.flushIntervalMs ?? 1000 });
   const logger = pino({ level: opts.level, base: { service: 'ratls-serve' } }, dest);
   live.add(dest);
   if (!exitHookInstalled) {
