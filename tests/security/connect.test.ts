@@ -177,3 +177,26 @@ describe('ratls connect when the upstream changes its certificate', () => {
     }
   });
 });
+
+describe('ratls connect is not an open proxy', () => {
+  it('refuses CONNECT tunnels to other hosts', async () => {
+    const target = http.createServer((_req, res) => res.end('internal'));
+    let tunneled = false;
+    target.on('connection', () => { tunneled = true; });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const tport = (target.address() as AddressInfo).port;
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: proxy.port, method: 'CONNECT', path: `127.0.0.1:${tport}`, headers: { host: `127.0.0.1:${proxy.port}`, 'proxy-authorization': 'Basic eDp5' } });
+        req.on('connect', (res, socket) => { socket.destroy(); resolve(String(res.statusCode)); });
+        req.on('response', (res) => { res.resume(); resolve(String(res.statusCode)); });
+        req.on('error', () => resolve('closed'));
+        req.end();
+      });
+      expect(outcome).not.toBe('200');
+      expect(tunneled).toBe(false);
+    } finally {
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+  });
+});

@@ -131,3 +131,40 @@ describe('redirects through attestedFetch', () => {
     }
   });
 });
+
+describe('proxy environment variables', () => {
+  it('HTTPS_PROXY / ALL_PROXY do not route attested clients around the check', async () => {
+    const seen: string[] = [];
+    const proxy = http.createServer((req, res) => { seen.push(`${req.method} ${req.url}`); res.writeHead(502).end(); });
+    proxy.on('connect', (req, socket) => { seen.push(`CONNECT ${req.url}`); socket.destroy(); });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const saved = { ...process.env };
+    const server = await startSpyServer(await makeIdentity(world));
+    const f = createAttestedFetch(simPolicy(world));
+    const agent = createAttestedAgent(simPolicy(world));
+    try {
+      for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) process.env[k] = proxyUrl;
+      delete process.env.NO_PROXY;
+      delete process.env.no_proxy;
+      expect(await (await f(`${server.url}/a`)).text()).toContain('hello from the VM');
+      const body = await new Promise<string>((resolve, reject) => {
+        https.get(`${server.url}/b`, { agent }, (res) => {
+          let d = '';
+          res.on('data', (c: Buffer) => (d += c));
+          res.on('end', () => resolve(d));
+        }).on('error', reject);
+      });
+      expect(body).toContain('hello from the VM');
+      expect(seen).toEqual([]);
+      expect(server.requests).toEqual(['GET /a', 'GET /b']);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+      agent.destroy();
+      await f.close();
+      await server.close();
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+});
