@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { ENGINES, selfSignedSource, testConfig } from '../proxy/helpers.ts';
@@ -190,5 +192,29 @@ describe.each(ENGINES)('ratls serve (%s) black-box', (engine) => {
     expect(h['x-forwarded-proto']).toBe('https');
     expect(h.forwarded).toBeUndefined();
     expect(h['x-real-ip']).toBeUndefined();
+  });
+});
+
+describe('ratls serve logs', () => {
+  it('never logs Authorization, cookies, query strings or bodies', async () => {
+    const up = await recordingUpstream();
+    let logged = '';
+    const sink = new Writable({ write(chunk, _enc, cb) { logged += String(chunk); cb(); } });
+    const srv = await startRatlsServer(testConfig({ log: { level: 'debug' }, routes: [{ prefix: '/', target: up.url, name: 'webui' }] }), {
+      identitySource: selfSignedSource(),
+      logger: pino({ level: 'trace' }, sink),
+    });
+    try {
+      await rawExchange(
+        srv.port,
+        'POST /api/chat?api_key=QUERYSECRET HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer AUTHSECRET\r\nCookie: token=COOKIESECRET\r\nContent-Type: application/json\r\nContent-Length: 24\r\nConnection: close\r\n\r\n{"prompt":"BODYSECRET!"}',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      expect(logged.length).toBeGreaterThan(0);
+      for (const secret of ['AUTHSECRET', 'COOKIESECRET', 'QUERYSECRET', 'BODYSECRET']) expect(logged).not.toContain(secret);
+    } finally {
+      await srv.close({ drainTimeoutMs: 200 });
+      await up.close();
+    }
   });
 });
