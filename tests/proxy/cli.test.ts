@@ -62,7 +62,8 @@ async function fetchCertPem(url: string): Promise<string> {
     const s = tls.connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
       const raw = s.getPeerCertificate().raw;
       s.end();
-      resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`);
+      // No blank line before END when the base64 fills its last line: OpenSSL would drop the CA.
+      resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`);
     });
     s.on('error', reject);
   });
