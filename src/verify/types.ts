@@ -57,6 +57,12 @@ export interface AppraisalPolicy {
   tdAttributes?: string[];
   /** Expected REPORTDATA (64 bytes hex); used by raw quote verification, not by RA-TLS. */
   reportData?: string[];
+  /**
+   * Lowest acceptable tcbEvaluationDataNumber of the TCB info and QE identity used. Refuses older
+   * (still signed, not yet expired) collateral, e.g. from before a TCB recovery. Enforced by the
+   * RA-TLS verifier and the attestation service, which pick collateral.
+   */
+  minTcbEvaluationDataNumber?: number;
 }
 
 /** Inputs to {@link verifyQuote}. */
