@@ -79,6 +79,8 @@ export const ERROR_CODES = [
   'VERIFY_TIMEOUT',
   // a JWKS fetched over plain http from a non-loopback host: anyone on the path could swap the keys
   'TOKEN_KEYS_INSECURE',
+  // collateral older than the policy's minTcbEvaluationDataNumber
+  'TCB_EVALUATION_TOO_OLD',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
