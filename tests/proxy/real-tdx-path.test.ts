@@ -26,6 +26,7 @@ import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
 import { OID_RATLS_ENDORSEMENTS } from '../../src/ratls/extension.ts';
 import { createAttestedFetch, defaultClientPolicy, findAttestationError } from '../../src/client/index.ts';
 import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';
+import { collateralDirFor, loadManifest, readTestFile } from '../helpers/testdata.ts';
 import * as x509 from '@peculiar/x509';
 
 let dir: string;
@@ -347,5 +348,56 @@ describe('collateral and profile config keys', () => {
     expect(() => validateConfig({ collateral: { required: 'yes' } })).toThrow(/collateral\.required/);
     expect(() => validateConfig({ collateral: { pccs: 'x' } })).toThrow(/Unknown config key "collateral\.pccs"/);
     expect(() => validateConfig({ tls: { profile: 'sgx' } })).toThrow(/tls\.profile/);
+  });
+});
+
+describe('with a real Intel TDX quote and Intel collateral (shared test data)', () => {
+  it('identifies the platform from the real PCK chain and staples the Intel collateral the PCCS serves for it', async () => {
+    // The fake kernel hands out a real quote, so REPORTDATA cannot match our key: everything else
+    // (PCK chain to the pinned Intel root, collateral signatures, QE identity, TCB) must pass.
+    const q = loadManifest().quotes.find((x) => x.id === 'v4-b0c06f000000-dcapqvl.dat')!;
+    const realQuote = readTestFile(q.file);
+    const at = new Date(q.verification_time!.iso);
+    const pccs = await startFakePcs(collateralDirFor(q.collateral!.set), 'pccs');
+    open.push(pccs);
+    const root = await mkdtemp(join(dir, 'tsm-real-'));
+    await mkdir(join(root, 'report'));
+    const fs: TsmFs = {
+      async mkdir(p) {
+        await mkdir(p);
+        await writeFile(join(p, 'provider'), 'tdx_guest\n');
+        await writeFile(join(p, 'generation'), '0\n');
+      },
+      readFile: async (p) => new Uint8Array(await readFile(p)),
+      async writeFile(p, d) {
+        await writeFile(p, d);
+        await writeFile(join(dirname(p), 'outblob'), realQuote);
+        await writeFile(join(dirname(p), 'generation'), '1\n');
+      },
+      rmdir: (p) => rm(p, { recursive: true }),
+    };
+    const config = validateConfig({
+      listen: '127.0.0.1:0',
+      evidence: { provider: 'configfs-tsm', configfsRoot: root },
+      routes: [{ prefix: '/', target: upstreamUrl }],
+      collateral: { pccsUrl: pccs.url, pcsUrl: await deadUrl() },
+    });
+    // Default self-check roots: the pinned Intel root, as a default client.
+    const source = await createRatlsIdentitySource(config, new ConfigfsTsmProvider({ root, fs }));
+    const { logger, lines } = captureLog();
+    const srv = await startRatlsServer(config, { identitySource: source, logger, autoRotate: false, now: () => at });
+    open.push(srv);
+
+    expect(pccs.requests).toContain(`/tdx/certification/v4/tcb?fmspc=${q.pck.fmspc}`);
+    expect(pccs.requests.some((r) => r.startsWith('/sgx/certification/v4/pckcrl?ca='))).toBe(true);
+    const der = await servedCertificate(srv.port);
+    expect(hasEndorsements(der)).toBe(true);
+    const r = await verifyRatlsCertificate(der, { now: at });
+    expect(r.errors.map((e) => e.code)).toEqual(['REPORTDATA_MISMATCH']);
+    expect(r.tcbStatus).toBe('UpToDate');
+    expect(r.checks.find((c) => c.name === 'collateral')?.detail).toBe('stapled');
+    // The self-check saw the same thing and said so.
+    expect(await metric(srv, 'ratls_self_check_ok')).toBe(0);
+    expect(String(lines.find((l) => /does NOT verify/.test(String(l.msg)))?.errors)).toMatch(/REPORTDATA_MISMATCH/);
   });
 });
