@@ -13,7 +13,7 @@ import type { IdentityMeasurements, IdentitySource } from './identity-source.ts'
 import type { EvidenceProvider } from '../tee/types.ts';
 import type { Collateral } from '../verify/types.ts';
 import { selectEvidenceProvider } from '../tee/select.ts';
-import { withCollateralSources } from '../tee/with-collateral.ts';
+import { withCollateralSources, type WithCollateralOptions } from '../tee/with-collateral.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import { createRatlsIdentity, type RatlsIdentity } from '../ratls/identity.ts';
 import { createNonceEvidence } from '../ratls/evidence.ts';
@@ -30,7 +30,7 @@ export interface RatlsIdentitySource extends IdentitySource<RatlsIdentity> {
 }
 
 /** Where a provider without collateral of its own gets some, from `config.collateral`. */
-export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider): EvidenceProvider {
+export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider, opts: WithCollateralOptions = {}): EvidenceProvider {
   if (p.collateral) return p;
   const c = config.collateral;
   return withCollateralSources(
@@ -42,6 +42,7 @@ export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider):
       directories: c.directories,
       offline: c.offline,
     }),
+    opts,
   );
 }
 
@@ -63,7 +64,10 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       simDir: config.evidence.simDir,
       configfsRoot: config.evidence.configfsRoot,
     }));
-  const withCollateral = collateralProviderFor(config, p);
+  let logger: Logger | undefined;
+  const withCollateral = collateralProviderFor(config, p, {
+    onFetched: (info) => logger?.info(info, 'collateral fetched for stapling'),
+  });
 
   // Metrics exist before the server attaches its registry, so nothing is lost if issue() runs first.
   const stapledGauge = new Gauge({
@@ -77,7 +81,6 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
     registers: [],
   });
   const fetchFailures = new Counter({ name: 'ratls_collateral_fetch_failures_total', help: 'Failed collateral fetches for stapling', registers: [] });
-  let logger: Logger | undefined;
   let status: { stapled: boolean; error?: string } | undefined;
   // What the control route hands out: the collateral last fetched for issuance, so clients cannot
   // make the proxy hammer PCS; without any yet, at most one fetch attempt a minute.

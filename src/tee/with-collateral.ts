@@ -11,8 +11,14 @@ import { pckInfoFromQuote } from '../verify/pck.ts';
 import type { Collateral } from '../verify/types.ts';
 import type { EvidenceProvider } from './types.ts';
 
+/** Options of {@link withCollateralSources}. */
+export interface WithCollateralOptions {
+  /** Told which source answered each successful fetch (for logs). */
+  onFetched?: (info: { source: string; fmspc: string; pckCa: 'processor' | 'platform' }) => void;
+}
+
 /** `provider` with `collateral(now)` fetched from `sources` (in order). */
-export function withCollateralSources(provider: EvidenceProvider, sources: CollateralSource[]): EvidenceProvider {
+export function withCollateralSources(provider: EvidenceProvider, sources: CollateralSource[], opts: WithCollateralOptions = {}): EvidenceProvider {
   let platform: Promise<{ fmspc: string; pckCa: 'processor' | 'platform' }> | undefined;
   const identify = () => {
     platform ??= provider.getQuote(new Uint8Array(64)).then((q) => {
@@ -31,7 +37,9 @@ export function withCollateralSources(provider: EvidenceProvider, sources: Colla
     getQuote: (reportData) => provider.getQuote(reportData),
     async collateral(now: Date): Promise<Collateral> {
       const { fmspc, pckCa } = await identify();
-      return (await fetchCollateral(sources, { fmspc, pckCa, now })).collateral;
+      const got = await fetchCollateral(sources, { fmspc, pckCa, now });
+      opts.onFetched?.({ source: got.source, fmspc, pckCa });
+      return got.collateral;
     },
   };
 }

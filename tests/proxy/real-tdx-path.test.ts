@@ -124,7 +124,7 @@ function captureLog(): { logger: pino.Logger; lines: Array<Record<string, unknow
       cb();
     },
   });
-  return { logger: pino({ level: 'warn' }, sink), lines };
+  return { logger: pino({ level: 'info' }, sink), lines };
 }
 
 async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }, roots: string[] = [sim.rootPem]): Promise<{ srv: RunningRatlsServer; config: ServeConfig; lines: Array<Record<string, unknown>> }> {
@@ -172,10 +172,11 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     const pccs: FakePcs = await startFakePcs(collateralDir, 'pccs');
     open.push(pccs);
     const guest = await fakeTdxGuest();
-    const { srv } = await serve({ collateral: { pccsUrl: pccs.url, pcsUrl: await deadUrl() } }, guest);
+    const { srv, lines } = await serve({ collateral: { pccsUrl: pccs.url, pcsUrl: await deadUrl() } }, guest);
 
     const der = await servedCertificate(srv.port);
     expect(hasEndorsements(der)).toBe(true);
+    expect(lines.find((l) => l.msg === 'collateral fetched for stapling')).toMatchObject({ source: `pccs:${pccs.url}`, pckCa: 'platform' });
     expect(pccs.requests.some((p) => p.startsWith('/tdx/certification/v4/tcb?fmspc='))).toBe(true);
     // No collateral option, no sources: the stapled collateral is all the verifier has.
     const r = await verifyRatlsCertificate(der, { now: new Date(), trustedRoots: [sim.rootPem] });
