@@ -4,6 +4,7 @@
  */
 import { X509Certificate, X509Crl } from '@peculiar/x509';
 import type { Collateral } from '../verify/types.ts';
+import type { VerifyError } from '../verify/errors.ts';
 import { toArrayBuffer } from '../util/bytes.ts';
 import type { CollateralRequest } from './types.ts';
 
@@ -70,11 +71,39 @@ export function collateralValidUntil(c: Collateral): Date | undefined {
   return min;
 }
 
-/** True when `c` claims to be for the request's FMSPC and CA and is not past nextUpdate at `now`. */
+/**
+ * The lower of the TCB info's and QE identity's tcbEvaluationDataNumber (Intel bumps it at each TCB
+ * recovery), or undefined when either is unreadable.
+ */
+export function collateralEvaluationDataNumber(c: Pick<Collateral, 'tcbInfoJson' | 'qeIdentityJson'>): number | undefined {
+  const a = jsonField(c.tcbInfoJson, 'tcbInfo', 'tcbEvaluationDataNumber');
+  const b = jsonField(c.qeIdentityJson, 'enclaveIdentity', 'tcbEvaluationDataNumber');
+  if (!Number.isInteger(a) || !Number.isInteger(b)) return undefined;
+  return Math.min(a as number, b as number);
+}
+
+/**
+ * Checks the policy minimum; the number is read unverified, but the verifier then checks the
+ * signatures over the very JSON it came from, so a passing result has an authentic number.
+ */
+export function evaluationNumberError(c: Collateral, min: number | undefined): VerifyError | undefined {
+  if (min === undefined) return undefined;
+  const n = collateralEvaluationDataNumber(c);
+  if (n !== undefined && n >= min) return undefined;
+  return {
+    code: 'TCB_EVALUATION_TOO_OLD',
+    message:
+      `The collateral's tcbEvaluationDataNumber is ${n ?? 'unreadable'}, below the policy minimum ${min}: it predates a TCB recovery the policy requires. ` +
+      'Refresh the collateral (server staple, PCCS or cache), or lower tcb.minEvaluationDataNumber.',
+  };
+}
+
+/** True when `c` claims to be for the request's FMSPC and CA, is not past nextUpdate at `now`, and meets the minimum evaluation number. */
 export function collateralMatches(c: Collateral, req: CollateralRequest): boolean {
   if (tcbInfoFmspc(c) !== req.fmspc.toLowerCase()) return false;
   const ca = pckCrlCa(c);
   if (ca && ca !== req.pckCa) return false;
+  if (evaluationNumberError(c, req.minTcbEvaluationDataNumber)) return false;
   const until = collateralValidUntil(c);
   return until !== undefined && req.now < until;
 }

@@ -8,6 +8,8 @@ export interface CollateralRequest {
   pckCa: 'processor' | 'platform';
   /** Verification time; sources must not return collateral already past nextUpdate at this time. */
   now: Date;
+  /** When set, collateral with a lower tcbEvaluationDataNumber does not match (policy minimum). */
+  minTcbEvaluationDataNumber?: number;
 }
 
 /**

@@ -88,6 +88,7 @@ export function describePolicy(p: NamedPolicy, isDefault: boolean): Record<strin
     default: isDefault,
     allowedTcbStatuses: a.allowedTcbStatuses ?? ['UpToDate'],
     ...(a.allowedAdvisoryIds ? { allowedAdvisoryIds: a.allowedAdvisoryIds } : {}),
+    ...(a.minTcbEvaluationDataNumber !== undefined ? { minTcbEvaluationDataNumber: a.minTcbEvaluationDataNumber } : {}),
     allowDebug: a.allowDebug ?? false,
     measurements,
     trustedRoots: p.policy.trustedRoots.map((r) => (sameCert(r, INTEL_SGX_ROOT_CA_PEM) ? 'intel' : `sha256:${pemSha256(r)}`)),

@@ -16,6 +16,7 @@ import { verifyQuote } from '../verify/dcap.ts';
 import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
 import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
 import { MemoCollateralSource } from './memo-source.ts';
+import { evaluationNumberError } from '../collateral/inspect.ts';
 
 /** Where the service gets collateral. */
 export interface DcapVerifierOptions {
@@ -55,18 +56,28 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
         summary = summarizeQuote(parsed);
         const pck = pckInfoFromQuote(parsed);
         summary = summarizeQuote(parsed, { fmspc: pck.fmspc, pceId: pck.pceId });
-        const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now };
+        const minEval = ctx.policy.appraisal.minTcbEvaluationDataNumber;
+        const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: ctx.now, ...(minEval !== undefined ? { minTcbEvaluationDataNumber: minEval } : {}) };
         let collateral;
         try {
           ({ collateral } = await fetchCollateral(sources, request));
         } catch (err) {
           // the detailed message names the service's directories and URLs: log it, do not sign it
           opts.onSourceError?.(err);
+          if (minEval !== undefined) {
+            // name the real reason when only collateral below the policy minimum exists
+            const older = await fetchCollateral(sources, { ...request, minTcbEvaluationDataNumber: undefined }).catch(() => undefined);
+            const tooOld = older ? evaluationNumberError(older.collateral, minEval) : undefined;
+            if (tooOld) throw new RatlsError(tooOld.code, tooOld.message);
+          }
           throw new RatlsError(
             'COLLATERAL_MISSING',
             `The service has no current collateral for FMSPC ${pck.fmspc} (${pck.pckCa} CA) at ${ctx.now.toISOString()}; its operator must refresh the collateral sources.`,
           );
         }
+        // sources skip collateral below the minimum; a source that ignores it is caught here
+        const tooOld = evaluationNumberError(collateral, minEval);
+        if (tooOld) throw new RatlsError(tooOld.code, tooOld.message);
         return await verifyQuote(quote, {
           collateral,
           now: ctx.now,

@@ -59,7 +59,7 @@ export function defaultClientPolicy(): ClientPolicy {
 }
 
 const TOP_KEYS = ['version', 'trustedRoots', 'tcb', 'allowDebug', 'measurements', 'freshness', 'collateral'] as const;
-const TCB_KEYS = ['allowedStatuses', 'allowedAdvisoryIds'] as const;
+const TCB_KEYS = ['allowedStatuses', 'allowedAdvisoryIds', 'minEvaluationDataNumber'] as const;
 const FRESHNESS_KEYS = ['requireNonce', 'maxCertAgeSeconds'] as const;
 const COLLATERAL_KEYS = ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline'] as const;
 /** Measurement name -> byte length. */
@@ -205,6 +205,13 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
         : asStringList(doc.tcb.allowedAdvisoryIds, 'tcb.allowedAdvisoryIds');
     }
   }
+  if (isRecord(doc.tcb) && doc.tcb.minEvaluationDataNumber !== undefined) {
+    const n = doc.tcb.minEvaluationDataNumber;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 0xffffffff) {
+      invalid('tcb.minEvaluationDataNumber', 'must be a whole number from 1 (Intel\'s tcbEvaluationDataNumber, raised at each TCB recovery).');
+    }
+    policy.appraisal.minTcbEvaluationDataNumber = n;
+  }
   if (doc.allowDebug !== undefined) policy.appraisal.allowDebug = asBool(doc.allowDebug, 'allowDebug');
 
   if (doc.measurements !== undefined) {
@@ -265,6 +272,7 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
     tcb: {
       allowedStatuses: a.allowedTcbStatuses ?? ['UpToDate'],
       ...(a.allowedAdvisoryIds ? { allowedAdvisoryIds: a.allowedAdvisoryIds } : {}),
+      ...(a.minTcbEvaluationDataNumber !== undefined ? { minEvaluationDataNumber: a.minTcbEvaluationDataNumber } : {}),
     },
     allowDebug: a.allowDebug ?? false,
     measurements,

@@ -11,7 +11,7 @@ import { RatlsError, toVerifyError, type VerifyError } from './errors.ts';
 import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from './types.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
-import { collateralMatches } from '../collateral/inspect.ts';
+import { collateralMatches, evaluationNumberError } from '../collateral/inspect.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from './pck.ts';
@@ -328,7 +328,8 @@ async function verifyEvidenceParts(
   if (!collateral) {
     try {
       const pck = pckInfoFromQuote(parsed);
-      const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: opts.now };
+      const minEval = opts.policy?.minTcbEvaluationDataNumber;
+      const request = { fmspc: pck.fmspc, pckCa: pck.pckCa, now: opts.now, ...(minEval !== undefined ? { minTcbEvaluationDataNumber: minEval } : {}) };
       if (stapled && collateralMatches(stapled, request)) {
         collateral = stapled;
         collateralSource = 'stapled';
@@ -354,6 +355,14 @@ async function verifyEvidenceParts(
     } catch (err) {
       fail(acc, 'collateral', toVerifyError(err, 'COLLATERAL_MISSING'));
     }
+  }
+
+  // a staple or cache older than the policy's minimum is skipped above; if nothing newer was found
+  // (or collateral was supplied), say so rather than appraise with pre-recovery TCB levels
+  const tooOld = collateral ? evaluationNumberError(collateral, opts.policy?.minTcbEvaluationDataNumber) : undefined;
+  if (tooOld) {
+    fail(acc, 'collateral', tooOld);
+    collateral = undefined;
   }
 
   let base: VerificationResult;
