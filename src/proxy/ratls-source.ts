@@ -72,7 +72,7 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
   // Metrics exist before the server attaches its registry, so nothing is lost if issue() runs first.
   const stapledGauge = new Gauge({
     name: 'ratls_collateral_stapled',
-    help: '1 when the certificate being issued carries stapled DCAP collateral, 0 when it was served without (offline and browser verifiers will fail)',
+    help: '1 when the latest issued certificate carries stapled DCAP collateral, 0 when it is served without (offline and browser verifiers will fail)',
     registers: [],
   });
   const selfCheckGauge = new Gauge({
@@ -101,16 +101,17 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       // report, not a missing collateral (issuance would fail on it next anyway).
       if (err instanceof RatlsError && err.code.startsWith('EVIDENCE_PROVIDER')) throw err;
       fetchFailures.inc();
-      stapledGauge.set(0);
       const why = err instanceof Error ? err.message : String(err);
       status = { stapled: false, error: why };
       if (config.collateral.required) {
+        // Nothing new is served: the gauge keeps describing the certificate still in use.
         throw new RatlsError(
           'COLLATERAL_MISSING',
           `Cannot staple collateral and collateral.required is true, so no certificate is issued: ${why} ` +
             'Check collateral.pccsUrl / pcsUrl and network access, or set collateral.required: false to serve without it.',
         );
       }
+      stapledGauge.set(0);
       logger?.warn(
         { err: why },
         'collateral could not be fetched; serving the certificate WITHOUT stapled collateral (offline and browser verifiers will fail until the next rotation)',

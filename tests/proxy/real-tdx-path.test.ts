@@ -268,7 +268,9 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     await pccs.close();
     await expect(srv.rotate()).rejects.toMatchObject({ code: 'COLLATERAL_MISSING' });
     expect(srv.identity().fingerprintSha256).toBe(fp);
-    expect(await metric(srv, 'ratls_collateral_stapled')).toBe(0);
+    // The certificate still served is stapled; the failure shows in the counter.
+    expect(await metric(srv, 'ratls_collateral_stapled')).toBe(1);
+    expect(await metric(srv, 'ratls_collateral_fetch_failures_total')).toBe(1);
   });
 
   it('a failing quote is reported as such, not as missing collateral', async () => {
