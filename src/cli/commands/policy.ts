@@ -128,6 +128,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       io.out(`  trusted roots      ${p.trustedRoots.length}\n`);
       io.out(`  TCB statuses       ${(a.allowedTcbStatuses ?? ['UpToDate']).join(', ')}\n`);
       io.out(`  advisories         ${a.allowedAdvisoryIds ? a.allowedAdvisoryIds.join(', ') || 'none allowed' : 'not checked'}\n`);
+      io.out(`  collateral         ${a.minTcbEvaluationDataNumber !== undefined ? `tcbEvaluationDataNumber >= ${a.minTcbEvaluationDataNumber}` : 'any current (no minimum evaluation number)'}\n`);
       io.out(`  DEBUG              ${a.allowDebug ? 'ALLOWED' : 'rejected'}\n`);
       io.out(`  pinned             ${pinned.length ? pinned.join(', ') : 'nothing (any genuine TD passes)'}\n`);
       io.out(`  nonce              ${p.freshness.requireNonce ? 'required' : 'not required'}${p.freshness.maxCertAgeSeconds ? `, certificates at most ${p.freshness.maxCertAgeSeconds} s old` : ''}\n`);
