@@ -112,7 +112,9 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     return (status.state as ConnectStatus['state']) === 'verified';
   };
 
-  const proxy = createProxyServer({ target: upstream, agent, changeOrigin: true, secure: false, xfwd: false, ws: true });
+  // autoRewrite/protocolRewrite: a redirect to the upstream's own URL would send the browser to the
+  // RA-TLS server directly, around attestation; point it back at this proxy (Host was checked)
+  const proxy = createProxyServer({ target: upstream, agent, changeOrigin: true, secure: false, xfwd: false, ws: true, autoRewrite: true, protocolRewrite: 'http' });
 
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, fallback?: { code: string; message: string }) => {
     if (res.headersSent) return void res.destroy();

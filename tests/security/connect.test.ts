@@ -200,3 +200,31 @@ describe('ratls connect is not an open proxy', () => {
     }
   });
 });
+
+describe('ratls connect and redirects', () => {
+  // FINDING X2 (low): a redirect to the upstream's own absolute URL sent the browser straight to the
+  // RA-TLS server, around the proxy and so without attestation. Such Locations now point back at
+  // the proxy; redirects to other sites are left alone (the attested app chose them).
+  it('rewrites Location headers that name the upstream to the proxy', async () => {
+    const id = await makeIdentity(world);
+    let upUrl = '';
+    const server = https.createServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      const to = req.url === '/login' ? `${upUrl}/home?x=1` : 'https://elsewhere.example/x';
+      res.writeHead(302, { location: to }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    upUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const p = await startConnectProxy({ upstream: upUrl, policy: simPolicy(world) });
+    const location = (path: string) => new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: p.port, path, headers: { host: `127.0.0.1:${p.port}` } }, (res) => { res.resume(); resolve(String(res.headers.location)); }).on('error', reject);
+    });
+    try {
+      expect(await location('/login')).toBe(`http://127.0.0.1:${p.port}/home?x=1`);
+      expect(await location('/other')).toBe('https://elsewhere.example/x');
+    } finally {
+      await p.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
