@@ -280,3 +280,44 @@ describe('status convergence: exhaustive against a transcription of Intel\'s rul
     expect(n).toBe(84);
   });
 });
+
+describe('Intel PKI algorithms only (verifySha256EcdsaSignature, rawToP256PubKey)', () => {
+  it('a P-384 / SHA-384 collateral chain is refused as not Intel-shaped, even under a trusted root', async () => {
+    const x509 = await import('@peculiar/x509');
+    const { verifyQuote } = await import('../../src/verify/dcap.ts');
+    const { INTEL_SGX_ROOT_CA_PEM } = await import('../../src/verify/roots.ts');
+    const alg = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' } as const;
+    const rootKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const signerKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const notBefore = new Date('2020-01-01T00:00:00Z');
+    const notAfter = new Date('2040-01-01T00:00:00Z');
+    const root = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01',
+      name: 'CN=Test P-384 Root CA',
+      notBefore,
+      notAfter,
+      keys: rootKeys,
+      signingAlgorithm: alg,
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+    });
+    const signer = await x509.X509CertificateGenerator.create({
+      serialNumber: '02',
+      subject: 'CN=Test SGX TCB Signing',
+      issuer: root.subject,
+      notBefore,
+      notAfter,
+      publicKey: signerKeys.publicKey,
+      signingKey: rootKeys.privateKey,
+      signingAlgorithm: alg,
+    });
+    const chain = `${signer.toString('pem')}\n${root.toString('pem')}\n`;
+    const r = await verifyQuote(v.quote, {
+      now: v.now,
+      collateral: { ...v.collateral!, tcbInfoIssuerChain: chain },
+      trustedRoots: [INTEL_SGX_ROOT_CA_PEM, root.toString('pem')],
+    });
+    expect(r.ok).toBe(false);
+    const e = r.errors.find((x) => x.code === 'COLLATERAL_MALFORMED');
+    expect(e?.message).toMatch(/P-256/);
+  });
+});
