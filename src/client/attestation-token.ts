@@ -29,6 +29,14 @@ export interface VerifyAttestationTokenOptions {
   allowFailedVerdict?: boolean;
   /** Accept tokens from a service that trusted a simulated root. Default false. */
   allowSimulated?: boolean;
+  /**
+   * Most seconds between the appraisal (`x-ratls-verified-at`) and issuance (`iat`). Default 300.
+   * A larger gap means the service appraised at another time than now (its testing-only
+   * `--verify-at`, or a broken clock), so expired collateral may have passed.
+   */
+  maxAppraisalSkewSeconds?: number;
+  /** Accept tokens appraised at a fixed earlier time (tests replaying recorded vectors). Default false. */
+  allowBackdatedAppraisal?: boolean;
 }
 
 /** A verified token. */
@@ -98,6 +106,16 @@ export async function verifyAttestationToken(
     const want = typeof opts.expectedNonce === 'string' ? opts.expectedNonce : Buffer.from(opts.expectedNonce).toString('base64url');
     if (typeof payload.eat_nonce !== 'string' || !timingSafeStringEqual(payload.eat_nonce, want)) {
       throw new RatlsError('NONCE_MISMATCH', 'The token was not issued for the nonce you sent (eat_nonce differs); request a new attestation.');
+    }
+  }
+  if (!opts.allowBackdatedAppraisal) {
+    const at = payload['x-ratls-verified-at'];
+    const skew = opts.maxAppraisalSkewSeconds ?? 300;
+    if (typeof at !== 'number' || typeof payload.iat !== 'number' || Math.abs(payload.iat - at) > skew) {
+      throw new RatlsError(
+        'TOKEN_CLAIM_MISMATCH',
+        `The evidence was appraised at ${typeof at === 'number' ? new Date(at * 1000).toISOString() : 'an unrecorded time'}, not when the token was issued; the service runs with a fixed appraisal time (--verify-at, testing only) or a wrong clock.`,
+      );
     }
   }
   if (payload['x-ratls-simulated'] === true && !opts.allowSimulated) {

@@ -17,7 +17,7 @@ import type { EvidenceVerifier } from '../../src/service/evidence.ts';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { summarizeQuote } from '../../src/quote/summary.ts';
 import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
-import { loadManifest, readTestFile } from '../helpers/testdata.ts';
+import { loadManifest, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
 
 const POLICIES = resolve(import.meta.dirname, '../../config/policies');
 const genuine = loadManifest().quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
@@ -192,6 +192,35 @@ describe('policies that require a nonce', () => {
       }
     } finally {
       await fresh.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('appraisal time', () => {
+  // FINDING S3 (medium, misconfiguration): a service started with the testing-only --verify-at (or
+  // with a wrong appraisal clock) signs "ok" for collateral long expired, with a fresh iat. The token
+  // records the appraisal time in x-ratls-verified-at, but verifyAttestationToken did not look.
+  it('refuses a token whose evidence was appraised long before it was issued', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'ratls-sec-at-'));
+    const backdated = await startAttestService({
+      keyDir: join(d, 'k'),
+      policiesDir: POLICIES,
+      collateralDirs: [join(TESTDATA_DIR, 'collateral')],
+      offline: true,
+      rateLimit: false,
+      verifyAt: () => new Date('2025-07-19T10:00:34Z'),
+    });
+    try {
+      const r = await fetch(`${backdated.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64 }) });
+      const { token: t, result } = (await r.json()) as { token: string; result: { ok: boolean } };
+      expect(result.ok).toBe(true);
+      const jwksUrl = `${backdated.url}/.well-known/jwks.json`;
+      await expect(verifyAttestationToken(t, { jwksUrl })).rejects.toMatchObject({ code: 'TOKEN_CLAIM_MISMATCH' });
+      // tests and replays of recorded vectors can opt in
+      await expect(verifyAttestationToken(t, { jwksUrl }, { allowBackdatedAppraisal: true })).resolves.toMatchObject({ alg: 'ES256' });
+    } finally {
+      await backdated.close();
       rmSync(d, { recursive: true, force: true });
     }
   });
