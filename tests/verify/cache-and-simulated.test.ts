@@ -88,6 +88,39 @@ describe('simulated world (H2) verified strictly in Intel formats', () => {
     expect(r.tcbStatus).toBe('Revoked');
   });
 
+  it('a root CA CRL listing the PCK CA or the TCB signing certificate gives PCK_REVOKED / Revoked', async () => {
+    const world = await loadWorld(dir);
+    for (const revokedCert of [world.pckCa, world.tcbSigning]) {
+      const rootCaCrl = await issueCrl({
+        issuer: world.root,
+        key: world.rootKey.privateKey,
+        thisUpdate: new Date(now.getTime() - 3600_000),
+        nextUpdate: new Date(now.getTime() + 86_400_000),
+        revokedSerials: [revokedCert.serialNumber],
+      });
+      const r = await verifyQuote(quote, { collateral: { ...collateral, rootCaCrl }, now, trustedRoots: [rootPem], policy: { allowedTcbStatuses: ['UpToDate', 'Revoked'] } });
+      expect(r.ok).toBe(false);
+      expect(r.errors.map((e) => e.code)).toContain('PCK_REVOKED');
+      expect(r.tcbStatus).toBe('Revoked');
+    }
+  });
+
+  it('a correctly signed CRL without the CRL number and AKI extensions is CRL_INVALID (Intel CRL_REQUIRED_EXTENSIONS)', async () => {
+    const x509 = await import('@peculiar/x509');
+    const world = await loadWorld(dir);
+    const bare = await x509.X509CrlGenerator.create({
+      issuer: world.pckCa.subject,
+      thisUpdate: new Date(now.getTime() - 3600_000),
+      nextUpdate: new Date(now.getTime() + 86_400_000),
+      signingKey: world.pckCaKey.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    });
+    const r = await verifyQuote(quote, { collateral: { ...collateral, pckCrl: new Uint8Array(bare.rawData) }, now, trustedRoots: [rootPem] });
+    expect(r.ok).toBe(false);
+    expect(r.errors.map((e) => e.code)).toEqual(['CRL_INVALID']);
+    expect(r.errors[0]!.message).toMatch(/CRL number or authority key identifier/);
+  });
+
   it('collateral from the simulated world cannot vouch for an Intel quote', async () => {
     const real = vector(V4_OK);
     const r = await verifyQuote(real.quote, { collateral, now: real.now, trustedRoots: [rootPem] });
