@@ -114,13 +114,31 @@ function text(b: Uint8Array, name: string): string {
   }
 }
 
+/** Header plus contents length of the DER element starting at b[0], or undefined if unreadable. */
+function derTotalLength(b: Uint8Array): number | undefined {
+  if (b.length < 2) return undefined;
+  const first = b[1]!;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || b.length < 2 + n) return undefined;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
+  return 2 + n + len;
+}
+
 /**
  * CRLs arrive from other implementations as raw DER, PEM, or hex-encoded DER (DCAP collateral
  * v3.0); normalise to DER.
  */
 function crlDer(b: Uint8Array, name: string): Uint8Array {
+  // DER may legitimately end in zero bytes (an ECDSA signature's last octet is 0 once in 256), so
+  // only zeros past the length the DER header declares are a C-style terminator to drop.
+  if (b.length > 0 && b[0] === 0x30) {
+    const declared = derTotalLength(b);
+    if (declared !== undefined && declared < b.length && b.subarray(declared).every((x) => x === 0)) return b.subarray(0, declared);
+    return b;
+  }
   const s = stripNul(b);
-  if (s.length > 0 && s[0] === 0x30) return s;
   const t = text(s, name).trim();
   const pem = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(t);
   if (pem) {

@@ -23,7 +23,7 @@ import { createRatlsIdentitySource } from '../../src/proxy/ratls-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { validateConfig, envToRaw, ConfigError, type RawConfig, type ServeConfig } from '../../src/proxy/config.ts';
 import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
-import { OID_RATLS_ENDORSEMENTS } from '../../src/ratls/extension.ts';
+import { OID_RATLS_ENDORSEMENTS, encodeEndorsements, decodeEndorsements } from '../../src/ratls/extension.ts';
 import { createAttestedFetch, defaultClientPolicy, findAttestationError } from '../../src/client/index.ts';
 import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';
 import { collateralDirFor, loadManifest, readTestFile } from '../helpers/testdata.ts';
@@ -402,5 +402,21 @@ describe('with a real Intel TDX quote and Intel collateral (shared test data)', 
     // The self-check saw the same thing and said so.
     expect(await metric(srv, 'ratls_self_check_ok')).toBe(0);
     expect(String(lines.find((l) => /does NOT verify/.test(String(l.msg)))?.errors)).toMatch(/REPORTDATA_MISMATCH/);
+  });
+});
+
+describe('stapled CRLs survive the round trip byte for byte', () => {
+  it('keeps a DER CRL whose last octet is zero, and drops only zeros past the DER length', async () => {
+    // An ECDSA signature ends in 0x00 once in 256 CRLs; stripping "trailing NULs" cut such CRLs
+    // short, so stapled verification failed at random ("element runs past the end").
+    const c = await sim.collateral(new Date());
+    const endsInZero = c.pckCrl.slice();
+    endsInZero[endsInZero.length - 1] = 0;
+    const back = decodeEndorsements(encodeEndorsements({ ...c, pckCrl: endsInZero, rootCaCrl: endsInZero })).collateral;
+    expect(back.pckCrl).toEqual(endsInZero);
+    expect(back.rootCaCrl).toEqual(endsInZero);
+    // A C-style terminator after the DER (other implementations write one) is still tolerated.
+    const terminated = new Uint8Array([...c.rootCaCrl, 0, 0]);
+    expect(decodeEndorsements(encodeEndorsements({ ...c, rootCaCrl: terminated })).collateral.rootCaCrl).toEqual(c.rootCaCrl);
   });
 });
