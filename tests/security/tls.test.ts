@@ -10,7 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { request as undiciRequest } from 'undici';
 import { createAttestedAgent } from '../../src/client/agent.ts';
 import { createAttestedDispatcher } from '../../src/client/dispatcher.ts';
-import { createAttestedFetch } from '../../src/client/fetch.ts';
+import { attestedFetch, createAttestedFetch } from '../../src/client/fetch.ts';
+import { probe } from '../../src/client/probe.ts';
+import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
+import { createRatlsIdentity } from '../../src/ratls/identity.ts';
+import { StapledCollateralSource } from '../../src/collateral/stapled.ts';
 import { AttestationError } from '../../src/client/errors.ts';
 import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../client/helpers.ts';
 
@@ -165,6 +169,65 @@ describe('proxy environment variables', () => {
       await f.close();
       await server.close();
       await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+});
+
+describe('connection pools', () => {
+  let good: SpyServer;
+  let bad: SpyServer;
+  beforeAll(async () => {
+    good = await startSpyServer(await makeIdentity(world));
+    bad = await startSpyServer(await makeIdentity(world, { debug: true }));
+  });
+  afterAll(async () => {
+    await good?.close();
+    await bad?.close();
+  });
+
+  it('an attested connection to one host:port is never reused for another (agent and dispatcher)', async () => {
+    const agent = createAttestedAgent(simPolicy(world), { agentOptions: { keepAlive: true, maxSockets: 1 } });
+    const d = createAttestedDispatcher(simPolicy(world));
+    const get = (url: string) => new Promise<string>((resolve, reject) => {
+      https.get(url, { agent }, (res) => { let s = ''; res.on('data', (c: Buffer) => (s += c)); res.on('end', () => resolve(s)); }).on('error', reject);
+    });
+    try {
+      expect(await get(`${good.url}/a`)).toContain('hello');
+      await expect(get(`${bad.url}/b`)).rejects.toBeInstanceOf(AttestationError);
+      expect((await undiciRequest(`${good.url}/c`, { dispatcher: d })).statusCode).toBe(200);
+      await expect(undiciRequest(`${bad.url}/d`, { dispatcher: d })).rejects.toMatchObject({ code: 'TD_DEBUG' });
+      expect(bad.requests).toEqual([]);
+      expect(bad.bytes()).toBe(0);
+    } finally {
+      agent.destroy();
+      await d.close();
+    }
+  });
+
+  it('a connection attested under a lax policy is not reused under a strict one (attestedFetch)', async () => {
+    const lax = simPolicy(world, (p) => { p.appraisal.allowDebug = true; });
+    const strict = simPolicy(world);
+    expect(await (await attestedFetch(`${bad.url}/lax`, undefined, lax)).text()).toContain('hello');
+    const err = await attestedFetch(`${bad.url}/strict`, { method: 'POST', body: 'secret' }, strict).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(AttestationError);
+    expect(bad.requests).toEqual(['GET /lax']);
+  });
+
+  it('the one-off probe (ratls verify, connect status) never resumes a TLS session', async () => {
+    // small certificate (no staple) so that Node issues session tickets at all; see refusal.test.ts
+    const provider = await loadSimulatedProvider(world.dir);
+    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }));
+    const collateralSources = [new StapledCollateralSource(await provider.collateral(new Date()))];
+    const plain = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
+    try {
+      for (let i = 0; i < 3; i++) await new Promise<void>((r, j) => https.get(`${s.url}/x`, { agent: plain }, (res) => { res.resume(); res.on('end', r); }).on('error', j));
+      expect(s.resumed()).toBeGreaterThan(0); // control: resumption happens when allowed
+      const r1 = s.resumed();
+      for (let i = 0; i < 3; i++) expect((await probe(s.url, simPolicy(world), { collateralSources })).result.ok).toBe(true);
+      expect(s.resumed()).toBe(r1);
+    } finally {
+      plain.destroy();
+      await s.close();
     }
   });
 });
