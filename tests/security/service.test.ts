@@ -126,6 +126,14 @@ describe('POST /v1/attest hostile requests', () => {
     expect(({} as Record<string, unknown>).ok).toBeUndefined();
   });
 
+  it('policy names cannot walk the file system', async () => {
+    for (const [policy, code] of [['../default', 'REQUEST_MALFORMED'], ['..', 'REQUEST_MALFORMED'], ['/etc/passwd', 'REQUEST_MALFORMED'], ['default.yaml', 'POLICY_UNKNOWN'], ['__proto__', 'REQUEST_MALFORMED'], ['constructor', 'POLICY_UNKNOWN']] as const) {
+      const r = await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64, policy }) });
+      expect(r.status, policy).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code, policy).toBe(code);
+    }
+  });
+
   it('cuts a chunked body at the limit (no Content-Length to check up front)', async () => {
     const big = JSON.stringify({ quote: 'A'.repeat(64 * 1024) });
     const chunks = new ReadableStream<Uint8Array>({
