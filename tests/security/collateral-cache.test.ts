@@ -79,6 +79,17 @@ describe('collateral cache poisoning', () => {
     expect(r.ok).toBe(true);
   });
 
+  it('ignores an entry whose content is for another FMSPC or CA than its file name says', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ratls-cache-'));
+    const c = loadCollateralDir(DIR);
+    const doc = JSON.parse(c.tcbInfoJson) as { tcbInfo: { fmspc: string } };
+    doc.tcbInfo.fmspc = '00906ed50000';
+    await plant(dir, { ...c, tcbInfoJson: JSON.stringify(doc) }, 0o644);
+    const cache = new DiskCacheCollateralSource({ dir });
+    expect(await cache.get(request)).toBeUndefined();
+    expect(await cache.get({ ...request, pckCa: 'processor' })).toBeUndefined();
+  });
+
   it.runIf(process.getuid?.() === 0)('ignores a cache file owned by another user', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ratls-cache-'));
     await plant(dir, poisoned(), 0o644, 65534);
