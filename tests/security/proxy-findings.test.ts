@@ -140,7 +140,7 @@ describe.each(ENGINES)('ratls serve (%s) black-box', (engine) => {
   });
 
   // FINDING P2 (medium): paths that only normalise to an admin route are forwarded; whether they
-  // reach it depends on the upstream's router, except that the default http-proxy-3 engine itself
+  // reach it depends on the upstream's router, except that the http-proxy-3 engine itself
   // resolves dot segments: /ollama/api/../api/pull and /ollama/./api/pull arrive as /api/pull at any
   // upstream (a working bypass). Fail closed: refuse such paths or normalise before matching.
   it.fails('does not forward paths that normalise to an admin route (//, dot segments)', async () => {
