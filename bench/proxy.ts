@@ -204,13 +204,8 @@ async function roleTtfb(args: string[]): Promise<void> {
   process.stdout.write(`${JSON.stringify({ warmP50: pct(w, 50), warmP99: pct(w, 99), newConnP50: pct(c, 50), newConnP99: pct(c, 99) })}\n`);
 }
 
-/** Role "chunks": K concurrent token streams; one-way latency of every line (upstream write -> arrival). */
-async function roleChunks(args: string[]): Promise<void> {
-  const url = str(args, '--url', '');
-  const k = arg(args, '--streams', 8);
-  const n = arg(args, '--n', 200);
-  const gap = arg(args, '--gap', 5);
-  const agent = new Agent(tlsAgentOpts);
+/** K concurrent token streams against one URL; one-way latency of every line (upstream write -> arrival). */
+async function chunkRound(url: string, agent: Agent, k: number, n: number, gap: number): Promise<number[]> {
   const lat: number[] = [];
   await Promise.all(
     Array.from({ length: k }, async () => {
@@ -229,9 +224,40 @@ async function roleChunks(args: string[]): Promise<void> {
       }
     }),
   );
+  return lat.sort((a, b) => a - b);
+}
+
+/**
+ * Role "chunks": many short rounds; in each round every URL (name=url, comma-separated) gets K
+ * concurrent streams of N lines, in a rotating order so no target always follows another. Prints
+ * each target's per-round p50 and p99 and all lines' p50/p99.
+ */
+async function roleChunks(args: string[]): Promise<void> {
+  const targets = str(args, '--urls', '').split(',').map((x) => x.split('=') as [string, string]);
+  const k = arg(args, '--streams', 16);
+  const n = arg(args, '--n', 100);
+  const gap = arg(args, '--gap', 5);
+  const rounds = arg(args, '--rounds', 10);
+  const agent = new Agent({ ...tlsAgentOpts, connections: null });
+  const out: Record<string, { roundP50: number[]; roundP99: number[]; all: number[] }> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < targets.length; j++) {
+      const [name, url] = targets[(j + r) % targets.length]!;
+      const lat = await chunkRound(url, agent, k, n, gap);
+      const o = (out[name] ??= { roundP50: [], roundP99: [], all: [] });
+      o.roundP50.push(pct(lat, 50));
+      o.roundP99.push(pct(lat, 99));
+      for (const x of lat) o.all.push(x);
+    }
+  }
   await agent.close();
-  lat.sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({ lines: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: lat.at(-1) })}\n`);
+  const result = Object.fromEntries(
+    Object.entries(out).map(([name, o]) => {
+      o.all.sort((a, b) => a - b);
+      return [name, { lines: o.all.length, p50: pct(o.all, 50), p99: pct(o.all, 99), max: o.all.at(-1), roundP50: o.roundP50, roundP99: o.roundP99 }];
+    }),
+  );
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 /** Role "streams": holds N open streams (one connection each) until SIGTERM. */
@@ -355,13 +381,14 @@ export async function run(args: string[]): Promise<void> {
   if (role === 'streams') return roleStreams(args);
 
   const quick = args.includes('--quick');
-  const runs = arg(args, '--runs', quick ? 1 : 3);
-  const duration = arg(args, '--duration', quick ? 3 : 5);
+  const runs = arg(args, '--runs', quick ? 1 : 4);
+  const duration = arg(args, '--duration', quick ? 3 : 4);
   const connections = arg(args, '--connections', 50);
   const nStreams = arg(args, '--streams', quick ? 500 : 5000);
   const withNginx = !args.includes('--no-nginx');
   const chunkStreams = arg(args, '--chunk-streams', 16);
-  const chunkLines = arg(args, '--chunk-lines', quick ? 150 : 400);
+  const chunkLines = arg(args, '--chunk-lines', 100);
+  const chunkRounds = arg(args, '--chunk-rounds', quick ? 4 : 10);
 
   const dir = mkdtempSync(join(tmpdir(), 'ratls-bench-'));
   const { initSimulatedWorld } = await import('../src/tee/simulated/world.ts');
@@ -389,7 +416,7 @@ export async function run(args: string[]): Promise<void> {
     // Throughput, TTFB and chunks, interleaved per run so machine noise hits all targets alike.
     const thr: Record<string, number[]> = {};
     const ttfb: Record<string, Array<Record<string, number>>> = {};
-    const chunks: Record<string, Array<Record<string, number>>> = {};
+    const chunks: Record<string, ChunkResult[]> = {};
     const cpu: Record<string, number[]> = {};
     const tls: Record<string, string> = {};
     const loadCpu: Record<string, number[]> = {};
@@ -409,7 +436,9 @@ export async function run(args: string[]): Promise<void> {
     };
     const cpuOf = (name: string): number => cpuPids[name]!.reduce((a, p) => a + cpuMs(p), 0);
     for (let i = 0; i < runs; i++) {
-      for (const [name, url] of Object.entries(all)) {
+      // Odd runs go in reverse order, so drift in the machine's load does not favour one target.
+      const order = i % 2 ? Object.entries(all).reverse() : Object.entries(all);
+      for (const [name, url] of order) {
         const c0 = cpuOf(name);
         const r = await runRole(['--role', 'load', '--url', url, '--connections', String(connections), '--duration', String(duration)]);
         // The hop's CPU over the whole role (warm-up included) divided by every request it served.
@@ -423,12 +452,11 @@ export async function run(args: string[]): Promise<void> {
       for (const [name, url] of Object.entries(targets)) {
         (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
       }
-      // Per-chunk latency: direct is measured twice (A/A) so the difference between two identical
-      // runs gives the noise floor the proxy's "added" latency has to be read against.
-      const chunkOrder: Array<[string, string]> = [['direct', targets.direct!], ...Object.entries(targets).filter(([k]) => k !== 'direct'), ['direct-again', targets.direct!]];
-      for (const [name, url] of chunkOrder) {
-        (chunks[name] ??= []).push((await runRole(['--role', 'chunks', '--url', url, '--streams', String(chunkStreams), '--n', String(chunkLines), '--gap', '5'])) as Record<string, number>);
-      }
+      // Per-chunk latency: many short rounds, every target in every round; direct is measured twice
+      // (A/A) so the difference between two identical targets gives the noise of the method.
+      const chunkTargets = [['direct', targets.direct!], ['direct-again', targets.direct!], ...Object.entries(targets).filter(([k]) => k !== 'direct')].map(([k, u]) => `${k}=${u}`);
+      const cr = (await runRole(['--role', 'chunks', '--urls', chunkTargets.join(','), '--streams', String(chunkStreams), '--n', String(chunkLines), '--gap', '5', '--rounds', String(chunkRounds)])) as Record<string, ChunkResult>;
+      for (const [name, v] of Object.entries(cr)) (chunks[name] ??= []).push(v);
     }
     results.loadavgAfter = os.loadavg();
     results.tls = tls;
@@ -437,15 +465,23 @@ export async function run(args: string[]): Promise<void> {
     results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
     results.cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]));
     results.ttfbMs = Object.fromEntries(Object.entries(ttfb).map(([k, v]) => [k, { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) }]));
-    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(med(v, 'p50')), p99: r3(med(v, 'p99')), linesPerRun: v[0]!.lines, runs: v.map((x) => ({ p50: r3(x.p50!), p99: r3(x.p99!) })) }]));
-    // "added" = per run, target percentile minus the direct percentile of the same run; summarised
-    // over runs. The A/A row (direct-again minus direct) is the noise of the method itself.
-    const direct = chunks.direct!;
+    // Per round: target's median (and p99) line latency minus direct's in the same round. Summarised
+    // over all rounds of all runs as p50 / p99 of those differences; "noise (direct A/A)" is the same
+    // computation for the direct target against itself.
+    const roundsOf = (name: string, key: 'roundP50' | 'roundP99'): number[] => chunks[name]!.flatMap((x) => x[key]);
+    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(median(v.map((x) => x.p50))), p99: r3(median(v.map((x) => x.p99))), max: r3(Math.max(...v.map((x) => x.max))), lines: v.reduce((a, x) => a + x.lines, 0) }]));
+    const dP50 = roundsOf('direct', 'roundP50');
+    const dP99 = roundsOf('direct', 'roundP99');
     results.chunkAddedMs = Object.fromEntries(
-      Object.keys(chunks).filter((k) => k !== 'direct').map((k) => [
-        k === 'direct-again' ? 'noise (direct A/A)' : k,
-        { p50: overRuns(chunks[k]!.map((x, j) => x.p50! - direct[j]!.p50!)), p99: overRuns(chunks[k]!.map((x, j) => x.p99! - direct[j]!.p99!)) },
-      ]),
+      Object.keys(chunks).filter((k) => k !== 'direct').map((k) => {
+        const diff50 = roundsOf(k, 'roundP50').map((x, j) => x - dP50[j]!).sort((a, b) => a - b);
+        const diff99 = roundsOf(k, 'roundP99').map((x, j) => x - dP99[j]!).sort((a, b) => a - b);
+        return [k === 'direct-again' ? 'noise (direct A/A)' : k, {
+          rounds: diff50.length,
+          medianDiff: { p50: r3(pct(diff50, 50)), p99: r3(pct(diff50, 99)) },
+          p99Diff: { p50: r3(pct(diff99, 50)), p99: r3(pct(diff99, 99)) },
+        }];
+      }),
     );
 
     // Concurrent open streams and RSS.
@@ -485,15 +521,16 @@ export async function run(args: string[]): Promise<void> {
 }
 
 type Spread = { median: number; min: number; max: number };
+interface ChunkResult { lines: number; p50: number; p99: number; max: number; roundP50: number[]; roundP99: number[] }
+interface AddedLatency { rounds: number; medianDiff: { p50: number; p99: number }; p99Diff: { p50: number; p99: number } }
 
 function printSummary(r: Record<string, unknown>): void {
   const thr = r.throughputRps as Record<string, { median: number; runs: number[] }>;
   const cpu = r.cpuUsPerRequest as Record<string, { median: number }>;
   const tt = r.ttfbMs as Record<string, Record<string, number>>;
   const cl = r.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
-  const add = r.chunkAddedMs as Record<string, { p50: Spread; p99: Spread }>;
+  const add = r.chunkAddedMs as Record<string, AddedLatency>;
   const st = r.openStreams as Record<string, Record<string, number>>;
-  const fmt = (s: Spread): string => `${s.median} [${s.min}..${s.max}]`;
   console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavgBefore as number[]).map((x) => x.toFixed(1)).join(' ')})`);
   console.log(`TLS negotiated: ${JSON.stringify(r.tls)}`);
   console.log(`load generator CPU us/request: ${JSON.stringify(r.loadGeneratorCpuUsPerRequest)}`);
@@ -505,8 +542,8 @@ function printSummary(r: Record<string, unknown>): void {
       `${k.padEnd(11)} ${String(Math.round(thr[k]!.median)).padStart(6)}  ${String(Math.round(cpu[k]?.median ?? NaN)).padStart(10)}  ${t ? `${t.warmP50}/${t.warmP99}`.padEnd(20) : ''.padEnd(20)}  ${t ? String(t.newConnP50).padEnd(20) : ''.padEnd(20)}  ${c ? `${c.p50}/${c.p99}` : ''}`,
     );
   }
-  console.log('per-chunk added latency over direct, ms: median [min..max] over runs');
-  for (const [k, a] of Object.entries(add)) console.log(`  ${k.padEnd(20)} p50 ${fmt(a.p50)}  p99 ${fmt(a.p99)}`);
+  console.log('per-chunk added latency over direct, ms, per round (p50 / p99 over rounds):');
+  for (const [k, a] of Object.entries(add)) console.log(`  ${k.padEnd(20)} median line +${a.medianDiff.p50} / +${a.medianDiff.p99}   p99 line +${a.p99Diff.p50} / +${a.p99Diff.p99}   (${a.rounds} rounds)`);
   if (thr.nginx) {
     const ratio = (k: string, n: string): string => `${((thr[k]!.median / thr[n]!.median) * 100).toFixed(0)}%`;
     console.log(`ratls (default config)/nginx 1 worker: ${ratio('ratls', 'nginx')} (goal >= 50%); per run: ${thr.ratls!.runs.map((x, i) => `${((x / thr.nginx!.runs[i]!) * 100).toFixed(0)}%`).join(' ')}; CPU per request ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x nginx`);
@@ -514,6 +551,7 @@ function printSummary(r: Record<string, unknown>): void {
     if (thr['ratls-h3']) console.log(`ratls engine http-proxy-3/nginx 1 worker: ${ratio('ratls-h3', 'nginx')}`);
   }
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
-  if (add.ratls) console.log(`ratls added per-chunk p99: ${fmt(add.ratls.p99)} ms (goal < 1 ms); noise (direct A/A) p99: ${add['noise (direct A/A)'] ? fmt(add['noise (direct A/A)'].p99) : '?'}`);
+  const noise = add['noise (direct A/A)'];
+  if (add.ratls) console.log(`ratls added per-chunk latency: median line ${add.ratls.medianDiff.p50} ms (p99 over rounds ${add.ratls.medianDiff.p99}); p99 line ${add.ratls.p99Diff.p50} ms (goal < 1 ms); noise A/A: median line ${noise?.medianDiff.p50} (p99 ${noise?.medianDiff.p99}), p99 line ${noise?.p99Diff.p50} (p99 ${noise?.p99Diff.p99})`);
   for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k !== 'nginx' ? ' (goal < 1024)' : ''}`);
 }

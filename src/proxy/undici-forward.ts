@@ -98,6 +98,8 @@ export class UndiciForward implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    // Interim 1xx answers are not forwarded (Node answers 100-continue to the client itself).
+    if (statusCode < 200) return true;
     this.resumeUpstream = resume;
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
