@@ -3,7 +3,7 @@
  * Paths in the file are relative to the file's directory. Unknown keys are rejected so a typo never
  * silently weakens the service (for example a misspelt rateLimit).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -121,6 +121,13 @@ export function resolveServiceConfig(file: AttestServiceFile, flags: Partial<Att
   if (f.adminTokenFile) {
     adminToken = read(f.adminTokenFile, 'the admin token file').trim();
     if (adminToken.length < 16) throw new ServiceConfigError('The admin token must be at least 16 characters; generate one with `openssl rand -hex 32`.');
+    // like the signing keys: a secret others could read may already have leaked
+    const mode = statSync(f.adminTokenFile).mode;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new ServiceConfigError(
+        `The admin token file ${f.adminTokenFile} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it and replace the token if others may have read it.`,
+      );
+    }
   }
   if (f.rateLimit !== undefined && f.rateLimit !== false) {
     num(f.rateLimit.ratePerSecond, 'rateLimit.ratePerSecond', 0.001, 1e6);

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { resolveServiceConfig } from '../../src/service/config.ts';
 import { createHash } from 'node:crypto';
 import { initSimulatedWorld, loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { tmpdir } from 'node:os';
@@ -229,6 +230,24 @@ describe('appraisal time', () => {
       await expect(verifyAttestationToken(t, { jwksUrl }, { allowBackdatedAppraisal: true })).resolves.toMatchObject({ alg: 'ES256' });
     } finally {
       await backdated.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('admin token file', () => {
+  // FINDING S4 (low, local): a token file readable by other users let any local user rotate the
+  // signing key at will (tokens keep verifying, but relying parties with pinned keys break).
+  it('refuses a token file that group or others can read, like the signing keys', () => {
+    const d = mkdtempSync(join(tmpdir(), 'ratls-sec-admin-'));
+    try {
+      const f = join(d, 'token');
+      writeFileSync(f, 'a-long-enough-admin-token-0123456789\n');
+      chmodSync(f, 0o644);
+      expect(() => resolveServiceConfig({ adminTokenFile: f }, {})).toThrow(/readable by group or others/);
+      chmodSync(f, 0o600);
+      expect(resolveServiceConfig({ adminTokenFile: f }, {}).adminToken).toBe('a-long-enough-admin-token-0123456789');
+    } finally {
       rmSync(d, { recursive: true, force: true });
     }
   });
