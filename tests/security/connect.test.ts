@@ -178,6 +178,37 @@ describe('ratls connect when the upstream changes its certificate', () => {
   });
 });
 
+describe('ratls connect WebSockets after a certificate swap', () => {
+  it('attests the WebSocket\'s own upstream connection even while the status still says verified', async () => {
+    const good = await makeIdentity(world);
+    const bad = await makeIdentity(world, { debug: true });
+    const upgrades: string[] = [];
+    const server = https.createServer({ cert: good.certPem, key: good.keyPem, ALPNProtocols: ['http/1.1'] }, (_req, res) => res.end('ok'));
+    server.on('upgrade', (req, socket: Duplex) => {
+      upgrades.push(String(req.url));
+      socket.on('error', () => {});
+      const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const p = await startConnectProxy({ upstream: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, policy: simPolicy(world) });
+    try {
+      expect(p.status().state).toBe('verified');
+      server.setSecureContext({ cert: bad.certPem, key: bad.keyPem });
+      server.closeAllConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(p.status().state).toBe('verified'); // nothing has re-attested yet
+      const status = await wsHandshake(p.port, { host: `127.0.0.1:${p.port}`, origin: `http://127.0.0.1:${p.port}` });
+      expect(status).not.toBe('101');
+      expect(upgrades).toEqual([]);
+    } finally {
+      await p.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('ratls connect is not an open proxy', () => {
   it('refuses CONNECT tunnels to other hosts', async () => {
     const target = http.createServer((_req, res) => res.end('internal'));
