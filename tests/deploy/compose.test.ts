@@ -1,0 +1,113 @@
+/**
+ * Static checks of Dockerfile, .dockerignore and deploy/compose.yaml against the proxy's own config
+ * loader, so the deployment cannot drift from what `ratls serve` accepts. No Docker engine is
+ * involved: docs/deploy.md says what was checked by running the image's steps.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { envToRaw, validateConfig } from '../../src/proxy/config.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+/** The variables of deploy/.env.example, plus a secret key (the example leaves it empty). */
+function exampleEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of read('deploy/.env.example').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  env.WEBUI_SECRET_KEY = 'test-secret';
+  return env;
+}
+
+/** Compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}. */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{([A-Z_]+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (op === '?') throw new Error(`${name}: ${arg}`);
+    return op === '-' ? (arg ?? '') : '';
+  });
+}
+
+interface Service {
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  user?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  healthcheck?: unknown;
+}
+
+function compose(env: Record<string, string>): { services: Record<string, Service> } {
+  return parseYaml(interpolate(read('deploy/compose.yaml'), env)) as { services: Record<string, Service> };
+}
+
+describe('deploy/compose.yaml', () => {
+  const env = exampleEnv();
+  const c = compose(env);
+  const ratls = c.services.ratls!;
+
+  it('gives ratls serve an environment its config loader accepts, listening on all interfaces', () => {
+    const config = validateConfig(envToRaw(ratls.environment!));
+    expect(config.listen).toEqual({ host: '0.0.0.0', port: 8443 });
+    expect(config.evidence.provider).toBe('configfs-tsm');
+    expect(config.tls.hosts).toContain(env.PUBLIC_HOST);
+    expect(config.collateral.cacheDir).toBe('/var/lib/ratls/collateral');
+    expect(config.collateral.required).toBe(false);
+    // The configfs-tsm mount's container side is where the provider looks.
+    const tsm = ratls.volumes!.find((v) => v.startsWith('/sys/kernel/config/tsm:'))!;
+    expect(tsm.split(':')[1]).toBe(config.evidence.configfsRoot);
+    expect(config.evidence.configfsRoot.startsWith('/sys/')).toBe(false);
+    // Routes reach the other services by name; Ollama's admin routes are refused.
+    const ollama = config.routes.find((r) => r.prefix === '/ollama/')!;
+    expect(ollama).toMatchObject({ target: 'http://ollama:11434', stripPrefix: true, rewriteHost: true, blockOllamaAdmin: true });
+    expect(config.routes.find((r) => r.prefix === '/')!.target).toBe('http://open-webui:8080');
+  });
+
+  it('publishes only the proxy, on the port it listens on, locked down', () => {
+    const published = Object.entries(c.services).filter(([, s]) => s.ports?.length).map(([n]) => n);
+    expect(published).toEqual(['ratls']);
+    expect(ratls.ports).toEqual([`${env.RATLS_PORT}:8443`]);
+    expect(ratls.cap_drop).toEqual(['ALL']);
+    expect(ratls.read_only).toBe(true);
+  });
+
+  it('configures open-webui and Ollama as their images document', () => {
+    const webui = c.services['open-webui']!.environment!;
+    expect(webui.OLLAMA_BASE_URL).toBe('http://ollama:11434');
+    expect(webui.WEBUI_URL).toBe(`https://${env.PUBLIC_HOST}:${env.RATLS_PORT}`);
+    expect(webui.CORS_ALLOW_ORIGIN).toBe(webui.WEBUI_URL);
+    expect(webui.WEBUI_SECRET_KEY).toBe('test-secret');
+    expect(c.services.ollama!.environment!.OLLAMA_HOST).toBe('0.0.0.0:11434');
+    expect(c.services.ollama!.healthcheck).toBeDefined();
+  });
+
+  it('refuses to interpolate without WEBUI_SECRET_KEY', () => {
+    expect(() => compose({ ...env, WEBUI_SECRET_KEY: '' })).toThrow(/WEBUI_SECRET_KEY/);
+  });
+});
+
+describe('Dockerfile and .dockerignore', () => {
+  const df = read('Dockerfile');
+
+  it('copies only what exists and is not ignored, and runs ratls serve on 0.0.0.0 as a non-root user', () => {
+    const copied = [...df.matchAll(/^COPY (?!--from)(\S+)/gm)].map((m) => m[1]!);
+    expect(copied.length).toBeGreaterThan(0);
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const p of copied) {
+      expect(existsSync(join(ROOT, p)), p).toBe(true);
+      expect(ignored, p).not.toContain(p);
+    }
+    for (const p of ['package.json', 'package-lock.json', 'bin', 'src', 'certs', 'config']) expect(df).toContain(p);
+    expect(df).toMatch(/RATLS_LISTEN=0\.0\.0\.0:8443/);
+    expect(df).toMatch(/^USER node$/m);
+    expect(df).toMatch(/^ENTRYPOINT \["node", "bin\/ratls", "serve"\]$/m);
+    expect(df).toMatch(/HEALTHCHECK[\s\S]*\/readyz/);
+    expect(df).toMatch(/npm ci --omit=dev/);
+  });
+});
