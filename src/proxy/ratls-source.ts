@@ -46,6 +46,12 @@ export function collateralProviderFor(config: ServeConfig, p: EvidenceProvider, 
   );
 }
 
+/**
+ * Lifetime of a certificate issued without the collateral it should staple. The server rotates at
+ * rotateAt of the lifetime, so this makes the next stapling attempt come minutes, not hours, later.
+ */
+export const UNSTAPLED_VALIDITY_SECONDS = 15 * 60;
+
 /** Options of {@link createRatlsIdentitySource}. */
 export interface RatlsIdentitySourceOptions {
   /**
@@ -65,6 +71,7 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       configfsRoot: config.evidence.configfsRoot,
     }));
   let logger: Logger | undefined;
+  const validitySeconds = Math.round(config.tls.validityMs / 1000);
   const withCollateral = collateralProviderFor(config, p, {
     onFetched: (info) => logger?.info(info, 'collateral fetched for stapling'),
   });
@@ -113,8 +120,8 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
       }
       stapledGauge.set(0);
       logger?.warn(
-        { err: why },
-        'collateral could not be fetched; serving the certificate WITHOUT stapled collateral (offline and browser verifiers will fail until the next rotation)',
+        { err: why, retryInSeconds: Math.round(Math.min(validitySeconds, UNSTAPLED_VALIDITY_SECONDS) * config.tls.rotateAt) },
+        'collateral could not be fetched; serving a short-lived certificate WITHOUT stapled collateral (offline and browser verifiers fail until a rotation staples it)',
       );
       return undefined;
     }
@@ -152,11 +159,12 @@ export async function createRatlsIdentitySource(config: ServeConfig, provider?: 
     },
     async issue(now) {
       const collateral = await collateralForIssue(now);
+      const missing = collateral === undefined && config.tls.stapleCollateral;
       const identity = await createRatlsIdentity({
         provider: p,
         hosts: config.tls.hosts,
         keyAlg: config.tls.keyAlg,
-        validitySeconds: Math.round(config.tls.validityMs / 1000),
+        validitySeconds: missing ? Math.min(validitySeconds, UNSTAPLED_VALIDITY_SECONDS) : validitySeconds,
         now,
         profile: config.tls.profile,
         stapleCollateral: collateral !== undefined,

@@ -20,7 +20,7 @@ import { ConfigfsTsmProvider, type TsmFs } from '../../src/tee/configfs-tsm.ts';
 import { initSimulatedWorld, loadSimulatedProvider, type SimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { writeCollateralDir } from '../../src/collateral/file.ts';
 import { createRatlsIdentitySource } from '../../src/proxy/ratls-source.ts';
-import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
+import { rotationDelay, startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { validateConfig, envToRaw, ConfigError, type RawConfig, type ServeConfig } from '../../src/proxy/config.ts';
 import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
 import { OID_RATLS_ENDORSEMENTS, encodeEndorsements, decodeEndorsements } from '../../src/ratls/extension.ts';
@@ -220,6 +220,12 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     expect(await metric(srv, 'ratls_collateral_stapled')).toBe(0);
     expect(await metric(srv, 'ratls_collateral_fetch_failures_total')).toBe(1);
     expect(lines.some((l) => l.level === 40 && /WITHOUT stapled collateral/.test(String(l.msg)))).toBe(true);
+    // Short-lived, so the server's own rotation retries stapling in about 10 minutes, not 16 hours.
+    const unstapled = srv.identity();
+    expect((unstapled.notAfter.getTime() - unstapled.notBefore.getTime()) / 1000).toBe(15 * 60 + 60);
+    const retryMs = rotationDelay(unstapled, 2 / 3, new Date());
+    expect(retryMs).toBeGreaterThan(8 * 60_000);
+    expect(retryMs).toBeLessThan(10 * 60_000);
 
     // The offline client refuses: there is no collateral anywhere it may look.
     const r = await verifyRatlsCertificate(der, { now: new Date(), trustedRoots: [sim.rootPem] });
@@ -234,6 +240,7 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     flaky.down = false;
     await srv.rotate();
     expect(hasEndorsements(await servedCertificate(srv.port))).toBe(true);
+    expect(srv.identity().notAfter.getTime() - srv.identity().notBefore.getTime()).toBe((24 * 3600 + 60) * 1000);
     expect(await metric(srv, 'ratls_collateral_stapled')).toBe(1);
   });
 
