@@ -301,7 +301,8 @@ async function startNginx(dir: string, upstreamPort: number, workers: number | '
   const key = join(dir, 'nginx.key');
   const cert = join(dir, 'nginx.crt');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // A port the kernel just handed out and released (a random one collided with a live socket).
+  const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
@@ -341,7 +342,7 @@ http {
 `,
   );
   const proc = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 100 && proc.exitCode === null; i++) {
     try {
       const c = new Client(`https://127.0.0.1:${port}`, tlsAgentOpts);
       await (await c.request({ path: '/small', method: 'GET' })).body.dump();
@@ -351,7 +352,20 @@ http {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  await stop(proc);
   throw new Error(`nginx did not start; see ${dir}/nginx-error.log`);
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function nginxPids(dir: string): { master: number; workers: number[] } {
@@ -394,15 +408,34 @@ export async function run(args: string[]): Promise<void> {
   const { initSimulatedWorld } = await import('../src/tee/simulated/world.ts');
   await initSimulatedWorld(join(dir, 'sim'));
 
+  const started: Array<ChildProcess | undefined> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of started.reverse()) await stop(c);
+    rmSync(dir, { recursive: true, force: true });
+  };
   const up = await spawnRole('upstream', []);
+  started.push(up.proc);
   const upPort = up.info.port as number;
   const proxyArgs = (name: string, extra: string[]): string[] => ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--log-file', join(dir, `${name}.log`), ...extra];
   // `ratls` is the default configuration (no engine given), exactly as `ratls serve` starts.
-  const proxy = await spawnRole('proxy', proxyArgs('ratls', []));
-  const h3Proxy = await spawnRole('proxy', proxyArgs('ratls-h3', ['--engine', 'http-proxy-3']));
-  const honoProxy = await spawnRole('proxy', proxyArgs('ratls-hono', ['--hot-path', 'hono']));
-  const nginx = withNginx ? await startNginx(dir, upPort, 1) : undefined;
-  const nginxAuto = withNginx ? await startNginx(dir, upPort, 'auto') : undefined;
+  let proxy: Child, h3Proxy: Child, honoProxy: Child;
+  let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
+  let nginxAuto: typeof nginx;
+  try {
+    proxy = await spawnRole('proxy', proxyArgs('ratls', []));
+    started.push(proxy.proc);
+    h3Proxy = await spawnRole('proxy', proxyArgs('ratls-h3', ['--engine', 'http-proxy-3']));
+    started.push(h3Proxy.proc);
+    honoProxy = await spawnRole('proxy', proxyArgs('ratls-hono', ['--hot-path', 'hono']));
+    started.push(honoProxy.proc);
+    nginx = withNginx ? await startNginx(dir, upPort, 1) : undefined;
+    started.push(nginx?.proc);
+    nginxAuto = withNginx ? await startNginx(dir, upPort, 'auto') : undefined;
+    started.push(nginxAuto?.proc);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
   const targets: Record<string, string> = {
     direct: `http://127.0.0.1:${upPort}`,
     ratls: `https://127.0.0.1:${proxy.info.port as number}`,
@@ -504,13 +537,7 @@ export async function run(args: string[]): Promise<void> {
     }
     results.openStreams = streams;
   } finally {
-    await stop(proxy.proc);
-    await stop(h3Proxy.proc);
-    await stop(honoProxy.proc);
-    await stop(nginx?.proc);
-    await stop(nginxAuto?.proc);
-    await stop(up.proc);
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
