@@ -1,6 +1,7 @@
 /**
  * The attested reverse proxy: an HTTPS server whose certificate carries the RA-TLS evidence,
- * control routes on Hono, upstream traffic on http-proxy-3, certificate rotation and graceful
+ * control routes on Hono, upstream traffic on undici or http-proxy-3 (src/proxy/upstream.ts),
+ * certificate rotation and graceful
  * shutdown. Node-only.
  */
 import * as https from 'node:https';
@@ -36,8 +37,8 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
   /** Schedule rotations automatically at config.tls.rotateAt of the lifetime (default true). */
   autoRotate?: boolean;
   /**
-   * 'raw' (default): only control routes go through Hono; upstream traffic is handed to
-   * http-proxy-3 on the raw Node request. 'hono': everything enters Hono first (kept for the
+   * 'raw' (default): only control routes go through Hono; upstream traffic is handed to the
+   * engine on the raw Node request. 'hono': everything enters Hono first (kept for the
    * benchmark that measured the difference; see docs/serve.md).
    */
   hotPath?: 'raw' | 'hono';

@@ -1,7 +1,8 @@
 /**
- * The hot path: matches a request to an upstream route and streams it there with http-proxy-3 on
- * the raw Node request/response (no Web Request/Response conversion), including WebSocket
- * upgrades. Also enforces the body limit, the Ollama admin block, and X-Forwarded-* headers.
+ * The hot path: matches a request to an upstream route and streams it there on the raw Node
+ * request/response (no Web Request/Response conversion): plain HTTP with the configured engine
+ * (undici by default, see undici-forward.ts; or http-proxy-3), WebSocket upgrades always with
+ * http-proxy-3. Also enforces the body limit, the Ollama admin block, and X-Forwarded-* headers.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
