@@ -18,7 +18,38 @@ import type { ProxyMetrics } from './metrics.ts';
 import { formatSize } from './units.ts';
 
 /** Ollama's model-management endpoints, refused when a route sets blockOllamaAdmin. */
-const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/;
+const ADMIN_BLOCKED_MESSAGE = 'Ollama model management (pull, push, create, delete, copy) is disabled on this proxy.';
+const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/i;
+
+/**
+ * The path as the upstream's router will see it: Go's net/http percent-decodes once, and routers
+ * and http-proxy-3 may collapse empty and dot segments. Matching the raw path would let
+ * `/%61pi/pull` or `/x/../api/pull` past the block. undefined when it cannot be decoded.
+ */
+export function routerPath(path: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  if (decoded.includes('\\') || decoded.includes('\0')) return undefined;
+  const out: string[] = [];
+  for (const seg of decoded.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return '/' + out.join('/');
+}
+
+/** 'blocked' for an admin route, 'bad' for a path no router would agree on, else 'ok'. */
+function adminCheck(route: CompiledRoute, path: string, rest: string): 'ok' | 'blocked' | 'bad' {
+  if (!route.blockOllamaAdmin) return 'ok';
+  const p = routerPath(route.stripPrefix ? rest : path);
+  if (p === undefined) return 'bad';
+  return OLLAMA_ADMIN.test(p) ? 'blocked' : 'ok';
+}
 
 interface CompiledRoute extends RouteConfig {
   targetUrl: URL;
@@ -169,8 +200,13 @@ export class UpstreamProxy {
       return;
     }
     const { route, rest } = m;
-    if (route.blockOllamaAdmin && OLLAMA_ADMIN.test(route.stripPrefix ? rest : path)) {
-      this.reject(req, res, 403, 'admin_blocked', 'Ollama model management (pull, push, create, delete, copy) is disabled on this proxy.', route.name, start, path);
+    const admin = adminCheck(route, path, rest);
+    if (admin === 'blocked') {
+      this.reject(req, res, 403, 'admin_blocked', ADMIN_BLOCKED_MESSAGE, route.name, start, path);
+      return;
+    }
+    if (admin === 'bad') {
+      this.reject(req, res, 400, 'bad_path', 'The request path is not valid percent-encoding or contains a backslash or NUL.', route.name, start, path);
       return;
     }
     const limit = this.config.limits.maxBodyBytes;
@@ -259,6 +295,13 @@ export class UpstreamProxy {
       return;
     }
     const { route, rest } = m;
+    const admin = adminCheck(route, path, rest);
+    if (admin !== 'ok') {
+      const [status, text] = admin === 'blocked' ? ['403 Forbidden', ADMIN_BLOCKED_MESSAGE] : ['400 Bad Request', 'Invalid request path.'];
+      this.metrics.rejected.inc({ reason: admin === 'blocked' ? 'admin_blocked' : 'bad_path' });
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text) + 1}\r\n\r\n${text}\n`);
+      return;
+    }
     this.prepare(req, route, rest, q < 0 ? '' : rawUrl.slice(q));
     this.sockets.add(socket);
     this.metrics.activeWebsockets.inc();

@@ -93,7 +93,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--block-ollama-admin', "refuse Ollama's pull/push/create/delete/copy routes")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--profile <profile>', 'RA-TLS certificate profile: ccc (default) or dstack (env RATLS_PROFILE)')
-    .option('--engine <name>', 'upstream client for HTTP requests: http-proxy-3 (default) or undici')
+    .option('--engine <name>', 'upstream client for HTTP requests: undici (default) or http-proxy-3 (WebSockets always use http-proxy-3)')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
       try {
