@@ -11,7 +11,6 @@
  */
 export * from './verify/index.ts';
 export * from './client/index.ts';
-export { verifyAttestationToken, type TokenKeySource, type VerifyAttestationTokenOptions, type VerifiedAttestationToken } from './client/attestation-token.ts';
 export { startRatlsServer, type RunningRatlsServer } from './proxy/server.ts';
 export { startAttestService, type AttestServiceConfig, type AttestServiceHandle } from './service/server.ts';
 export { selectEvidenceProvider, type SelectEvidenceProviderOptions } from './tee/select.ts';

@@ -8,3 +8,4 @@ export { loadPolicyFile, resolveCliPolicy } from './policy.ts';
 export { startConnectProxy, type ConnectProxyOptions, type RunningConnectProxy } from './connect.ts';
 export type { ConnectStatus } from './pages.ts';
 export { parsePolicy, policyToYaml, defaultClientPolicy, type ClientPolicy } from '../verify/policy-file.ts';
+export { verifyAttestationToken, type TokenKeySource, type VerifyAttestationTokenOptions, type VerifiedAttestationToken } from './attestation-token.ts';
