@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { type CliIo, UsageError } from '../io.ts';
-import { resolveCliPolicy } from '../../client/policy.ts';
+import { policyFromFlags } from '../policy-flags.ts';
 import { startConnectProxy } from '../../client/connect.ts';
 
 interface ConnectFlags {
@@ -37,13 +37,7 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .option('--allow-host <name>', 'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: ConnectFlags) => {
       const listen = parseListen(flags.listen);
-      let policy;
-      try {
-        policy = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
-      } catch (err) {
-        throw new UsageError(err instanceof Error ? err.message : String(err));
-      }
-      if (flags.nonce) policy.freshness.requireNonce = true;
+      const policy = policyFromFlags(flags);
       if (!isLoopback(listen.host)) {
         io.err(`ratls connect: WARNING: listening on ${listen.host}, not loopback. Traffic between clients and this proxy is plain HTTP.\n`);
       }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
-import { resolveCliPolicy } from '../../client/policy.ts';
+import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
 import { renderReport } from '../../client/report.ts';
 import { RatlsError } from '../../verify/errors.ts';
@@ -25,13 +25,7 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
     .option('--json', 'print the verification result as JSON')
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
     .action(async (url: string, flags: VerifyFlags) => {
-      let policy;
-      try {
-        policy = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
-      } catch (err) {
-        throw new UsageError(err instanceof Error ? err.message : String(err));
-      }
-      if (flags.nonce) policy.freshness.requireNonce = true;
+      const policy = policyFromFlags(flags);
       const timeoutMs = Number(flags.timeout);
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout must be a positive number of milliseconds.');
       let event;

@@ -1,0 +1,22 @@
+import type { ClientPolicy } from '../verify/policy-file.ts';
+import { resolveCliPolicy } from '../client/policy.ts';
+import { UsageError } from './io.ts';
+
+/** The `--policy FILE`, `--root PEM...` and `--nonce` flags shared by the client commands. */
+export interface PolicyFlags {
+  policy?: string;
+  root?: string[];
+  nonce?: boolean;
+}
+
+/** Builds the client policy from the flags; a bad file or root is a usage error (exit 2). */
+export function policyFromFlags(flags: PolicyFlags): ClientPolicy {
+  let policy: ClientPolicy;
+  try {
+    policy = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.nonce) policy.freshness.requireNonce = true;
+  return policy;
+}
