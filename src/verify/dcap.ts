@@ -492,7 +492,23 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     }
   }
 
-  // 10. Policy.
+  // 10. Policy. The collateral minimum is enforced here too, so every caller of verifyQuote (e.g.
+  // `ratls quote verify --policy`) honours it, not only those that pick collateral by it.
+  const minEval = opts.policy?.minTcbEvaluationDataNumber;
+  if (minEval !== undefined) {
+    if (typeof minEval !== 'number' || !Number.isInteger(minEval) || minEval < 0) {
+      run.fail('collateral evaluation number', 'POLICY_INVALID', `minTcbEvaluationDataNumber must be a non-negative integer; got ${String(minEval)}.`);
+    } else {
+      const n = Math.min(tcb.tcbEvaluationDataNumber, qeId.tcbEvaluationDataNumber);
+      if (n < minEval) {
+        run.fail(
+          'collateral evaluation number',
+          'TCB_EVALUATION_TOO_OLD',
+          `The collateral's tcbEvaluationDataNumber is ${n} (TCB info ${tcb.tcbEvaluationDataNumber}, QE identity ${qeId.tcbEvaluationDataNumber}), below the policy minimum ${minEval}: it predates a TCB recovery the policy requires; fetch current collateral.`,
+        );
+      } else run.pass('collateral evaluation number', `${n} >= ${minEval}`);
+    }
+  }
   const hasTcbError = run.errors.some((e) => e.code === 'TCB_NOT_SUPPORTED' || e.code === 'TDX_MODULE_MISMATCH');
   if (run.errors.length === 0 || run.tcbStatus !== null || hasTcbError) {
     const perr = applyPolicy(run.summary, run.tcbStatus, run.advisoryIds, opts.policy).filter(

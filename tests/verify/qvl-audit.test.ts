@@ -321,3 +321,18 @@ describe('Intel PKI algorithms only (verifySha256EcdsaSignature, rawToP256PubKey
     expect(e?.message).toMatch(/P-256/);
   });
 });
+
+describe('policy minimum tcbEvaluationDataNumber is enforced by verifyQuote itself', () => {
+  it('collateral below the minimum is TCB_EVALUATION_TOO_OLD; at the minimum it passes', async () => {
+    const { verifyQuote } = await import('../../src/verify/dcap.ts');
+    const n = Math.min(Number(rawInfo.tcbEvaluationDataNumber), Number(rawQe.tcbEvaluationDataNumber));
+    const at = await verifyQuote(v.quote, { now: v.now, collateral: v.collateral!, policy: { minTcbEvaluationDataNumber: n } });
+    expect(at.ok).toBe(true);
+    const above = await verifyQuote(v.quote, { now: v.now, collateral: v.collateral!, policy: { minTcbEvaluationDataNumber: n + 1 } });
+    expect(above.ok).toBe(false);
+    expect(above.errors.map((e) => e.code)).toEqual(['TCB_EVALUATION_TOO_OLD']);
+    expect(above.tcbStatus).toBe('UpToDate');
+    const bad = await verifyQuote(v.quote, { now: v.now, collateral: v.collateral!, policy: { minTcbEvaluationDataNumber: -1 } });
+    expect(bad.errors.map((e) => e.code)).toEqual(['POLICY_INVALID']);
+  });
+});
