@@ -2,10 +2,10 @@
  * Reads the few unsigned facts a source or cache needs from collateral: which FMSPC and PCK CA it
  * is for and until when it may be used. Nothing here is trusted; the verifier checks signatures.
  */
-import { X509Certificate, X509Crl } from '@peculiar/x509';
 import type { Collateral } from '../verify/types.ts';
 import type { VerifyError } from '../verify/errors.ts';
-import { toArrayBuffer } from '../util/bytes.ts';
+import { parseCertificate, parseCrl, pemToDers } from '../verify/x509.ts';
+import { splitPemCertificates } from '../quote/parse.ts';
 import type { CollateralRequest } from './types.ts';
 
 function jsonField(json: string, outer: string, field: string): unknown {
@@ -26,7 +26,7 @@ function date(v: unknown): Date | undefined {
 
 function crlNextUpdate(der: Uint8Array): Date | undefined {
   try {
-    return new X509Crl(toArrayBuffer(der)).nextUpdate;
+    return parseCrl(der).nextUpdate;
   } catch {
     return undefined;
   }
@@ -41,9 +41,10 @@ export function tcbInfoFmspc(c: Pick<Collateral, 'tcbInfoJson'>): string | undef
 /** 'platform' / 'processor' from the PCK CRL issuer chain's first certificate, when recognisable. */
 export function pckCrlCa(c: Pick<Collateral, 'pckCrlIssuerChain'>): 'platform' | 'processor' | undefined {
   try {
-    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(c.pckCrlIssuerChain);
+    // linear split: this runs on a server's stapled collateral before any signature check
+    const first = splitPemCertificates(c.pckCrlIssuerChain)[0];
     if (!first) return undefined;
-    const subject = new X509Certificate(first[0]).subject.toLowerCase();
+    const subject = parseCertificate(pemToDers(first)[0]!).subjectCn.toLowerCase();
     if (subject.includes('platform')) return 'platform';
     if (subject.includes('processor')) return 'processor';
   } catch {
