@@ -1,6 +1,9 @@
 /** Human-readable verification report for `ratls verify` (plain text; ANSI colours on a TTY). */
 import type { VerificationResult } from '../verify/types.ts';
 import type { RatlsVerificationResult } from '../verify/ratls-cert.ts';
+import { clean } from '../verify/report.ts';
+
+export { clean };
 
 /** What the report shows besides the result. */
 export interface ReportContext {
@@ -20,15 +23,6 @@ const MEASUREMENT_ROWS: Array<[string, keyof NonNullable<VerificationResult['quo
   ['XFAM', 'xfam'],
   ['TDATTRIBUTES', 'tdAttributes'],
 ];
-
-/**
- * Makes text safe for a terminal: C0/C1 controls (ESC, CR, BEL, CSI...) become U+FFFD. Much of the
- * report is chosen by the server (certificate subject, error text it returned); raw, it could clear
- * lines and print a fake verdict.
- */
-export function clean(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
-}
 
 /** Renders the report; ends with a newline. */
 export function renderReport(result: VerificationResult | RatlsVerificationResult, ctx: ReportContext): string {

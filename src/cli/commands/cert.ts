@@ -14,7 +14,8 @@ import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts
 import { loadCollateralDir } from '../../collateral/file.ts';
 import { RatlsError } from '../../verify/errors.ts';
 import { fromHex } from '../../util/bytes.ts';
-import { formatVerificationReport } from '../../verify/report.ts';
+import { writeSecretFile } from '../../util/secret-file.ts';
+import { clean, formatVerificationReport } from '../../verify/report.ts';
 import type { Collateral } from '../../verify/types.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -72,10 +73,10 @@ export function renderCertResult(r: RatlsVerificationResult, now: Date): string 
   let out = `Verification time: ${now.toISOString()}\n\n`;
   if (r.nonIntelRoot) out += 'WARNING: SIMULATED / non-Intel root: this is not evidence of a real Intel TDX platform.\n\n';
   if (r.certificate) {
-    out += `Certificate\n  subject      ${r.certificate.subject}\n  valid        ${r.certificate.notBefore} .. ${r.certificate.notAfter}\n`;
-    out += `  SHA-256      ${r.certificate.fingerprintSha256}\n`;
+    out += `Certificate\n  subject      ${clean(r.certificate.subject)}\n  valid        ${clean(`${r.certificate.notBefore} .. ${r.certificate.notAfter}`)}\n`;
+    out += `  SHA-256      ${clean(r.certificate.fingerprintSha256)}\n`;
   }
-  if (r.ratls) out += `  RA-TLS       ${r.ratls.profile}, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}\n`;
+  if (r.ratls) out += `  RA-TLS       ${clean(`${r.ratls.profile}, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}`)}\n`;
   return `${out}\n${formatVerificationReport(r)}`;
 }
 
@@ -123,7 +124,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
           profile: o.profile,
         });
         await writeFile(o.outCert, id.certPem);
-        if (o.outKey) await writeFile(o.outKey, id.keyPem, { mode: 0o600 });
+        if (o.outKey) await writeSecretFile(o.outKey, id.keyPem);
         const sim = id.simulated ? ' SIMULATED' : '';
         io.out(
           `Issued${sim} RA-TLS certificate (${id.profile}, ${o.keyAlg}, provider ${id.providerName})\n` +
