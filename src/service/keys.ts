@@ -4,11 +4,11 @@
  * schedule. A rotated-out key stays in the published JWKS until the last token it signed has expired,
  * so relying parties never see a valid token whose key vanished.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, chmod, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { RatlsError } from '../verify/errors.ts';
+import { writeSecretFile } from '../util/secret-file.ts';
 
 /** Token signing algorithms the service supports. */
 export type SigningAlg = 'ES256' | 'ES384';
@@ -194,18 +194,9 @@ export class KeyStore {
   /** Writes a key file atomically with mode 0600 (created that way, never widened first). */
   private async write(k: StoredKey): Promise<void> {
     const final = join(this.dir, fileName(k.kid));
-    const tmp = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
     try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(k, null, 2) + '\n', 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, final);
+      await writeSecretFile(final, JSON.stringify(k, null, 2) + '\n');
     } catch (err) {
-      await rm(tmp, { force: true });
       throw new RatlsError('KEY_STORE_FAILED', `Cannot write signing key to ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -4,13 +4,14 @@
  * Generated once per install into a directory the user chooses; the CA and attestation private
  * keys live there with mode 0600 and must never be committed. Node-only.
  */
-import { mkdir, readFile, writeFile, access, chmod, open, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, access, open, stat, unlink } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { RatlsError } from '../../verify/errors.ts';
 import type { TcbStatus } from '../../verify/types.ts';
 import { fromHex, toHex } from '../../util/bytes.ts';
+import { writeSecretFile } from '../../util/secret-file.ts';
 import { encodeSgxExtensions, OID_SGX_EXTENSIONS } from './sgx-extension.ts';
 import { SIM_NAMES, generateP256, importKeyPair, issueCert, privateKeyPem } from './pki.ts';
 
@@ -155,8 +156,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 async function writeSecret(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { mode: 0o600 });
-  await chmod(path, 0o600);
+  await writeSecretFile(path, text);
 }
 
 /**
