@@ -75,9 +75,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
             `The service has no current collateral for FMSPC ${pck.fmspc} (${pck.pckCa} CA) at ${ctx.now.toISOString()}; its operator must refresh the collateral sources.`,
           );
         }
-        // sources skip collateral below the minimum; a source that ignores it is caught here
-        const tooOld = evaluationNumberError(collateral, minEval);
-        if (tooOld) throw new RatlsError(tooOld.code, tooOld.message);
+        // sources skip collateral below the minimum; verifyQuote enforces it on the signed data
         return await verifyQuote(quote, {
           collateral,
           now: ctx.now,

@@ -11,7 +11,7 @@ import { RatlsError, toVerifyError, type VerifyError } from './errors.ts';
 import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from './types.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
-import { collateralMatches, evaluationNumberError } from '../collateral/inspect.ts';
+import { collateralMatches } from '../collateral/inspect.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from './pck.ts';
@@ -358,12 +358,7 @@ async function verifyEvidenceParts(
   }
 
   // a staple or cache older than the policy's minimum is skipped above; if nothing newer was found
-  // (or collateral was supplied), say so rather than appraise with pre-recovery TCB levels
-  const tooOld = collateral ? evaluationNumberError(collateral, opts.policy?.minTcbEvaluationDataNumber) : undefined;
-  if (tooOld) {
-    fail(acc, 'collateral', tooOld);
-    collateral = undefined;
-  }
+  // (or collateral was supplied), verifyQuote reports TCB_EVALUATION_TOO_OLD from the signed data
 
   let base: VerificationResult;
   if (collateral) {
