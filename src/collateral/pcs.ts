@@ -5,7 +5,7 @@
  */
 import { RatlsError } from '../verify/errors.ts';
 import type { Collateral } from '../verify/types.ts';
-import { fromHex } from '../util/bytes.ts';
+import { crlToDer } from '../verify/x509.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 /** Intel's Provisioning Certification Service. */
@@ -50,17 +50,6 @@ function chainHeader(headers: Headers, names: string[], what: string): string {
     }
   }
   throw new RatlsError('COLLATERAL_MALFORMED', `The collateral service sent the ${what} without its issuer chain header (${names[0]}).`);
-}
-
-/** CRLs arrive as DER, PEM or hex text depending on the service; normalise to DER. */
-export function crlToDer(body: Uint8Array, what: string): Uint8Array {
-  if (body.length > 0 && body[0] === 0x30) return body;
-  const text = new TextDecoder().decode(body).trim();
-  const pem = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(text);
-  if (pem) return new Uint8Array(Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64'));
-  const hex = fromHex(text);
-  if (hex && hex[0] === 0x30) return hex;
-  throw new RatlsError('COLLATERAL_MALFORMED', `The ${what} from the collateral service is neither DER, PEM nor hex.`);
 }
 
 /** Collateral from Intel PCS v4 or a PCCS. */
@@ -141,9 +130,9 @@ export class PcsCollateralSource implements CollateralSource {
       tcbInfoIssuerChain: chainHeader(tcb.headers, ['TCB-Info-Issuer-Chain', 'SGX-TCB-Info-Issuer-Chain'], 'TCB info'),
       qeIdentityJson: text(qe.body),
       qeIdentityIssuerChain: chainHeader(qe.headers, ['SGX-Enclave-Identity-Issuer-Chain'], 'QE identity'),
-      pckCrl: crlToDer(crl.body, 'PCK CRL'),
+      pckCrl: crlToDer(crl.body, 'PCK CRL from the collateral service'),
       pckCrlIssuerChain: chainHeader(crl.headers, ['SGX-PCK-CRL-Issuer-Chain'], 'PCK CRL'),
-      rootCaCrl: crlToDer(root.body, 'root CA CRL'),
+      rootCaCrl: crlToDer(root.body, 'root CA CRL from the collateral service'),
     };
   }
 }

@@ -14,7 +14,7 @@
 import { encode, encodedNumber, Tag } from 'cbor2';
 import { RatlsError } from '../verify/errors.ts';
 import type { Collateral } from '../verify/types.ts';
-import { fromHex } from '../util/bytes.ts';
+import { crlToDer } from '../verify/x509.ts';
 import { strictCborDecode } from './claims.ts';
 
 export const OID_RATLS_EVIDENCE = '2.23.133.5.4.9';
@@ -114,49 +114,6 @@ function text(b: Uint8Array, name: string): string {
   }
 }
 
-/** Header plus contents length of the DER element starting at b[0], or undefined if unreadable. */
-function derTotalLength(b: Uint8Array): number | undefined {
-  if (b.length < 2) return undefined;
-  const first = b[1]!;
-  if (first < 0x80) return 2 + first;
-  const n = first & 0x7f;
-  if (n === 0 || n > 4 || b.length < 2 + n) return undefined;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
-  return 2 + n + len;
-}
-
-/**
- * CRLs arrive from other implementations as raw DER, PEM, or hex-encoded DER (DCAP collateral
- * v3.0); normalise to DER.
- */
-function crlDer(b: Uint8Array, name: string): Uint8Array {
-  // DER may legitimately end in zero bytes (an ECDSA signature's last octet is 0 once in 256), so
-  // only zeros past the length the DER header declares are a C-style terminator to drop.
-  if (b.length > 0 && b[0] === 0x30) {
-    const declared = derTotalLength(b);
-    if (declared !== undefined && declared < b.length && b.subarray(declared).every((x) => x === 0)) return b.subarray(0, declared);
-    return b;
-  }
-  const s = stripNul(b);
-  const t = text(s, name).trim();
-  const pem = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/.exec(t);
-  if (pem) {
-    const b64 = pem[1]!.replace(/\s+/g, '');
-    try {
-      const bin = atob(b64);
-      const out = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-      return out;
-    } catch {
-      throw new RatlsError('COLLATERAL_MALFORMED', `The stapled ${name} is not valid PEM.`);
-    }
-  }
-  const hex = fromHex(t);
-  if (hex && hex[0] === 0x30) return hex;
-  throw new RatlsError('COLLATERAL_MALFORMED', `The stapled ${name} is neither DER, PEM nor hex.`);
-}
-
 /** Decodes the endorsements extension (hostile input). Throws RatlsError COLLATERAL_MALFORMED. */
 export function decodeEndorsements(bytes: Uint8Array): DecodedEndorsements {
   let v: unknown;
@@ -185,8 +142,8 @@ export function decodeEndorsements(bytes: Uint8Array): DecodedEndorsements {
   const collateral: Collateral = {
     tcbInfoJson: text(b[0]!, names[0]!),
     tcbInfoIssuerChain: text(b[1]!, names[1]!),
-    pckCrl: crlDer(b[2]!, names[2]!),
-    rootCaCrl: crlDer(b[3]!, names[3]!),
+    pckCrl: crlToDer(b[2]!, `stapled ${names[2]!}`),
+    rootCaCrl: crlToDer(b[3]!, `stapled ${names[3]!}`),
     pckCrlIssuerChain: text(b[4]!, names[4]!),
     qeIdentityJson: text(b[5]!, names[5]!),
     qeIdentityIssuerChain: text(b[6]!, names[6]!),

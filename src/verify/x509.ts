@@ -2,7 +2,7 @@
  * The parts of X.509 certificates and CRLs that DCAP verification uses, read with the bounded DER
  * reader in der.ts. Browser-safe. Signatures are verified in crypto.ts.
  */
-import { fromBase64, toHex } from '../util/bytes.ts';
+import { fromBase64, fromHex, toHex } from '../util/bytes.ts';
 import { splitPemCertificates } from '../quote/parse.ts';
 import { DerReader, TAG, derRoot, intValue, oidToString, parseTime, stripIntegerPadding, type Tlv } from './der.ts';
 import { RatlsError, type ErrorCode } from './errors.ts';
@@ -269,3 +269,56 @@ export function serialHex(c: Certificate): string {
 
 /** Unsigned INTEGER helper re-exported for the PCK extension parser. */
 export { intValue };
+
+/** Header plus contents length of the DER element starting at b[0], or undefined if unreadable. */
+function derTotalLength(b: Uint8Array): number | undefined {
+  if (b.length < 2) return undefined;
+  const first = b[1]!;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || b.length < 2 + n) return undefined;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
+  return 2 + n + len;
+}
+
+function stripTrailingNul(b: Uint8Array): Uint8Array {
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return b.subarray(0, end);
+}
+
+const CRL_PEM_BEGIN = '-----BEGIN X509 CRL-----';
+const CRL_PEM_END = '-----END X509 CRL-----';
+
+/**
+ * CRLs arrive as raw DER, PEM, or hex-encoded DER (PCCS, DCAP collateral v3.0) depending on the
+ * service or implementation; normalises to DER. Browser-safe, linear time on hostile input.
+ * `what` names the CRL in messages, e.g. "stapled PCK CRL".
+ * @throws RatlsError COLLATERAL_MALFORMED
+ */
+export function crlToDer(b: Uint8Array, what: string): Uint8Array {
+  // DER may legitimately end in zero bytes (an ECDSA signature's last octet is 0 once in 256), so
+  // only zeros past the length the DER header declares are a C-style terminator to drop.
+  if (b.length > 0 && b[0] === 0x30) {
+    const declared = derTotalLength(b);
+    if (declared !== undefined && declared < b.length && b.subarray(declared).every((x) => x === 0)) return b.subarray(0, declared);
+    return b;
+  }
+  let t: string;
+  try {
+    t = new TextDecoder('utf-8', { fatal: true }).decode(stripTrailingNul(b)).trim();
+  } catch {
+    throw new RatlsError('COLLATERAL_MALFORMED', `The ${what} is not UTF-8 text.`);
+  }
+  const begin = t.indexOf(CRL_PEM_BEGIN);
+  if (begin >= 0) {
+    const end = t.indexOf(CRL_PEM_END, begin + CRL_PEM_BEGIN.length);
+    const der = end >= 0 ? fromBase64(t.slice(begin + CRL_PEM_BEGIN.length, end)) : undefined;
+    if (!der || der.length === 0) throw new RatlsError('COLLATERAL_MALFORMED', `The ${what} is not valid PEM.`);
+    return der;
+  }
+  const hex = fromHex(t);
+  if (hex && hex[0] === 0x30) return hex;
+  throw new RatlsError('COLLATERAL_MALFORMED', `The ${what} is neither DER, PEM nor hex.`);
+}
