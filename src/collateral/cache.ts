@@ -11,6 +11,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collateral } from '../verify/types.ts';
 import { collateralMatches } from './inspect.ts';
+import { fromBase64, toBase64 } from '../util/bytes.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 interface CacheRecord {
@@ -26,23 +27,24 @@ interface CacheRecord {
   rootCaCrl: string;
 }
 
-const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-
 function decodeRecord(text: string): Collateral | undefined {
   try {
     const r = JSON.parse(text) as Partial<CacheRecord>;
     if (r.format !== 'ratls-collateral-cache/1') return undefined;
     const strings = [r.tcbInfoJson, r.tcbInfoIssuerChain, r.qeIdentityJson, r.qeIdentityIssuerChain, r.pckCrl, r.pckCrlIssuerChain, r.rootCaCrl];
     if (!strings.every((s) => typeof s === 'string')) return undefined;
+    // a CRL that is not well-formed base64 makes the entry corrupt: a miss, not garbage bytes
+    const pckCrl = fromBase64(r.pckCrl!);
+    const rootCaCrl = fromBase64(r.rootCaCrl!);
+    if (!pckCrl || !rootCaCrl) return undefined;
     return {
       tcbInfoJson: r.tcbInfoJson!,
       tcbInfoIssuerChain: r.tcbInfoIssuerChain!,
       qeIdentityJson: r.qeIdentityJson!,
       qeIdentityIssuerChain: r.qeIdentityIssuerChain!,
-      pckCrl: unb64(r.pckCrl!),
+      pckCrl,
       pckCrlIssuerChain: r.pckCrlIssuerChain!,
-      rootCaCrl: unb64(r.rootCaCrl!),
+      rootCaCrl,
     };
   } catch {
     return undefined;
@@ -112,9 +114,9 @@ export class DiskCacheCollateralSource implements CollateralSource {
       tcbInfoIssuerChain: c.tcbInfoIssuerChain,
       qeIdentityJson: c.qeIdentityJson,
       qeIdentityIssuerChain: c.qeIdentityIssuerChain,
-      pckCrl: b64(c.pckCrl),
+      pckCrl: toBase64(c.pckCrl),
       pckCrlIssuerChain: c.pckCrlIssuerChain,
-      rootCaCrl: b64(c.rootCaCrl),
+      rootCaCrl: toBase64(c.rootCaCrl),
     };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // an entry written into a directory others control would not be read back anyway
