@@ -6,6 +6,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { RatlsError } from '../verify/errors.ts';
+import { constantTimeEqual } from '../util/bytes.ts';
 import type { AttestationClaims } from '../service/claims.ts';
 
 export type { AttestationClaims } from '../service/claims.ts';
@@ -104,7 +105,7 @@ export async function verifyAttestationToken(
 
   if (opts.expectedNonce !== undefined) {
     const want = typeof opts.expectedNonce === 'string' ? opts.expectedNonce : Buffer.from(opts.expectedNonce).toString('base64url');
-    if (typeof payload.eat_nonce !== 'string' || !timingSafeStringEqual(payload.eat_nonce, want)) {
+    if (typeof payload.eat_nonce !== 'string' || !constantTimeEqual(enc.encode(payload.eat_nonce), enc.encode(want))) {
       throw new RatlsError('NONCE_MISMATCH', 'The token was not issued for the nonce you sent (eat_nonce differs); request a new attestation.');
     }
   }
@@ -149,14 +150,7 @@ function checkJwksUrl(url: string): void {
   );
 }
 
-function timingSafeStringEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  if (x.length !== y.length) return false;
-  let d = 0;
-  for (let i = 0; i < x.length; i++) d |= x[i]! ^ y[i]!;
-  return d === 0;
-}
+const enc = new TextEncoder();
 
 function mapJoseError(err: unknown): RatlsError {
   if (err instanceof joseErrors.JWTExpired) return new RatlsError('TOKEN_EXPIRED', 'The attestation token has expired; request a new one.', { cause: err });
