@@ -73,8 +73,9 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
 
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
     const nonceHex = c.req.query('nonce');
-    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', 'Add ?nonce=<hex> (1 to 64 random bytes) to get evidence bound to your nonce.'), 400);
-    const nonce = /^[0-9a-fA-F]+$/.test(nonceHex) && nonceHex.length <= MAX_NONCE_BYTES * 2 ? fromHex(nonceHex.toLowerCase()) : undefined;
+    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`), 400);
+    // fromHex checks the alphabet (either case) and even length; the length cap comes first
+    const nonce = nonceHex.length <= MAX_NONCE_BYTES * 2 ? fromHex(nonceHex) : undefined;
     if (!nonce || nonce.length === 0) {
       return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
