@@ -11,7 +11,7 @@ function hostile(): RatlsVerificationResult {
     ok: false,
     tcbStatus: null,
     advisoryIds: [`INTEL-SA-${ESC}`],
-    errors: [{ code: 'CERT_INVALID', message: `bad ${ESC}` } as RatlsVerificationResult['errors'][number]],
+    errors: [{ code: 'POLICY_INVALID', message: `bad ${ESC}` }],
     quote: null,
     checks: [{ name: `check ${ESC}`, ok: false, detail: `detail ${ESC}` }],
     ratls: { profile: 'ccc', pubkeyHashAlg: `SHA-256${ESC}`, nonce: `00${ESC}` },
