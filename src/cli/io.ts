@@ -15,3 +15,14 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * Parses a `--at` flag: an explicit ISO 8601 date or date-time (so "2025" or locale strings are not
+ * silently accepted); absent means now.
+ */
+export function parseAt(at: string | undefined): Date {
+  if (at === undefined) return new Date();
+  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(at) ? new Date(at) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--at must be an ISO 8601 time such as 2025-07-19T10:00:00Z, got "${at}".`);
+  return d;
+}

@@ -2,14 +2,14 @@
  * `ratls cert issue` and `ratls cert verify`: make an RA-TLS certificate from an evidence provider
  * (for tests and demos; the proxy makes its own in memory) and check one offline.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import * as x509 from '@peculiar/x509';
-import { type CliIo, UsageError } from '../io.ts';
+import { type CliIo, UsageError, parseAt } from '../io.ts';
+import { readCertificateFile } from '../cert-file.ts';
+import { policyFromFlags } from '../policy-flags.ts';
 import { selectEvidenceProvider } from '../../tee/select.ts';
 import { createRatlsIdentity } from '../../ratls/identity.ts';
 import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../verify/ratls-cert.ts';
-import { resolveCliPolicy } from '../../client/policy.ts';
 import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts';
 import { loadCollateralDir } from '../../collateral/file.ts';
 import { RatlsError } from '../../verify/errors.ts';
@@ -23,25 +23,6 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 function parseInt10(v: string, name: string): number {
   if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}".`);
   return Number(v);
-}
-
-/** Reads a certificate file in PEM or DER. */
-export async function readCertificateFile(path: string): Promise<Uint8Array> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (err) {
-    throw new UsageError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
-  }
-  const text = raw.toString('latin1');
-  if (text.includes('-----BEGIN CERTIFICATE-----')) {
-    try {
-      return new Uint8Array(x509.PemConverter.decodeFirst(text));
-    } catch {
-      throw new UsageError(`${path} holds no readable PEM certificate.`);
-    }
-  }
-  return new Uint8Array(raw);
 }
 
 interface IssueOpts {
@@ -78,14 +59,6 @@ export function renderCertResult(r: RatlsVerificationResult, now: Date): string 
   }
   if (r.ratls) out += `  RA-TLS       ${clean(`${r.ratls.profile}, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}`)}\n`;
   return `${out}\n${formatVerificationReport(r)}`;
-}
-
-/** Same strictness as `quote verify --at`: an explicit ISO 8601 date(-time). */
-function parseAt(at: string | undefined): Date {
-  if (at === undefined) return new Date();
-  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(at) ? new Date(at) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`--at must be an ISO 8601 time such as 2025-07-19T10:00:00Z, got "${at}".`);
-  return d;
 }
 
 /** Registers `cert issue` and `cert verify`. */
@@ -162,10 +135,9 @@ export function registerCertCommands(program: Command, io: CliIo): void {
         expectedNonce = fromHex(o.nonce);
         if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--nonce must be non-empty hex.');
       }
-      let policy;
+      const policy = policyFromFlags({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
       let collateral: Collateral | undefined;
       try {
-        policy = resolveCliPolicy({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
         if (o.collateral) collateral = await loadCollateralDir(o.collateral);
       } catch (err) {
         throw new UsageError(err instanceof Error ? err.message : String(err));

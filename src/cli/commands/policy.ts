@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { type CliIo, UsageError } from '../io.ts';
-import { loadPolicyFile, resolveCliPolicy } from '../../client/policy.ts';
+import { readCertificateFile } from '../cert-file.ts';
+import { policyFromFlags } from '../policy-flags.ts';
+import { loadPolicyFile } from '../../client/policy.ts';
 import { probe } from '../../client/probe.ts';
 import { Attestor } from '../../client/attestor.ts';
 import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
@@ -13,19 +14,6 @@ interface FromFlags {
   cert?: string;
   root?: string[];
   policy?: string;
-}
-
-/** Reads a certificate file, PEM or DER. */
-function readCert(path: string): Uint8Array {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`Cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const text = buf.toString('latin1');
-  const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text);
-  return m ? new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')) : new Uint8Array(buf);
 }
 
 /** A policy pinned to what `result` shows; measurements as presented, statuses as found. */
@@ -63,12 +51,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--policy <file>', 'take roots, collateral and freshness settings from this policy')
     .action(async (flags: FromFlags) => {
       if (!flags.url === !flags.cert) throw new UsageError('Give exactly one of --url or --cert.');
-      let base: ClientPolicy;
-      try {
-        base = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
-      } catch (err) {
-        throw new UsageError(err instanceof Error ? err.message : String(err));
-      }
+      const base = policyFromFlags({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
       // Verify the cryptography only: every status and DEBUG admitted, nothing pinned yet.
       const permissive: ClientPolicy = { ...base, appraisal: { allowedTcbStatuses: [...TCB_STATUSES], allowDebug: true }, freshness: { requireNonce: false } };
       let result: VerificationResult;
@@ -86,7 +69,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
         }
         source = flags.url;
       } else {
-        result = await new Attestor(permissive).verifyCertificate(readCert(flags.cert!));
+        result = await new Attestor(permissive).verifyCertificate(await readCertificateFile(flags.cert!));
         source = flags.cert!;
       }
       if (!result.ok || !result.quote) {

@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type CliIo, UsageError } from '../io.ts';
+import { type CliIo, UsageError, parseAt } from '../io.ts';
+import { policyFromFlags } from '../policy-flags.ts';
 import { loadCollateralDir } from '../../collateral/file.ts';
 import { parseQuote } from '../../quote/parse.ts';
 import { summarizeQuote } from '../../quote/summary.ts';
@@ -13,7 +14,6 @@ import { RatlsError, toVerifyError } from '../../verify/errors.ts';
 import { pckInfoFromQuote } from '../../verify/pck.ts';
 import { formatQuoteFields, formatVerificationReport } from '../../verify/report.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../verify/types.ts';
-import { resolveCliPolicy } from '../../client/policy.ts';
 
 interface VerifyFlags {
   quote: string;
@@ -41,14 +41,6 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
   }
 }
 
-function parseAt(at: string | undefined): Date {
-  if (at === undefined) return new Date();
-  // Require an explicit date-time so "2025" or locale strings are not silently accepted.
-  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(at) ? new Date(at) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`--at must be an ISO 8601 time such as 2025-07-19T10:00:00Z, got "${at}"`);
-  return d;
-}
-
 function parseStatuses(list: string[] | undefined, base: TcbStatus[]): TcbStatus[] | undefined {
   if (!list || list.length === 0) return undefined;
   const out: TcbStatus[] = [...base];
@@ -65,18 +57,10 @@ function parseStatuses(list: string[] | undefined, base: TcbStatus[]): TcbStatus
 
 async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   const now = parseAt(f.at);
-  // A policy file (the same YAML/JSON `ratls verify` uses) sets the appraisal and roots; flags add to it.
-  let policy: AppraisalPolicy = {};
-  let policyRoots: string[] | undefined;
-  if (f.policy) {
-    try {
-      const p = resolveCliPolicy({ policy: f.policy });
-      policy = { ...p.appraisal };
-      policyRoots = p.trustedRoots;
-    } catch (err) {
-      throw new UsageError(`cannot use policy file ${f.policy}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
+  // A policy file (the same YAML/JSON `ratls verify` uses) sets the appraisal and roots; --root
+  // (PEM, PEM bundle or DER, as for `ratls verify`) replaces the roots; the flags below add to it.
+  const base = policyFromFlags({ ...(f.policy ? { policy: f.policy } : {}), ...(f.root ? { root: f.root } : {}) });
+  const policy: AppraisalPolicy = { ...base.appraisal };
   const allowed = parseStatuses(f.allowStatus, policy.allowedTcbStatuses ?? ['UpToDate']);
   const quote = await readBytes(f.quote, 'quote file');
   let collateral;
@@ -85,15 +69,9 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   } catch (err) {
     throw new UsageError(err instanceof RatlsError ? err.message : `cannot read collateral directory ${f.collateral}`);
   }
-  const roots: string[] = [];
-  for (const r of f.root ?? []) {
-    const bytes = await readBytes(r, 'root certificate');
-    roots.push(new TextDecoder().decode(bytes));
-  }
   if (allowed) policy.allowedTcbStatuses = allowed;
   if (f.allowDebug) policy.allowDebug = true;
-  const trustedRoots = roots.length ? roots : policyRoots;
-  const result = await verifyQuote(quote, { collateral, now, policy, ...(trustedRoots ? { trustedRoots } : {}) });
+  const result = await verifyQuote(quote, { collateral, now, policy, trustedRoots: base.trustedRoots });
   if (f.json) io.out(`${JSON.stringify(result)}\n`);
   else io.out(`Verification time: ${now.toISOString()}\n\n${formatVerificationReport(result)}`);
   io.setExitCode(result.ok ? 0 : 1);
