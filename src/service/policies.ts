@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadPolicyFile } from '../client/policy.ts';
 import { parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
-import { INTEL_SGX_ROOT_CA_PEM } from '../verify/roots.ts';
+import { isIntelRoot } from '../verify/roots.ts';
+import { rootToDer } from '../verify/x509.ts';
 import { RatlsError } from '../verify/errors.ts';
 
 /** One loaded policy. */
@@ -61,17 +62,13 @@ export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOve
       policy.trustedRoots = parsePolicy({ trustedRoots: opts.rootsOverride }).trustedRoots;
     }
     const hash = createHash('sha256').update(readFileSync(path)).update(opts.rootsOverride?.join('') ?? '').digest('hex');
-    byName.set(name, { name, hash, policy, nonIntelRoots: policy.trustedRoots.some((r) => !sameCert(r, INTEL_SGX_ROOT_CA_PEM)) });
+    byName.set(name, { name, hash, policy, nonIntelRoots: policy.trustedRoots.some((r) => !isIntelRoot(r)) });
   }
   const defaultName = opts.defaultName ?? 'default';
   if (!byName.has(defaultName)) {
     throw new RatlsError('POLICY_INVALID', `The policy directory ${dir} has no "${defaultName}" policy (${defaultName}.yaml); requests without "policy" need one.`);
   }
   return { defaultName, byName };
-}
-
-function sameCert(a: string, b: string): boolean {
-  return a.replace(/\s+/g, '') === b.replace(/\s+/g, '');
 }
 
 /** Public description of a policy for `GET /v1/policies` (no secrets in policies, but no file paths either). */
@@ -91,12 +88,18 @@ export function describePolicy(p: NamedPolicy, isDefault: boolean): Record<strin
     ...(a.minTcbEvaluationDataNumber !== undefined ? { minTcbEvaluationDataNumber: a.minTcbEvaluationDataNumber } : {}),
     allowDebug: a.allowDebug ?? false,
     measurements,
-    trustedRoots: p.policy.trustedRoots.map((r) => (sameCert(r, INTEL_SGX_ROOT_CA_PEM) ? 'intel' : `sha256:${pemSha256(r)}`)),
+    trustedRoots: p.policy.trustedRoots.map((r) => (isIntelRoot(r) ? 'intel' : `sha256:${pemSha256(r)}`)),
     simulatedRootsTrusted: p.nonIntelRoots,
   };
 }
 
+/** SHA-256 of the root's DER, lower-case hex (as INTEL_SGX_ROOT_CA_SHA256 is written). */
 function pemSha256(pem: string): string {
-  const b64 = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
-  return createHash('sha256').update(Buffer.from(b64, 'base64')).digest('hex');
+  let der: Uint8Array;
+  try {
+    der = rootToDer(pem);
+  } catch {
+    return 'unreadable';
+  }
+  return createHash('sha256').update(der).digest('hex');
 }

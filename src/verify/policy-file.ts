@@ -7,7 +7,8 @@
  */
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { RatlsError } from './errors.ts';
-import { INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
+import { INTEL_SGX_ROOT_CA_PEM, isIntelRoot } from './roots.ts';
+import { splitPemCertificates } from '../quote/parse.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from './types.ts';
 
 export { INTEL_SGX_ROOT_CA_PEM };
@@ -135,8 +136,6 @@ function parseMeasurement(v: unknown, key: string, bytes: number): string[] {
   });
 }
 
-const PEM_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 function parseRoots(v: unknown, opts: PolicyParseOptions): string[] {
   const entries = Array.isArray(v) ? v : [v];
   if (entries.length === 0) invalid('trustedRoots', 'must list at least one root (use "intel" for the Intel SGX Root CA).');
@@ -157,8 +156,8 @@ function parseRoots(v: unknown, opts: PolicyParseOptions): string[] {
         invalid(key, `cannot read "${s}" (${err instanceof Error ? err.message : String(err)}).`);
       }
     }
-    const pems = text.match(PEM_RE);
-    if (!pems) invalid(key, 'holds no PEM certificate.');
+    const pems = splitPemCertificates(text);
+    if (pems.length === 0) invalid(key, 'holds no PEM certificate.');
     out.push(...pems.map((p) => p + '\n'));
   });
   return out;
@@ -252,7 +251,7 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
 
 /** What `policyToYaml` writes for roots: "intel" for the Intel root, inline PEM otherwise. */
 function rootEntry(pem: string): string {
-  return pem.replace(/\s+/g, '') === INTEL_SGX_ROOT_CA_PEM.replace(/\s+/g, '') ? 'intel' : pem;
+  return isIntelRoot(pem) ? 'intel' : pem;
 }
 
 /**

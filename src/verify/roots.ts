@@ -2,6 +2,8 @@
  * Pinned trust anchors, as constants so the browser build needs no file access.
  * A test checks this equals certs/intel-sgx-root-ca.pem.
  */
+import { constantTimeEqual } from '../util/bytes.ts';
+import { rootToDer } from './x509.ts';
 
 /** Intel SGX Root CA (CN=Intel SGX Root CA, O=Intel Corporation). */
 export const INTEL_SGX_ROOT_CA_PEM = `-----BEGIN CERTIFICATE-----
@@ -24,3 +26,21 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 
 /** SHA-256 of the DER encoding of {@link INTEL_SGX_ROOT_CA_PEM}, lower-case hex. */
 export const INTEL_SGX_ROOT_CA_SHA256 = '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3';
+
+let intelRootDer: Uint8Array | undefined;
+
+/**
+ * True when `root` (PEM or DER) is the Intel SGX Root CA: its DER equals the pinned root's DER,
+ * whose SHA-256 is {@link INTEL_SGX_ROOT_CA_SHA256}. Line wrapping and whitespace do not matter;
+ * unreadable input is not Intel's root.
+ */
+export function isIntelRoot(root: string | Uint8Array): boolean {
+  let der: Uint8Array;
+  try {
+    der = rootToDer(root);
+  } catch {
+    return false;
+  }
+  intelRootDer ??= rootToDer(INTEL_SGX_ROOT_CA_PEM);
+  return constantTimeEqual(der, intelRootDer);
+}
