@@ -6,7 +6,7 @@
  * Browser-safe: no Node APIs.
  */
 import { RatlsError } from '../verify/errors.ts';
-import type { TdReportBody } from './types.ts';
+import type { EnclaveReportBody, TdReportBody } from './types.ts';
 
 /** Intel's QE vendor id (939a7233-f79c-4ca9-940a-0db3957f0607). */
 export const INTEL_QE_VENDOR_ID_BYTES = new Uint8Array([
@@ -30,16 +30,7 @@ export interface QuoteHeaderParts {
 }
 
 /** SGX report body fields of the QE report (384 bytes when encoded). */
-export interface EnclaveReportParts {
-  cpuSvn: Uint8Array; // 16
-  miscSelect: number; // u32
-  attributes: Uint8Array; // 16
-  mrEnclave: Uint8Array; // 32
-  mrSigner: Uint8Array; // 32
-  isvProdId: number; // u16
-  isvSvn: number; // u16
-  reportData: Uint8Array; // 64
-}
+export type EnclaveReportParts = Omit<EnclaveReportBody, 'raw'>;
 
 /** Everything a v4 TDX quote holds. */
 export interface QuoteParts {
