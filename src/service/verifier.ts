@@ -16,7 +16,6 @@ import { verifyQuote } from '../verify/dcap.ts';
 import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
 import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
 import { MemoCollateralSource } from './memo-source.ts';
-import { evaluationNumberError } from '../collateral/inspect.ts';
 
 /** Where the service gets collateral. */
 export interface DcapVerifierOptions {
@@ -64,16 +63,16 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
         } catch (err) {
           // the detailed message names the service's directories and URLs: log it, do not sign it
           opts.onSourceError?.(err);
-          if (minEval !== undefined) {
-            // name the real reason when only collateral below the policy minimum exists
-            const older = await fetchCollateral(sources, { ...request, minTcbEvaluationDataNumber: undefined }).catch(() => undefined);
-            const tooOld = older ? evaluationNumberError(older.collateral, minEval) : undefined;
-            if (tooOld) throw new RatlsError(tooOld.code, tooOld.message);
+          // when only collateral below the policy minimum exists, appraise with it: verifyQuote then
+          // names the real reason (TCB_EVALUATION_TOO_OLD) from the signature-checked data
+          const older = minEval !== undefined ? await fetchCollateral(sources, { ...request, minTcbEvaluationDataNumber: undefined }).catch(() => undefined) : undefined;
+          if (!older) {
+            throw new RatlsError(
+              'COLLATERAL_MISSING',
+              `The service has no current collateral for FMSPC ${pck.fmspc} (${pck.pckCa} CA) at ${ctx.now.toISOString()}; its operator must refresh the collateral sources.`,
+            );
           }
-          throw new RatlsError(
-            'COLLATERAL_MISSING',
-            `The service has no current collateral for FMSPC ${pck.fmspc} (${pck.pckCa} CA) at ${ctx.now.toISOString()}; its operator must refresh the collateral sources.`,
-          );
+          collateral = older.collateral;
         }
         // sources skip collateral below the minimum; verifyQuote enforces it on the signed data
         return await verifyQuote(quote, {
