@@ -4,19 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import * as x509 from '@peculiar/x509';
-import { main } from '../../src/cli/main.ts';
 import { encodeClaims } from '../../src/ratls/claims.ts';
 import { encodeEvidence, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
 import { collateralDirFor, loadManifest, readTestFile } from '../helpers/testdata.ts';
-import type { CliIo } from '../../src/cli/io.ts';
+import { runCli } from '../helpers/cli.ts';
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: () => undefined, isTty: false };
-  const code = await main(['node', 'ratls', ...args], io);
-  return { code, out, err };
-}
+const run = runCli;
 
 let dir: string;
 beforeAll(async () => {

@@ -3,18 +3,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { main } from '../../src/cli/main.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
 import { TESTDATA_DIR, collateralDirFor } from '../helpers/testdata.ts';
-import type { CliIo } from '../../src/cli/io.ts';
+import { runCli } from '../helpers/cli.ts';
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: () => undefined, isTty: false };
-  const code = await main(['node', 'ratls', ...args], io);
-  return { code, out, err };
-}
+const run = runCli;
 
 let dir: string;
 beforeAll(async () => {

@@ -2,17 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
 import { writeSecretFile } from '../../src/util/secret-file.ts';
-import type { CliIo } from '../../src/cli/io.ts';
+import { runCli } from '../helpers/cli.ts';
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (s) => void (out += s), err: (s) => void (err += s), setExitCode: () => undefined, isTty: false };
-  const code = await main(['node', 'ratls', ...args], io);
-  return { code, out, err };
-}
+const run = runCli;
 
 let dir: string;
 beforeAll(async () => {
