@@ -10,7 +10,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +27,7 @@ import { createAttestedFetch, defaultClientPolicy, findAttestationError } from '
 import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';
 import { collateralDirFor, loadManifest, readTestFile } from '../helpers/testdata.ts';
 import * as x509 from '@peculiar/x509';
+import { servedCertificate } from '../helpers/net.ts';
 
 let dir: string;
 let sim: SimulatedProvider;
@@ -144,16 +144,6 @@ async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }, roots: 
 }
 
 /** The certificate a TLS client actually receives. */
-async function servedCertificate(port: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
-      const der = new Uint8Array(s.getPeerCertificate().raw);
-      s.end();
-      resolve(der);
-    });
-    s.on('error', reject);
-  });
-}
 
 async function metric(srv: RunningRatlsServer, name: string): Promise<number | undefined> {
   const m = (await srv.metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);

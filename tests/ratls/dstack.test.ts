@@ -9,7 +9,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,7 @@ import { createAttestedFetch, defaultClientPolicy } from '../../src/client/index
 import { main } from '../../src/cli/main.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { pino } from 'pino';
+import { servedCertificate } from '../helpers/net.ts';
 
 let dir: string;
 let simDir: string;
@@ -68,16 +68,6 @@ async function serveDstack(how: 'flag' | 'env' | 'file'): Promise<RunningRatlsSe
   return srv;
 }
 
-async function servedCertificate(port: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
-      const der = new Uint8Array(s.getPeerCertificate().raw);
-      s.end();
-      resolve(der);
-    });
-    s.on('error', reject);
-  });
-}
 
 /** The extension's payload after dstack's DER OCTET STRING wrapping (yasna write_bytes). */
 function unwrapped(cert: x509.X509Certificate, oid: string): Uint8Array {
