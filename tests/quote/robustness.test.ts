@@ -3,6 +3,7 @@ import { parseQuote, splitPemCertificates } from '../../src/quote/parse.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
 import { ERROR_CODES, RatlsError } from '../../src/verify/errors.ts';
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir } from '../helpers/testdata.ts';
+import { typedParse } from '../verify/helpers.ts';
 
 const m = loadManifest().quotes.find((x) => x.id === 'v5-90c06f000000-gotdxguest.dat')!;
 const quote = readTestFile(m.file);
@@ -21,21 +22,12 @@ function rng(seed: number): () => number {
   };
 }
 
-function parseOutcome(bytes: Uint8Array): string {
-  try {
-    parseQuote(bytes);
-    return 'parsed';
-  } catch (err) {
-    expect(err).toBeInstanceOf(RatlsError);
-    return (err as RatlsError).code;
-  }
-}
 
 describe('parser robustness: only typed errors, never a hang', () => {
   it('every truncation of a real quote fails with a typed error', () => {
     const used = parseQuote(quote).length;
     for (let len = 0; len < used; len++) {
-      const code = parseOutcome(quote.subarray(0, len));
+      const code = typedParse(quote.subarray(0, len));
       expect(code, `length ${len}`).not.toBe('parsed');
       expect(['QUOTE_TRUNCATED', 'QUOTE_MALFORMED', 'PCK_CHAIN_MALFORMED']).toContain(code);
     }
@@ -51,7 +43,7 @@ describe('parser robustness: only typed errors, never a hang', () => {
         // make half of them look like a TDX v4/v5 header so deeper code is exercised
         b.set([i % 4 === 0 ? 4 : 5, 0, 2, 0, 0x81, 0, 0, 0]);
       }
-      const code = parseOutcome(b);
+      const code = typedParse(b);
       expect(code).not.toBe('parsed');
     }
   });
@@ -62,7 +54,7 @@ describe('parser robustness: only typed errors, never a hang', () => {
       const b = quote.slice();
       const at = Math.floor(r() * b.length);
       b[at] = b[at]! ^ (1 << Math.floor(r() * 8));
-      parseOutcome(b);
+      typedParse(b);
     }
   });
 
@@ -78,7 +70,7 @@ describe('parser robustness: only typed errors, never a hang', () => {
     const b = quote.slice();
     const sigLenAt = parseQuote(quote).signedBytes.length;
     new DataView(b.buffer).setUint32(sigLenAt, 0xffffffff, true);
-    expect(parseOutcome(b)).toBe('QUOTE_TRUNCATED');
+    expect(typedParse(b)).toBe('QUOTE_TRUNCATED');
   });
 });
 

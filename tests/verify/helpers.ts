@@ -1,6 +1,9 @@
 /** Shared fixtures for verifier tests: the manifest's quotes with their collateral and time. */
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir, type ManifestQuote } from '../helpers/testdata.ts';
 import type { Collateral } from '../../src/verify/types.ts';
+import { expect } from 'vitest';
+import { parseQuote } from '../../src/quote/parse.ts';
+import { RatlsError } from '../../src/verify/errors.ts';
 
 export interface Vector {
   m: ManifestQuote;
@@ -31,3 +34,14 @@ export function toVector(m: ManifestQuote): Vector {
 export const V4_OK = 'v4-b0c06f000000-dcapqvl.dat';
 export const V5_OK = 'v5-90c06f000000-gotdxguest.dat';
 export const OUTDATED = 'v4-00806f050000-zkdcap.dat';
+
+/** Parses and returns 'parsed' or the RatlsError code; any other exception fails the test. */
+export function typedParse(bytes: Uint8Array): string {
+  try {
+    parseQuote(bytes);
+    return 'parsed';
+  } catch (err) {
+    expect(err).toBeInstanceOf(RatlsError);
+    return (err as RatlsError).code;
+  }
+}

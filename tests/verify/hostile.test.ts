@@ -11,7 +11,7 @@ import { ERROR_CODES, RatlsError } from '../../src/verify/errors.ts';
 import type { Collateral, VerificationResult } from '../../src/verify/types.ts';
 import { parseCrl, pemToDers } from '../../src/verify/x509.ts';
 import { toBase64 } from '../../src/util/bytes.ts';
-import { vector, V4_OK, V5_OK } from './helpers.ts';
+import { vector, V4_OK, V5_OK, typedParse } from './helpers.ts';
 
 const base = vector(V4_OK);
 const collateral = base.collateral!;
@@ -32,15 +32,6 @@ function expectTypedReject(r: VerificationResult, label: string): void {
   }
 }
 
-function typedParse(bytes: Uint8Array): string {
-  try {
-    parseQuote(bytes);
-    return 'parsed';
-  } catch (err) {
-    expect(err).toBeInstanceOf(RatlsError);
-    return (err as RatlsError).code;
-  }
-}
 
 function u32le(n: number): Uint8Array {
   const b = new Uint8Array(4);
