@@ -21,8 +21,8 @@ export function isControlPath(path: string): boolean {
   return CONTROL_EXACT.has(path) || path.startsWith(CONTROL_PREFIX);
 }
 
-/** Largest nonce accepted, in bytes; the claims hash makes longer nonces pointless. */
-export const MAX_NONCE_BYTES = 64;
+/** Largest nonce the evidence route accepts, in bytes (createNonceEvidence itself allows up to 256): the claims hash makes longer nonces pointless. */
+export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = 64;
 /** Quote generation is slow and serialised on real TDX: cap concurrent evidence requests. */
 const MAX_CONCURRENT_EVIDENCE = 4;
 
@@ -73,11 +73,11 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
 
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
     const nonceHex = c.req.query('nonce');
-    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`), 400);
+    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`), 400);
     // fromHex checks the alphabet (either case) and even length; the length cap comes first
-    const nonce = nonceHex.length <= MAX_NONCE_BYTES * 2 ? fromHex(nonceHex) : undefined;
+    const nonce = nonceHex.length <= MAX_EVIDENCE_ROUTE_NONCE_BYTES * 2 ? fromHex(nonceHex) : undefined;
     if (!nonce || nonce.length === 0) {
-      return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_NONCE_BYTES} bytes of even-length hex.`), 400);
+      return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
     if (!ctx.evidence) return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
     if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
