@@ -3,7 +3,17 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { RatlsError } from '../verify/errors.ts';
+import { parseCertificate } from '../verify/x509.ts';
 import { defaultClientPolicy, parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
+
+/** Root certificate files may be PEM (one or more certificates) or a single DER certificate. */
+function readRootFile(path: string): string {
+  const bytes = readFileSync(path);
+  if (bytes.includes('-----BEGIN')) return bytes.toString('utf8');
+  parseCertificate(new Uint8Array(bytes), 'POLICY_INVALID', `Root certificate file ${path} (neither PEM nor a DER certificate)`);
+  const b64 = bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
 
 /**
  * Reads and validates a policy file (YAML or JSON). Root certificate paths and collateral
@@ -19,7 +29,7 @@ export function loadPolicyFile(path: string): ClientPolicy {
   }
   const base = dirname(resolve(path));
   const rel = (p: string) => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : isAbsolute(p) ? p : resolve(base, p));
-  const policy = parsePolicy(text, { readFile: (p) => readFileSync(rel(p), 'utf8') });
+  const policy = parsePolicy(text, { readFile: (p) => readRootFile(rel(p)) });
   if (policy.collateral.cacheDir) policy.collateral.cacheDir = rel(policy.collateral.cacheDir);
   if (policy.collateral.directories) policy.collateral.directories = policy.collateral.directories.map(rel);
   return policy;
@@ -40,7 +50,7 @@ export function resolveCliPolicy(opts: { policy?: string; root?: string[] }): Cl
   const policy = opts.policy ? loadPolicyFile(opts.policy) : defaultClientPolicy();
   if (!policy.collateral.cacheDir) policy.collateral.cacheDir = defaultCacheDir();
   if (opts.root && opts.root.length > 0) {
-    policy.trustedRoots = parsePolicy({ trustedRoots: opts.root }, { readFile: (p) => readFileSync(p, 'utf8') }).trustedRoots;
+    policy.trustedRoots = parsePolicy({ trustedRoots: opts.root }, { readFile: readRootFile }).trustedRoots;
   }
   return policy;
 }

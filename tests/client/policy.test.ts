@@ -83,3 +83,26 @@ describe('policy file', () => {
     expect(() => loadPolicyFile('/nonexistent/policy.yaml')).toThrow(/Cannot read the policy file/);
   });
 });
+
+describe('root certificate files', () => {
+  it('accept DER as well as PEM, and refuse a file that is neither', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { resolveCliPolicy } = await import('../../src/client/policy.ts');
+    const { INTEL_SGX_ROOT_CA_PEM } = await import('../../src/verify/roots.ts');
+    const { pemToDers } = await import('../../src/verify/x509.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'ratls-rootfile-'));
+    try {
+      const der = join(dir, 'root.der');
+      await writeFile(der, pemToDers(INTEL_SGX_ROOT_CA_PEM)[0]!);
+      const fromDer = resolveCliPolicy({ root: [der] }).trustedRoots;
+      expect(fromDer.map((p) => p.replace(/\s+/g, ''))).toEqual([INTEL_SGX_ROOT_CA_PEM.replace(/\s+/g, '')]);
+      const junk = join(dir, 'junk.der');
+      await writeFile(junk, new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00, 0xff]));
+      expect(() => resolveCliPolicy({ root: [junk] })).toThrow(/neither PEM nor a DER certificate/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
