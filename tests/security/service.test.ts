@@ -14,9 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
-import type { EvidenceVerifier } from '../../src/service/evidence.ts';
-import { parseQuote } from '../../src/quote/parse.ts';
-import { summarizeQuote } from '../../src/quote/summary.ts';
+import { stubVerifier } from '../service/stub-verifier.ts';
 import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
 import { loadManifest, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
 
@@ -24,14 +22,6 @@ const POLICIES = resolve(import.meta.dirname, '../../config/policies');
 const genuine = loadManifest().quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
 const quoteB64 = Buffer.from(readTestFile(genuine.file)).toString('base64');
 
-const stubVerifier: EvidenceVerifier = {
-  async verifyQuote(quote) {
-    return { ok: true, tcbStatus: 'UpToDate', advisoryIds: [], errors: [], quote: summarizeQuote(parseQuote(quote)), checks: [] };
-  },
-  async verifyCertificate() {
-    return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code: 'CERT_MALFORMED', message: 'not a certificate' }], quote: null, checks: [] };
-  },
-};
 
 let dir: string;
 let svc: AttestServiceHandle;

@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
-import type { EvidenceVerifier } from '../../src/service/evidence.ts';
-import { parseQuote } from '../../src/quote/parse.ts';
-import { summarizeQuote } from '../../src/quote/summary.ts';
+import { stubVerifier } from './stub-verifier.ts';
 import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
 import { loadManifest, readTestFile } from '../helpers/testdata.ts';
 
@@ -19,15 +17,6 @@ const manifest = loadManifest();
 const genuine = manifest.quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
 const quoteBytes = readTestFile(genuine.file);
 
-/** Stand-in: parses the quote and reports UpToDate (so the HTTP layer can be tested on its own). */
-const stubVerifier: EvidenceVerifier = {
-  async verifyQuote(quote) {
-    return { ok: true, tcbStatus: 'UpToDate', advisoryIds: [], errors: [], quote: summarizeQuote(parseQuote(quote)), checks: [] };
-  },
-  async verifyCertificate() {
-    return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code: 'CERT_MALFORMED', message: 'not a certificate' }], quote: null, checks: [] };
-  },
-};
 
 let dir: string;
 let svc: AttestServiceHandle;

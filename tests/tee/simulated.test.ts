@@ -11,6 +11,7 @@ import { encodeQuote } from '../../src/quote/encode.ts';
 import { RatlsError } from '../../src/verify/errors.ts';
 import { toHex } from '../../src/util/bytes.ts';
 import type { Collateral } from '../../src/verify/types.ts';
+import { quoteParts } from '../helpers/quote.ts';
 
 // @phala/dcap-qvl is CommonJS without ESM types for this entry point.
 const require = createRequire(import.meta.url);
@@ -85,16 +86,7 @@ describe('simulated DCAP world', () => {
     const h = new Uint8Array(await crypto.subtle.digest('SHA-256', Buffer.concat([q.attestationKey, q.certification.qeAuthData])));
     expect(q.certification.qeReport.reportData.subarray(0, 32)).toEqual(h);
     expect(toHex(q.certification.qeReport.reportData.subarray(32))).toBe('00'.repeat(32));
-    const re = encodeQuote({
-      header: q.header as never,
-      body: q.body,
-      signature: q.signature,
-      attestationKey: q.attestationKey,
-      qeReport: q.certification.qeReport.raw,
-      qeReportSignature: q.certification.qeReportSignature,
-      qeAuthData: q.certification.qeAuthData,
-      pckChainPem: new TextDecoder().decode(q.certification.certData),
-    });
+    const re = encodeQuote(quoteParts(q));
     expect(toHex(re)).toBe(toHex(bytes));
   });
 
