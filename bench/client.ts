@@ -20,10 +20,12 @@ import { defaultClientPolicy, type ClientPolicy } from '../src/verify/policy-fil
 
 function get(url: string, agent: https.Agent): Promise<void> {
   return new Promise((resolve, reject) => {
-    https.get(url, { agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    }).on('error', reject);
+    https
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+      .on('error', reject);
   });
 }
 
@@ -50,13 +52,16 @@ export async function run(args: string[]): Promise<void> {
   const world = await initSimulatedWorld(dir);
   const provider = await loadSimulatedProvider(dir);
   const demo = await startDemoUpstream({ tokenDelayMs: 1 });
-  const srv = await startRatlsServer(validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, routes: [{ prefix: '/', target: demo.url, name: 'demo' }] }), {
-    identitySource: {
-      issue: (now) => createRatlsIdentity({ provider, hosts: ['127.0.0.1'], now }),
-      evidence: (id, nonce) => createNonceEvidence(id as unknown as { spkiDer: Uint8Array }, provider, nonce),
+  const srv = await startRatlsServer(
+    validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, routes: [{ prefix: '/', target: demo.url, name: 'demo' }] }),
+    {
+      identitySource: {
+        issue: (now) => createRatlsIdentity({ provider, hosts: ['127.0.0.1'], now }),
+        evidence: (id, nonce) => createNonceEvidence(id as unknown as { spkiDer: Uint8Array }, provider, nonce),
+      },
+      autoRotate: false,
     },
-    autoRotate: false,
-  });
+  );
   const url = `${srv.url}api/version`;
   const policy = (nonce: boolean): ClientPolicy => {
     const p = defaultClientPolicy();
@@ -73,9 +78,24 @@ export async function run(args: string[]): Promise<void> {
   const results = {
     iterations: n,
     node: process.version,
-    plainTlsNewConnection: stats(await time(n, fresh(() => new https.Agent({ ca: srv.identity().certPem, checkServerIdentity: () => undefined, maxCachedSessions: 0 })))),
-    attestedNewConnection: stats(await time(n, fresh(() => createAttestedAgent(policy(false))))),
-    attestedNewConnectionWithNonce: stats(await time(n, fresh(() => createAttestedAgent(policy(true))))),
+    plainTlsNewConnection: stats(
+      await time(
+        n,
+        fresh(() => new https.Agent({ ca: srv.identity().certPem, checkServerIdentity: () => undefined, maxCachedSessions: 0 })),
+      ),
+    ),
+    attestedNewConnection: stats(
+      await time(
+        n,
+        fresh(() => createAttestedAgent(policy(false))),
+      ),
+    ),
+    attestedNewConnectionWithNonce: stats(
+      await time(
+        n,
+        fresh(() => createAttestedAgent(policy(true))),
+      ),
+    ),
     attestedKeepAliveRequest: await (async () => {
       const a = createAttestedAgent(policy(false));
       const r = stats(await time(n, () => get(url, a)));

@@ -42,7 +42,10 @@ function median(xs: number[]): number {
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-interface Child { proc: ChildProcess; info: Record<string, unknown> }
+interface Child {
+  proc: ChildProcess;
+  info: Record<string, unknown>;
+}
 
 /** Spawns `bench/run.ts proxy --role ...` (or another bench module) and reads its first JSON line. */
 function spawnRole(module: string, args: string[], opts: { waitLine?: boolean } = {}): Promise<Child> {
@@ -159,7 +162,9 @@ async function roleLoad(args: string[]): Promise<void> {
   await pool.close();
   const cpu = process.cpuUsage(cpu0);
   const loadCpuUs = (cpu.user + cpu.system) / Math.max(1, count + errors);
-  process.stdout.write(`${JSON.stringify({ rps: count / secs, count, errors, warmed: warmed + conns * 2, loadCpuUs, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ rps: count / secs, count, errors, warmed: warmed + conns * 2, loadCpuUs, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`,
+  );
 }
 
 /** The TLS version and cipher a target negotiates with Node's defaults (the same for every target). */
@@ -233,7 +238,9 @@ async function chunkRound(url: string, agent: Agent, k: number, n: number, gap: 
  * each target's per-round p50 and p99 and all lines' p50/p99.
  */
 async function roleChunks(args: string[]): Promise<void> {
-  const targets = str(args, '--urls', '').split(',').map((x) => x.split('=') as [string, string]);
+  const targets = str(args, '--urls', '')
+    .split(',')
+    .map((x) => x.split('=') as [string, string]);
   const k = arg(args, '--streams', 16);
   const n = arg(args, '--n', 100);
   const gap = arg(args, '--gap', 5);
@@ -280,7 +287,13 @@ async function roleStreams(args: string[]): Promise<void> {
           bodies.push(it);
           open++;
           // keep consuming so flow control never stalls the stream
-          void (async () => { try { while (!(await it.next()).done); } catch { /* closed at exit */ } })();
+          void (async () => {
+            try {
+              while (!(await it.next()).done);
+            } catch {
+              /* closed at exit */
+            }
+          })();
         } catch {
           failed++;
         }
@@ -300,7 +313,11 @@ async function startNginx(dir: string, upstreamPort: number, workers: number | '
   mkdirSync(dir, { recursive: true });
   const key = join(dir, 'nginx.key');
   const cert = join(dir, 'nginx.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
   // A port the kernel just handed out and released (a random one collided with a live socket).
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
@@ -370,18 +387,17 @@ async function freePort(): Promise<number> {
 
 function nginxPids(dir: string): { master: number; workers: number[] } {
   const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
-  const workers = execFileSync('pgrep', ['-P', String(master)]).toString().trim().split('\n').map(Number);
+  const workers = execFileSync('pgrep', ['-P', String(master)])
+    .toString()
+    .trim()
+    .split('\n')
+    .map(Number);
   return { master, workers };
 }
 
 function nginxRssMiB(dir: string): number {
   const { master, workers } = nginxPids(dir);
   return [master, ...workers].reduce((a, p) => a + rssMiB(p), 0);
-}
-
-/** p-th percentile of each run's value, summarised over runs: median and range. */
-function overRuns(xs: number[]): { median: number; min: number; max: number; runs: number[] } {
-  return { median: r3(median(xs)), min: r3(Math.min(...xs)), max: r3(Math.max(...xs)), runs: xs.map(r3) };
 }
 
 // ---------------------------------------------------------------- orchestrator
@@ -416,7 +432,17 @@ export async function run(args: string[]): Promise<void> {
   const up = await spawnRole('upstream', []);
   started.push(up.proc);
   const upPort = up.info.port as number;
-  const proxyArgs = (name: string, extra: string[]): string[] => ['--role', 'proxy', '--upstream', String(upPort), '--sim-dir', join(dir, 'sim'), '--log-file', join(dir, `${name}.log`), ...extra];
+  const proxyArgs = (name: string, extra: string[]): string[] => [
+    '--role',
+    'proxy',
+    '--upstream',
+    String(upPort),
+    '--sim-dir',
+    join(dir, 'sim'),
+    '--log-file',
+    join(dir, `${name}.log`),
+    ...extra,
+  ];
   // `ratls` is the default configuration (no engine given), exactly as `ratls serve` starts.
   let proxy: Child, h3Proxy: Child, honoProxy: Child;
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
@@ -443,7 +469,15 @@ export async function run(args: string[]): Promise<void> {
     ...(nginx ? { nginx: `https://127.0.0.1:${nginx.port}` } : {}),
   };
   const os = await import('node:os');
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, runs, duration, connections, cpus: os.cpus().length, loadavgBefore: os.loadavg() };
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    runs,
+    duration,
+    connections,
+    cpus: os.cpus().length,
+    loadavgBefore: os.loadavg(),
+  };
 
   try {
     // Throughput, TTFB and chunks, interleaved per run so machine noise hits all targets alike.
@@ -480,15 +514,32 @@ export async function run(args: string[]): Promise<void> {
         (thr[name] ??= []).push(r.rps as number);
         (cpu[name] ??= []).push(perReq);
         if (r.tls) tls[name] = r.tls as string;
-        console.error(`run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'}, ${Math.round(r.loadCpuUs as number)} in the load generator (errors ${r.errors as number})`);
+        console.error(
+          `run ${i + 1}/${runs} ${name.padEnd(10)} ${Math.round(r.rps as number)} req/s, ${Math.round(perReq)} us CPU/request in the ${name === 'direct' ? 'upstream' : 'proxy'}, ${Math.round(r.loadCpuUs as number)} in the load generator (errors ${r.errors as number})`,
+        );
       }
       for (const [name, url] of Object.entries(targets)) {
         (ttfb[name] ??= []).push((await runRole(['--role', 'ttfb', '--url', url, '--n', quick ? '150' : '300'])) as Record<string, number>);
       }
       // Per-chunk latency: many short rounds, every target in every round; direct is measured twice
       // (A/A) so the difference between two identical targets gives the noise of the method.
-      const chunkTargets = [['direct', targets.direct!], ['direct-again', targets.direct!], ...Object.entries(targets).filter(([k]) => k !== 'direct')].map(([k, u]) => `${k}=${u}`);
-      const cr = (await runRole(['--role', 'chunks', '--urls', chunkTargets.join(','), '--streams', String(chunkStreams), '--n', String(chunkLines), '--gap', '5', '--rounds', String(chunkRounds)])) as Record<string, ChunkResult>;
+      const chunkTargets = [['direct', targets.direct!], ['direct-again', targets.direct!], ...Object.entries(targets).filter(([k]) => k !== 'direct')].map(
+        ([k, u]) => `${k}=${u}`,
+      );
+      const cr = (await runRole([
+        '--role',
+        'chunks',
+        '--urls',
+        chunkTargets.join(','),
+        '--streams',
+        String(chunkStreams),
+        '--n',
+        String(chunkLines),
+        '--gap',
+        '5',
+        '--rounds',
+        String(chunkRounds),
+      ])) as Record<string, ChunkResult>;
       for (const [name, v] of Object.entries(cr)) (chunks[name] ??= []).push(v);
     }
     results.loadavgAfter = os.loadavg();
@@ -496,25 +547,51 @@ export async function run(args: string[]): Promise<void> {
     results.loadGeneratorCpuUsPerRequest = Object.fromEntries(Object.entries(loadCpu).map(([k, v]) => [k, r2(median(v))]));
     const med = (xs: Array<Record<string, number>>, k: string): number => median(xs.map((x) => x[k]!));
     results.throughputRps = Object.fromEntries(Object.entries(thr).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2) }]));
-    results.cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]));
-    results.ttfbMs = Object.fromEntries(Object.entries(ttfb).map(([k, v]) => [k, { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) }]));
+    results.cpuUsPerRequest = Object.fromEntries(
+      Object.entries(cpu).map(([k, v]) => [k, { median: r2(median(v)), runs: v.map(r2), process: k === 'direct' ? 'upstream' : 'proxy' }]),
+    );
+    results.ttfbMs = Object.fromEntries(
+      Object.entries(ttfb).map(([k, v]) => [
+        k,
+        { warmP50: r2(med(v, 'warmP50')), warmP99: r2(med(v, 'warmP99')), newConnP50: r2(med(v, 'newConnP50')), newConnP99: r2(med(v, 'newConnP99')) },
+      ]),
+    );
     // Per round: target's median (and p99) line latency minus direct's in the same round. Summarised
     // over all rounds of all runs as p50 / p99 of those differences; "noise (direct A/A)" is the same
     // computation for the direct target against itself.
     const roundsOf = (name: string, key: 'roundP50' | 'roundP99'): number[] => chunks[name]!.flatMap((x) => x[key]);
-    results.chunkLatencyMs = Object.fromEntries(Object.entries(chunks).map(([k, v]) => [k, { p50: r3(median(v.map((x) => x.p50))), p99: r3(median(v.map((x) => x.p99))), max: r3(Math.max(...v.map((x) => x.max))), lines: v.reduce((a, x) => a + x.lines, 0) }]));
+    results.chunkLatencyMs = Object.fromEntries(
+      Object.entries(chunks).map(([k, v]) => [
+        k,
+        {
+          p50: r3(median(v.map((x) => x.p50))),
+          p99: r3(median(v.map((x) => x.p99))),
+          max: r3(Math.max(...v.map((x) => x.max))),
+          lines: v.reduce((a, x) => a + x.lines, 0),
+        },
+      ]),
+    );
     const dP50 = roundsOf('direct', 'roundP50');
     const dP99 = roundsOf('direct', 'roundP99');
     results.chunkAddedMs = Object.fromEntries(
-      Object.keys(chunks).filter((k) => k !== 'direct').map((k) => {
-        const diff50 = roundsOf(k, 'roundP50').map((x, j) => x - dP50[j]!).sort((a, b) => a - b);
-        const diff99 = roundsOf(k, 'roundP99').map((x, j) => x - dP99[j]!).sort((a, b) => a - b);
-        return [k === 'direct-again' ? 'noise (direct A/A)' : k, {
-          rounds: diff50.length,
-          medianDiff: { p50: r3(pct(diff50, 50)), p99: r3(pct(diff50, 99)) },
-          p99Diff: { p50: r3(pct(diff99, 50)), p99: r3(pct(diff99, 99)) },
-        }];
-      }),
+      Object.keys(chunks)
+        .filter((k) => k !== 'direct')
+        .map((k) => {
+          const diff50 = roundsOf(k, 'roundP50')
+            .map((x, j) => x - dP50[j]!)
+            .sort((a, b) => a - b);
+          const diff99 = roundsOf(k, 'roundP99')
+            .map((x, j) => x - dP99[j]!)
+            .sort((a, b) => a - b);
+          return [
+            k === 'direct-again' ? 'noise (direct A/A)' : k,
+            {
+              rounds: diff50.length,
+              medianDiff: { p50: r3(pct(diff50, 50)), p99: r3(pct(diff50, 99)) },
+              p99Diff: { p50: r3(pct(diff99, 50)), p99: r3(pct(diff99, 99)) },
+            },
+          ];
+        }),
     );
 
     // Concurrent open streams and RSS.
@@ -547,9 +624,19 @@ export async function run(args: string[]): Promise<void> {
   console.log(`\nresults: ${out}`);
 }
 
-type Spread = { median: number; min: number; max: number };
-interface ChunkResult { lines: number; p50: number; p99: number; max: number; roundP50: number[]; roundP99: number[] }
-interface AddedLatency { rounds: number; medianDiff: { p50: number; p99: number }; p99Diff: { p50: number; p99: number } }
+interface ChunkResult {
+  lines: number;
+  p50: number;
+  p99: number;
+  max: number;
+  roundP50: number[];
+  roundP99: number[];
+}
+interface AddedLatency {
+  rounds: number;
+  medianDiff: { p50: number; p99: number };
+  p99Diff: { p50: number; p99: number };
+}
 
 function printSummary(r: Record<string, unknown>): void {
   const thr = r.throughputRps as Record<string, { median: number; runs: number[] }>;
@@ -558,7 +645,9 @@ function printSummary(r: Record<string, unknown>): void {
   const cl = r.chunkLatencyMs as Record<string, { p50: number; p99: number }>;
   const add = r.chunkAddedMs as Record<string, AddedLatency>;
   const st = r.openStreams as Record<string, Record<string, number>>;
-  console.log(`\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavgBefore as number[]).map((x) => x.toFixed(1)).join(' ')})`);
+  console.log(
+    `\nproxy bench (${r.runs as number} runs, medians; ${r.cpus as number} CPUs, load ${(r.loadavgBefore as number[]).map((x) => x.toFixed(1)).join(' ')})`,
+  );
   console.log(`TLS negotiated: ${JSON.stringify(r.tls)}`);
   console.log(`load generator CPU us/request: ${JSON.stringify(r.loadGeneratorCpuUsPerRequest)}`);
   console.log('target      req/s  cpu us/req  ttfb warm p50/p99 ms  ttfb new-conn p50 ms  chunk p50/p99 ms');
@@ -570,15 +659,24 @@ function printSummary(r: Record<string, unknown>): void {
     );
   }
   console.log('per-chunk added latency over direct, ms, per round (p50 / p99 over rounds):');
-  for (const [k, a] of Object.entries(add)) console.log(`  ${k.padEnd(20)} median line +${a.medianDiff.p50} / +${a.medianDiff.p99}   p99 line +${a.p99Diff.p50} / +${a.p99Diff.p99}   (${a.rounds} rounds)`);
+  for (const [k, a] of Object.entries(add))
+    console.log(
+      `  ${k.padEnd(20)} median line +${a.medianDiff.p50} / +${a.medianDiff.p99}   p99 line +${a.p99Diff.p50} / +${a.p99Diff.p99}   (${a.rounds} rounds)`,
+    );
   if (thr.nginx) {
     const ratio = (k: string, n: string): string => `${((thr[k]!.median / thr[n]!.median) * 100).toFixed(0)}%`;
-    console.log(`ratls (default config)/nginx 1 worker: ${ratio('ratls', 'nginx')} (goal >= 50%); per run: ${thr.ratls!.runs.map((x, i) => `${((x / thr.nginx!.runs[i]!) * 100).toFixed(0)}%`).join(' ')}; CPU per request ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x nginx`);
+    console.log(
+      `ratls (default config)/nginx 1 worker: ${ratio('ratls', 'nginx')} (goal >= 50%); per run: ${thr.ratls!.runs.map((x, i) => `${((x / thr.nginx!.runs[i]!) * 100).toFixed(0)}%`).join(' ')}; CPU per request ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x nginx`,
+    );
     if (thr['nginx-auto']) console.log(`ratls (default config)/nginx auto workers: ${ratio('ratls', 'nginx-auto')}`);
     if (thr['ratls-h3']) console.log(`ratls engine http-proxy-3/nginx 1 worker: ${ratio('ratls-h3', 'nginx')}`);
   }
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
   const noise = add['noise (direct A/A)'];
-  if (add.ratls) console.log(`ratls added per-chunk latency: median line ${add.ratls.medianDiff.p50} ms (p99 over rounds ${add.ratls.medianDiff.p99}); p99 line ${add.ratls.p99Diff.p50} ms (goal < 1 ms); noise A/A: median line ${noise?.medianDiff.p50} (p99 ${noise?.medianDiff.p99}), p99 line ${noise?.p99Diff.p50} (p99 ${noise?.p99Diff.p99})`);
-  for (const [k, v] of Object.entries(st)) console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k !== 'nginx' ? ' (goal < 1024)' : ''}`);
+  if (add.ratls)
+    console.log(
+      `ratls added per-chunk latency: median line ${add.ratls.medianDiff.p50} ms (p99 over rounds ${add.ratls.medianDiff.p99}); p99 line ${add.ratls.p99Diff.p50} ms (goal < 1 ms); noise A/A: median line ${noise?.medianDiff.p50} (p99 ${noise?.medianDiff.p99}), p99 line ${noise?.p99Diff.p50} (p99 ${noise?.p99Diff.p99})`,
+    );
+  for (const [k, v] of Object.entries(st))
+    console.log(`${k}: ${v.open}/${v.requested} streams open, RSS ${v.rssBeforeMiB} -> ${v.rssWithStreamsMiB} MiB${k !== 'nginx' ? ' (goal < 1024)' : ''}`);
 }

@@ -30,7 +30,13 @@ export function buildProgram(io: CliIo): Command {
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   let exitCode = 0;
-  const wrapped: CliIo = { ...io, setExitCode: (c) => { exitCode = c; io.setExitCode(c); } };
+  const wrapped: CliIo = {
+    ...io,
+    setExitCode: (c) => {
+      exitCode = c;
+      io.setExitCode(c);
+    },
+  };
   const program = buildProgram(wrapped);
   try {
     await program.parseAsync(argv);
@@ -54,7 +60,9 @@ function processIo(): CliIo {
   return {
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
-    setExitCode: (c) => { process.exitCode = c; },
+    setExitCode: (c) => {
+      process.exitCode = c;
+    },
     isTty: Boolean(process.stdout.isTTY),
   };
 }

@@ -51,7 +51,8 @@ export class AttestedAgent extends https.Agent {
       this.attestor.attest(socket, host, options.port ?? 443).then(
         () => {
           socket.removeListener('error', onError);
-          if (socket.destroyed) return once(new AttestationError(`${host}:${options.port ?? 443}`, failedResult('CONNECTION_FAILED', 'The connection closed during attestation.')));
+          if (socket.destroyed)
+            return once(new AttestationError(`${host}:${options.port ?? 443}`, failedResult('CONNECTION_FAILED', 'The connection closed during attestation.')));
           once(null, socket);
         },
         (err: unknown) => {

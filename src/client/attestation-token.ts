@@ -57,11 +57,7 @@ const remoteSets = new Map<string, JWTVerifyGetKey>();
  * @throws RatlsError TOKEN_KEYS_INSECURE (http JWKS URL off this machine), TOKEN_ALG_NOT_ALLOWED, TOKEN_KEY_UNKNOWN, TOKEN_SIGNATURE_INVALID, TOKEN_EXPIRED,
  *   TOKEN_CLAIM_MISMATCH, NONCE_MISMATCH, SIMULATED_EVIDENCE, or TOKEN_INVALID.
  */
-export async function verifyAttestationToken(
-  jwt: string,
-  source: TokenKeySource,
-  opts: VerifyAttestationTokenOptions = {},
-): Promise<VerifiedAttestationToken> {
+export async function verifyAttestationToken(jwt: string, source: TokenKeySource, opts: VerifyAttestationTokenOptions = {}): Promise<VerifiedAttestationToken> {
   if (typeof jwt !== 'string' || jwt.length > 64 * 1024 || jwt.split('.').length !== 3) {
     throw new RatlsError('TOKEN_INVALID', 'The attestation token is not a compact JWS (three base64url parts).');
   }
@@ -72,7 +68,10 @@ export async function verifyAttestationToken(
     throw new RatlsError('TOKEN_INVALID', 'The attestation token header cannot be decoded.');
   }
   if (!header.alg || !(ALGS as readonly string[]).includes(header.alg)) {
-    throw new RatlsError('TOKEN_ALG_NOT_ALLOWED', `Token algorithm "${String(header.alg)}" is not accepted; attestation tokens are signed with ES256 or ES384.`);
+    throw new RatlsError(
+      'TOKEN_ALG_NOT_ALLOWED',
+      `Token algorithm "${String(header.alg)}" is not accepted; attestation tokens are signed with ES256 or ES384.`,
+    );
   }
   if (typeof header.kid !== 'string' || header.kid.length === 0) {
     throw new RatlsError('TOKEN_KEY_UNKNOWN', 'The token header has no "kid"; the service always names its signing key.');
@@ -120,11 +119,17 @@ export async function verifyAttestationToken(
     }
   }
   if (payload['x-ratls-simulated'] === true && !opts.allowSimulated) {
-    throw new RatlsError('SIMULATED_EVIDENCE', 'The token is from a service that trusts a simulated (non-Intel) root; accept it only in development (allowSimulated).');
+    throw new RatlsError(
+      'SIMULATED_EVIDENCE',
+      'The token is from a service that trusts a simulated (non-Intel) root; accept it only in development (allowSimulated).',
+    );
   }
   if (payload['x-ratls-ok'] !== true && !opts.allowFailedVerdict) {
     const codes = Array.isArray(payload['x-ratls-errors']) ? payload['x-ratls-errors'].map((e) => e.code).join(', ') : '';
-    throw new RatlsError('TOKEN_CLAIM_MISMATCH', `The attestation service rejected the evidence${codes ? ` (${codes})` : ''}; the token records a failed verdict.`);
+    throw new RatlsError(
+      'TOKEN_CLAIM_MISMATCH',
+      `The attestation service rejected the evidence${codes ? ` (${codes})` : ''}; the token records a failed verdict.`,
+    );
   }
   return { claims: payload, kid: header.kid, alg: header.alg as 'ES256' | 'ES384' };
 }
@@ -155,14 +160,22 @@ const enc = new TextEncoder();
 function mapJoseError(err: unknown): RatlsError {
   if (err instanceof joseErrors.JWTExpired) return new RatlsError('TOKEN_EXPIRED', 'The attestation token has expired; request a new one.', { cause: err });
   if (err instanceof joseErrors.JWKSNoMatchingKey) {
-    return new RatlsError('TOKEN_KEY_UNKNOWN', 'No key in the JWKS matches the token\'s kid; the token is not from this service or its key was retired long ago.', { cause: err });
+    return new RatlsError(
+      'TOKEN_KEY_UNKNOWN',
+      "No key in the JWKS matches the token's kid; the token is not from this service or its key was retired long ago.",
+      { cause: err },
+    );
   }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return new RatlsError('TOKEN_SIGNATURE_INVALID', 'The attestation token signature does not verify; it was altered or signed by another key.', { cause: err });
+    return new RatlsError('TOKEN_SIGNATURE_INVALID', 'The attestation token signature does not verify; it was altered or signed by another key.', {
+      cause: err,
+    });
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return new RatlsError('TOKEN_ALG_NOT_ALLOWED', 'The token algorithm is not ES256/ES384.', { cause: err });
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    return new RatlsError('TOKEN_CLAIM_MISMATCH', `The token's "${err.claim}" claim is not acceptable (${err.reason}); check the issuer/audience you expect.`, { cause: err });
+    return new RatlsError('TOKEN_CLAIM_MISMATCH', `The token's "${err.claim}" claim is not acceptable (${err.reason}); check the issuer/audience you expect.`, {
+      cause: err,
+    });
   }
   if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && /fetch|ECONNREFUSED|network/i.test(err.message))) {
     return new RatlsError('CONNECTION_FAILED', `Cannot fetch the service's JWKS: ${(err as Error).message}`, { cause: err });

@@ -88,7 +88,12 @@ export class Attestor {
   async attest(socket: TLSSocket, host: string, port: number | string): Promise<AttestationEvent> {
     const peer = `${host}:${port}`;
     const raw = socket.getPeerCertificate(false)?.raw;
-    const event: AttestationEvent = { peer, result: failedResult('EVIDENCE_MISSING', 'The server presented no certificate.'), nonceVerified: false, at: this.now() };
+    const event: AttestationEvent = {
+      peer,
+      result: failedResult('EVIDENCE_MISSING', 'The server presented no certificate.'),
+      nonceVerified: false,
+      at: this.now(),
+    };
     if (!raw || raw.length === 0) return this.reject(event);
     const der = new Uint8Array(raw);
     event.certDer = der;
@@ -109,7 +114,10 @@ export class Attestor {
           } catch {
             // not JSON; the status says enough
           }
-          throw new AttestationError(peer, failedResult('NONCE_MISSING', `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.`));
+          throw new AttestationError(
+            peer,
+            failedResult('NONCE_MISSING', `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.`),
+          );
         }
         const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
         // The nonce evidence staples nothing: reuse the certificate's collateral (same platform).

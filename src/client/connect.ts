@@ -97,7 +97,12 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
       await probe(upstream, opts.policy, { attestor: agent.attestor });
     } catch (err) {
       const e = toVerifyError(err, 'CONNECTION_FAILED');
-      onRejected({ peer: upstreamUrl.host, result: { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote: null, checks: [{ name: 'connect', ok: false, detail: e.message }] }, nonceVerified: false, at: new Date() });
+      onRejected({
+        peer: upstreamUrl.host,
+        result: { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote: null, checks: [{ name: 'connect', ok: false, detail: e.message }] },
+        nonceVerified: false,
+        at: new Date(),
+      });
     }
   };
   /** True when requests may be forwarded; while refused, re-attests (rate-limited) first. */
@@ -106,7 +111,9 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     const now = Date.now();
     if (!retrying && now - lastRetry >= (opts.retryIntervalMs ?? 1000)) {
       lastRetry = now;
-      retrying = reattest().finally(() => { retrying = undefined; });
+      retrying = reattest().finally(() => {
+        retrying = undefined;
+      });
     }
     if (retrying) await retrying;
     return (status.state as ConnectStatus['state']) === 'verified';
@@ -114,7 +121,16 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
 
   // autoRewrite/protocolRewrite: a redirect to the upstream's own URL would send the browser to the
   // RA-TLS server directly, around attestation; point it back at this proxy (Host was checked)
-  const proxy = createProxyServer({ target: upstream, agent, changeOrigin: true, secure: false, xfwd: false, ws: true, autoRewrite: true, protocolRewrite: 'http' });
+  const proxy = createProxyServer({
+    target: upstream,
+    agent,
+    changeOrigin: true,
+    secure: false,
+    xfwd: false,
+    ws: true,
+    autoRewrite: true,
+    protocolRewrite: 'http',
+  });
 
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, fallback?: { code: string; message: string }) => {
     if (res.headersSent) return void res.destroy();
@@ -132,7 +148,11 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     log(clean(`upstream error: ${err.message}`));
     const json = wantsJson(req);
     target.writeHead(502, { 'content-type': json ? 'application/json' : 'text/plain; charset=utf-8' });
-    target.end(json ? JSON.stringify({ error: 'UPSTREAM_UNREACHABLE', message: err.message }) + '\n' : `ratls connect: the upstream ${upstream} is unreachable: ${err.message}\n`);
+    target.end(
+      json
+        ? JSON.stringify({ error: 'UPSTREAM_UNREACHABLE', message: err.message }) + '\n'
+        : `ratls connect: the upstream ${upstream} is unreachable: ${err.message}\n`,
+    );
   });
 
   let port = 0;
@@ -173,8 +193,10 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     // a cross-site POST navigation carries an Origin and was refused above
     return req.headers['sec-fetch-mode'] === 'navigate';
   };
-  const crossSite = 'ratls connect: refusing a request that a web page on another site made your browser send (Origin / Sec-Fetch-Site); open the app at this proxy\'s own address instead.\n';
-  const misdirected = 'ratls connect: the Host header does not name this proxy (use http://127.0.0.1:PORT or http://localhost:PORT); refusing, to keep other web sites from using it.\n';
+  const crossSite =
+    "ratls connect: refusing a request that a web page on another site made your browser send (Origin / Sec-Fetch-Site); open the app at this proxy's own address instead.\n";
+  const misdirected =
+    'ratls connect: the Host header does not name this proxy (use http://127.0.0.1:PORT or http://localhost:PORT); refusing, to keep other web sites from using it.\n';
 
   const server = http.createServer((req, res) => {
     if (!hostOk(req)) {
@@ -204,16 +226,24 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
-    if (!hostOk(req)) return void socket.end(`HTTP/1.1 421 Misdirected Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(misdirected)}\r\nconnection: close\r\n\r\n${misdirected}`);
+    if (!hostOk(req))
+      return void socket.end(
+        `HTTP/1.1 421 Misdirected Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(misdirected)}\r\nconnection: close\r\n\r\n${misdirected}`,
+      );
     // WebSockets are exempt from CORS, so without this any page could drive the app's socket
-    if (!originOk(req)) return void socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(crossSite)}\r\nconnection: close\r\n\r\n${crossSite}`);
+    if (!originOk(req))
+      return void socket.end(
+        `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(crossSite)}\r\nconnection: close\r\n\r\n${crossSite}`,
+      );
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     admit().then(
       (ok) => {
         if (ok) return proxy.ws(req, socket, head);
         const body = refusalJson(upstream, status.lastFailure);
-        socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
       },
       () => socket.destroy(),
     );

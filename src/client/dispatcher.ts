@@ -30,13 +30,25 @@ export interface AttestedDispatcher extends Agent {
 export function createAttestedDispatcher(policy: ClientPolicy, opts: AttestedDispatcherOptions = {}): AttestedDispatcher {
   const attestor = new Attestor(policy, opts);
   // maxCachedSessions 0: no TLS session resumption, so no connection skips the check.
-  const tlsConnect = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000, secureOptions: noRenegotiation() });
+  const tlsConnect = buildConnector({
+    rejectUnauthorized: false,
+    maxCachedSessions: 0,
+    timeout: opts.connectTimeoutMs ?? 10_000,
+    secureOptions: noRenegotiation(),
+  });
   const connect: buildConnector.connector = (options, callback) => {
     if (options.protocol !== 'https:') {
-      callback(new AttestationError(`${options.hostname}:${options.port}`, {
-        ok: false, tcbStatus: null, advisoryIds: [], quote: null, checks: [],
-        errors: [{ code: 'CONNECTION_FAILED', message: `Refusing ${options.protocol}//${options.hostname}: attested connections need https.` }],
-      }), null);
+      callback(
+        new AttestationError(`${options.hostname}:${options.port}`, {
+          ok: false,
+          tcbStatus: null,
+          advisoryIds: [],
+          quote: null,
+          checks: [],
+          errors: [{ code: 'CONNECTION_FAILED', message: `Refusing ${options.protocol}//${options.hostname}: attested connections need https.` }],
+        }),
+        null,
+      );
       return;
     }
     tlsConnect(options, (err, socket) => {
@@ -76,7 +88,10 @@ export function fetchWithDispatcher(dispatcher: Agent): AttestedFetch {
     try {
       // undici's own fetch: Node's built-in fetch bundles a different undici whose dispatcher
       // interface may not match the npm one.
-      return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher })) as unknown as Response;
+      return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+        ...(init as Parameters<typeof undiciFetch>[1]),
+        dispatcher,
+      })) as unknown as Response;
     } catch (err) {
       throw findAttestationError(err) ?? err;
     }

@@ -13,7 +13,13 @@ export class AttestationError extends RatlsError {
 
   constructor(peer: string, result: VerificationResult) {
     const first = result.errors[0] ?? { code: 'INTERNAL' as ErrorCode, message: 'Verification failed without a reason (bug).' };
-    const more = result.errors.length > 1 ? ` (+${result.errors.length - 1} more: ${result.errors.slice(1).map((e) => e.code).join(', ')})` : '';
+    const more =
+      result.errors.length > 1
+        ? ` (+${result.errors.length - 1} more: ${result.errors
+            .slice(1)
+            .map((e) => e.code)
+            .join(', ')})`
+        : '';
     super(first.code, `Attestation of ${peer} failed: ${first.message}${more}`);
     this.name = 'AttestationError';
     this.result = result;

@@ -68,7 +68,10 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
     };
     const onError = (err: Error) => finish(new RatlsError('CONNECTION_FAILED', `The connection failed during the nonce round trip: ${err.message}`));
     const onClose = () => finish(new RatlsError('CONNECTION_FAILED', 'The server closed the connection during the nonce round trip.'));
-    const timer = setTimeout(() => finish(new RatlsError('CONNECTION_FAILED', `The server did not answer the nonce evidence request within ${timeoutMs} ms.`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new RatlsError('CONNECTION_FAILED', `The server did not answer the nonce evidence request within ${timeoutMs} ms.`)),
+      timeoutMs,
+    );
     const onReadable = () => {
       try {
         let chunk: Buffer | null;
@@ -92,7 +95,8 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
           used = d.used;
         } else {
           const len = Number(head.headers['content-length']);
-          if (!Number.isInteger(len) || len < 0) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response has neither Content-Length nor chunked encoding.');
+          if (!Number.isInteger(len) || len < 0)
+            throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response has neither Content-Length nor chunked encoding.');
           if (len > MAX_BODY_BYTES) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response is too large.');
           if (rest.length < len) return;
           body = rest.subarray(0, len);

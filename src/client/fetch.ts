@@ -23,7 +23,10 @@ export function attestedFetch(url: string | URL, init: RequestInit | undefined, 
  * A standalone fetch function with its own dispatcher, for libraries that take `fetch`
  * (openai: `new OpenAI({ fetch })`, ollama: `new Ollama({ fetch })`). Call `.close()` when done.
  */
-export function createAttestedFetch(policy: ClientPolicy, opts?: AttestedDispatcherOptions): AttestedFetch & { dispatcher: AttestedDispatcher; close(): Promise<void> } {
+export function createAttestedFetch(
+  policy: ClientPolicy,
+  opts?: AttestedDispatcherOptions,
+): AttestedFetch & { dispatcher: AttestedDispatcher; close(): Promise<void> } {
   const dispatcher = createAttestedDispatcher(policy, opts);
   const f = fetchWithDispatcher(dispatcher) as AttestedFetch & { dispatcher: AttestedDispatcher; close(): Promise<void> };
   f.dispatcher = dispatcher;

@@ -1,6 +1,13 @@
 /** Node client API: attested agent, dispatcher and fetch, policy loading, the local proxy. */
 export { createAttestedAgent, AttestedAgent, type AttestedAgentOptions } from './agent.ts';
-export { createAttestedDispatcher, fetchWithDispatcher, findAttestationError, type AttestedDispatcher, type AttestedDispatcherOptions, type AttestedFetch } from './dispatcher.ts';
+export {
+  createAttestedDispatcher,
+  fetchWithDispatcher,
+  findAttestationError,
+  type AttestedDispatcher,
+  type AttestedDispatcherOptions,
+  type AttestedFetch,
+} from './dispatcher.ts';
 export { attestedFetch, createAttestedFetch } from './fetch.ts';
 export { AttestationError } from './errors.ts';
 export { Attestor, EVIDENCE_PATH, type AttestOptions, type AttestationEvent } from './attestor.ts';

@@ -37,14 +37,28 @@ function eventJson(e: AttestationEvent | null): unknown {
 /** JSON body of the refusal. */
 export function refusalJson(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }): string {
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
-  return JSON.stringify({ error: 'ATTESTATION_FAILED', message: `ratls connect refused to forward to ${upstream}: the server did not pass attestation.`, upstream, errors, attestation: eventJson(e) }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      {
+        error: 'ATTESTATION_FAILED',
+        message: `ratls connect refused to forward to ${upstream}: the server did not pass attestation.`,
+        upstream,
+        errors,
+        attestation: eventJson(e),
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 /** HTML refusal page: why the server was refused, with codes and messages. */
 export function refusalHtml(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }): string {
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
   const items = errors.map((x) => `<li><code>${esc(x.code)}</code>: ${esc(x.message)}</li>`).join('');
-  const checks = (e?.result.checks ?? []).map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAIL'}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`).join('');
+  const checks = (e?.result.checks ?? [])
+    .map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAIL'}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`)
+    .join('');
   return page(
     'Refused: attestation failed',
     `${e?.result.nonIntelRoot ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root.</p>' : ''}<h1 class="bad" id="ratls-refused">Refused: ${esc(upstream)} did not pass attestation</h1>
@@ -74,7 +88,17 @@ export function statusHtml(s: ConnectStatus): string {
     rows.push(['Nonce round trip', v.nonceVerified ? 'passed' : 'not required by policy']);
   }
   if (q) {
-    for (const [k, f] of [['MRTD', q.mrTd], ['RTMR0', q.rtmr0], ['RTMR1', q.rtmr1], ['RTMR2', q.rtmr2], ['RTMR3', q.rtmr3], ['MRSEAM', q.mrSeam], ['XFAM', q.xfam], ['TDATTRIBUTES', q.tdAttributes]] as const) rows.push([k, f]);
+    for (const [k, f] of [
+      ['MRTD', q.mrTd],
+      ['RTMR0', q.rtmr0],
+      ['RTMR1', q.rtmr1],
+      ['RTMR2', q.rtmr2],
+      ['RTMR3', q.rtmr3],
+      ['MRSEAM', q.mrSeam],
+      ['XFAM', q.xfam],
+      ['TDATTRIBUTES', q.tdAttributes],
+    ] as const)
+      rows.push([k, f]);
     rows.push(['DEBUG', q.debug ? 'yes' : 'no']);
   }
   rows.push(['Connections verified / refused', `${s.verifications} / ${s.refusals}`]);

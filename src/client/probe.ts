@@ -27,7 +27,14 @@ export function parseHttpsUrl(url: string): { host: string; port: number; server
 /** Opens a TLS connection (no session reuse, no WebPKI check: attestation decides). */
 export function openTls(target: { host: string; port: number; servername?: string }, timeoutMs: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: target.host, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], secureOptions: noRenegotiation(), ...(target.servername ? { servername: target.servername } : {}) });
+    const socket = tls.connect({
+      host: target.host,
+      port: target.port,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+      secureOptions: noRenegotiation(),
+      ...(target.servername ? { servername: target.servername } : {}),
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new RatlsError('CONNECTION_FAILED', `No TLS handshake with ${target.host}:${target.port} within ${timeoutMs} ms.`));
@@ -49,7 +56,11 @@ export function openTls(target: { host: string; port: number; servername?: strin
  * Attests the server at `url` under `policy`. Resolves with the event whether or not it passed
  * (`event.result.ok`); rejects with RatlsError CONNECTION_FAILED when no TLS connection could be made.
  */
-export async function probe(url: string, policy: ClientPolicy, opts: AttestOptions & { timeoutMs?: number; attestor?: Attestor } = {}): Promise<AttestationEvent> {
+export async function probe(
+  url: string,
+  policy: ClientPolicy,
+  opts: AttestOptions & { timeoutMs?: number; attestor?: Attestor } = {},
+): Promise<AttestationEvent> {
   const target = parseHttpsUrl(url);
   const attestor = opts.attestor ?? new Attestor(policy, opts);
   const socket = await openTls(target, opts.timeoutMs ?? 15_000);

@@ -46,10 +46,17 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   }
   if (r.ratls) row('Evidence', clean(`${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`));
   const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
-  row('Key binding', binding ? (binding.ok ? ok(`bound to this TLS key (${clean(binding.detail ?? 'ok')})`) : bad(clean(binding.detail ?? 'failed'))) : 'not checked');
+  row(
+    'Key binding',
+    binding ? (binding.ok ? ok(`bound to this TLS key (${clean(binding.detail ?? 'ok')})`) : bad(clean(binding.detail ?? 'failed'))) : 'not checked',
+  );
   row(
     'Freshness',
-    ctx.nonceVerified ? ok('nonce round trip passed on this connection') : ctx.nonceRequested ? bad('nonce round trip failed') : 'no nonce requested (use --nonce)',
+    ctx.nonceVerified
+      ? ok('nonce round trip passed on this connection')
+      : ctx.nonceRequested
+        ? bad('nonce round trip failed')
+        : 'no nonce requested (use --nonce)',
   );
   if (result.quote) {
     lines.push('  Measurements:');

@@ -10,7 +10,10 @@ import type { Collateral } from '../verify/types.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 /** Asks `sources` in order: the first hit, or one note per source saying why it had nothing. */
-async function firstHit(sources: CollateralSource[], request: CollateralRequest): Promise<{ hit: { collateral: Collateral; source: string } } | { notes: string[]; failed: boolean }> {
+async function firstHit(
+  sources: CollateralSource[],
+  request: CollateralRequest,
+): Promise<{ hit: { collateral: Collateral; source: string } } | { notes: string[]; failed: boolean }> {
   const notes: string[] = [];
   let failed = false;
   for (const s of sources) {

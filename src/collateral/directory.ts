@@ -28,9 +28,12 @@ export class DirectoryCollateralSource implements CollateralSource {
     const candidates: string[] = [];
     for (const root of this.roots) {
       if (await isFile(join(root, 'tcb_info.json'))) candidates.push(root);
-      let entries: string[] = [];
+      let entries: string[];
       try {
-        entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+        entries = (await readdir(root, { withFileTypes: true }))
+          .filter((e) => e.isDirectory())
+          .map((e) => e.name)
+          .sort();
       } catch {
         continue;
       }

@@ -73,7 +73,11 @@ export class PcsCollateralSource implements CollateralSource {
     try {
       res = await f(url, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000), redirect: 'follow' });
     } catch (err) {
-      throw new RatlsError('COLLATERAL_MISSING', `Cannot fetch the ${what} from ${url}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}.`, { cause: err });
+      throw new RatlsError(
+        'COLLATERAL_MISSING',
+        `Cannot fetch the ${what} from ${url}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}.`,
+        { cause: err },
+      );
     }
     // 404: this service does not know the FMSPC; the caller moves on to the next source.
     if (res.status === 404) {
@@ -122,7 +126,10 @@ export class PcsCollateralSource implements CollateralSource {
     ]);
     if (!tcb) return undefined;
     if (!qe || !crl || !root) {
-      throw new RatlsError('COLLATERAL_MISSING', `The collateral service ${this.base} has TCB info for FMSPC ${fmspc} but not the QE identity, PCK CRL or root CA CRL.`);
+      throw new RatlsError(
+        'COLLATERAL_MISSING',
+        `The collateral service ${this.base} has TCB info for FMSPC ${fmspc} but not the QE identity, PCK CRL or root CA CRL.`,
+      );
     }
     return {
       // kept exactly as served: the signature covers these bytes

@@ -29,9 +29,13 @@ export function renderBanner(b: BannerInput): string {
   const rotateAtMs = id.notBefore.getTime() + (id.notAfter.getTime() - id.notBefore.getTime()) * b.config.tls.rotateAt;
   L.push(`  certificate sha256 ${id.fingerprintSha256}`);
   L.push(`  valid until        ${id.notAfter.toISOString()} (next rotation ${new Date(rotateAtMs).toISOString()})`);
-  L.push(`  TLS                ${b.config.tls.minVersion === 'TLSv1.2' ? 'TLS 1.2 and 1.3' : 'TLS 1.3 only'}, body limit ${formatSize(b.config.limits.maxBodyBytes)}`);
+  L.push(
+    `  TLS                ${b.config.tls.minVersion === 'TLSv1.2' ? 'TLS 1.2 and 1.3' : 'TLS 1.3 only'}, body limit ${formatSize(b.config.limits.maxBodyBytes)}`,
+  );
   for (const r of b.config.routes) {
-    const notes = [r.stripPrefix ? 'prefix stripped' : '', r.rewriteHost ? 'Host rewritten' : '', r.blockOllamaAdmin ? 'admin routes blocked' : ''].filter(Boolean);
+    const notes = [r.stripPrefix ? 'prefix stripped' : '', r.rewriteHost ? 'Host rewritten' : '', r.blockOllamaAdmin ? 'admin routes blocked' : ''].filter(
+      Boolean,
+    );
     L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${b.demo ? ' (built-in demo upstream)' : ''}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   }
   L.push(`  control            ${b.url}.well-known/ratls/{evidence?nonce=HEX,certificate,collateral}  /healthz /readyz /metrics`);

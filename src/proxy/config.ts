@@ -118,7 +118,15 @@ export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
 export function defaultServeConfig(): ServeConfig {
   return {
     listen: { host: '0.0.0.0', port: 8443 },
-    tls: { minVersion: 'TLSv1.3', keyAlg: 'P-256', validityMs: 24 * 3_600_000, rotateAt: 2 / 3, hosts: ['localhost', '127.0.0.1'], stapleCollateral: true, profile: 'ccc' },
+    tls: {
+      minVersion: 'TLSv1.3',
+      keyAlg: 'P-256',
+      validityMs: 24 * 3_600_000,
+      rotateAt: 2 / 3,
+      hosts: ['localhost', '127.0.0.1'],
+      stapleCollateral: true,
+      profile: 'ccc',
+    },
     evidence: { provider: 'auto', simDir: '.ratls/sim', configfsRoot: '/sys/kernel/config/tsm' },
     collateral: { pcsUrl: INTEL_PCS_URL, directories: [], offline: false, required: false },
     routes: DEFAULT_ROUTES.map((r) => ({ ...r })),
@@ -186,7 +194,8 @@ export function parseListen(value: string): { host: string; port: number } {
 export function parseUpstreamSpec(spec: string): RawConfig {
   const [head, ...opts] = spec.split(',');
   const eq = head?.indexOf('=') ?? -1;
-  if (!head || eq <= 0) throw new ConfigError(`upstream "${spec}" must look like PREFIX=URL[,strip][,host][,block-admin], e.g. /ollama/=http://127.0.0.1:11434,strip,host`);
+  if (!head || eq <= 0)
+    throw new ConfigError(`upstream "${spec}" must look like PREFIX=URL[,strip][,host][,block-admin], e.g. /ollama/=http://127.0.0.1:11434,strip,host`);
   const route: RawConfig = { prefix: head.slice(0, eq), target: head.slice(eq + 1) };
   for (const o of opts) {
     if (o === 'strip') route.stripPrefix = true;
@@ -210,7 +219,13 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_TLS_MIN_VERSION) set(['tls', 'minVersion'], env.RATLS_TLS_MIN_VERSION);
   if (env.RATLS_KEY_ALG) set(['tls', 'keyAlg'], env.RATLS_KEY_ALG);
   if (env.RATLS_CERT_VALIDITY) set(['tls', 'validity'], env.RATLS_CERT_VALIDITY);
-  if (env.RATLS_HOSTS) set(['tls', 'hosts'], env.RATLS_HOSTS.split(',').map((s) => s.trim()).filter(Boolean));
+  if (env.RATLS_HOSTS)
+    set(
+      ['tls', 'hosts'],
+      env.RATLS_HOSTS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   if (env.RATLS_EVIDENCE_PROVIDER) set(['evidence', 'provider'], env.RATLS_EVIDENCE_PROVIDER);
   if (env.RATLS_SIM_DIR) set(['evidence', 'simDir'], env.RATLS_SIM_DIR);
   if (env.RATLS_CONFIGFS_ROOT) set(['evidence', 'configfsRoot'], env.RATLS_CONFIGFS_ROOT);
@@ -224,7 +239,13 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_PCCS_URL) set(['collateral', 'pccsUrl'], env.RATLS_PCCS_URL);
   if (env.RATLS_PCS_URL) set(['collateral', 'pcsUrl'], env.RATLS_PCS_URL);
   if (env.RATLS_COLLATERAL_CACHE_DIR) set(['collateral', 'cacheDir'], env.RATLS_COLLATERAL_CACHE_DIR);
-  if (env.RATLS_COLLATERAL_DIRS) set(['collateral', 'directories'], env.RATLS_COLLATERAL_DIRS.split(',').map((s) => s.trim()).filter(Boolean));
+  if (env.RATLS_COLLATERAL_DIRS)
+    set(
+      ['collateral', 'directories'],
+      env.RATLS_COLLATERAL_DIRS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   if (env.RATLS_COLLATERAL_OFFLINE) set(['collateral', 'offline'], env.RATLS_COLLATERAL_OFFLINE);
   if (env.RATLS_COLLATERAL_REQUIRED) set(['collateral', 'required'], env.RATLS_COLLATERAL_REQUIRED);
   return raw;
@@ -284,7 +305,8 @@ function serviceUrl(v: unknown, key: string): string {
   } catch {
     throw new ConfigError(`Config key "${key}" must be a URL like https://pccs.example:8081, got ${JSON.stringify(v)}.`);
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ConfigError(`Config key "${key}" must use https: (or http: for a PCCS on a trusted network).`);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    throw new ConfigError(`Config key "${key}" must use https: (or http: for a PCCS on a trusted network).`);
   return String(v).replace(/\/+$/, '');
 }
 
@@ -325,7 +347,8 @@ function validateRoute(v: unknown, i: number): RouteConfig {
     throw new ConfigError(`${where}.target must be a URL like http://127.0.0.1:11434, got ${JSON.stringify(v.target)}.`);
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new ConfigError(`${where}.target must use http: or https:.`);
-  if (target.pathname !== '/' || target.search) throw new ConfigError(`${where}.target must be an origin without path or query (use stripPrefix to drop the prefix).`);
+  if (target.pathname !== '/' || target.search)
+    throw new ConfigError(`${where}.target must be an origin without path or query (use stripPrefix to drop the prefix).`);
   return {
     prefix: normPrefix,
     target: target.origin,

@@ -73,13 +73,18 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
 
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
     const nonceHex = c.req.query('nonce');
-    if (!nonceHex) return c.json(errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`), 400);
+    if (!nonceHex)
+      return c.json(
+        errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`),
+        400,
+      );
     // fromHex checks the alphabet (either case) and even length; the length cap comes first
     const nonce = nonceHex.length <= MAX_EVIDENCE_ROUTE_NONCE_BYTES * 2 ? fromHex(nonceHex) : undefined;
     if (!nonce || nonce.length === 0) {
       return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
-    if (!ctx.evidence) return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
+    if (!ctx.evidence)
+      return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
     if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
       return c.json(errorBody('EVIDENCE_PROVIDER_FAILED', 'Too many evidence requests at once; retry in a second.'), 503, { 'retry-after': '1' });
     }
@@ -136,7 +141,13 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
   });
 
   app.all(`${CONTROL_PREFIX}*`, (c) =>
-    c.json(errorBody('INTERNAL', 'Unknown control route. Known: /.well-known/ratls/evidence?nonce=HEX, /.well-known/ratls/certificate, /.well-known/ratls/collateral.'), 404),
+    c.json(
+      errorBody(
+        'INTERNAL',
+        'Unknown control route. Known: /.well-known/ratls/evidence?nonce=HEX, /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
+      ),
+      404,
+    ),
   );
   app.onError((err, c) => {
     const e = err instanceof RatlsError ? err.toJSON() : toVerifyError(err);

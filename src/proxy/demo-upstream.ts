@@ -123,10 +123,20 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, delay
   if (req.method === 'GET' && path === '/api/version') return json(200, { version: '0.0.0-ratls-demo' });
   if (req.method === 'GET' && path === '/api/tags') {
     return json(200, {
-      models: [{ name: MODEL, model: MODEL, modified_at: '2025-01-01T00:00:00Z', size: 0, digest: '0'.repeat(64), details: { format: 'demo', family: 'demo', parameter_size: '0', quantization_level: 'none' } }],
+      models: [
+        {
+          name: MODEL,
+          model: MODEL,
+          modified_at: '2025-01-01T00:00:00Z',
+          size: 0,
+          digest: '0'.repeat(64),
+          details: { format: 'demo', family: 'demo', parameter_size: '0', quantization_level: 'none' },
+        },
+      ],
     });
   }
-  if (req.method === 'GET' && path === '/v1/models') return json(200, { object: 'list', data: [{ id: MODEL, object: 'model', created: 0, owned_by: 'ratls' }] });
+  if (req.method === 'GET' && path === '/v1/models')
+    return json(200, { object: 'list', data: [{ id: MODEL, object: 'model', created: 0, owned_by: 'ratls' }] });
   if (req.method === 'POST' && (path === '/api/chat' || path === '/api/generate')) {
     const body = await readJson(req);
     const model = typeof body.model === 'string' ? body.model : MODEL;
@@ -136,7 +146,13 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, delay
     const final = { model, created_at: created(), ...piece(''), done: true, done_reason: 'stop', total_duration: 0, eval_count: tokens.length };
     if (body.stream === false) return json(200, { ...final, ...piece(tokens.join('')) });
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    await streamTokens(res, tokens, delay, (tok) => `${JSON.stringify({ model, created_at: created(), ...piece(tok), done: false })}\n`, `${JSON.stringify(final)}\n`);
+    await streamTokens(
+      res,
+      tokens,
+      delay,
+      (tok) => `${JSON.stringify({ model, created_at: created(), ...piece(tok), done: false })}\n`,
+      `${JSON.stringify(final)}\n`,
+    );
     return;
   }
   if (req.method === 'POST' && path === '/v1/chat/completions') {
@@ -145,12 +161,30 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, delay
     const tokens = replyTokens(lastUserMessage(body));
     const id = `chatcmpl-demo${Date.now()}`;
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-      JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish }] });
+      JSON.stringify({
+        id,
+        object: 'chat.completion.chunk',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
     if (body.stream !== true) {
-      return json(200, { id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: 'stop' }] });
+      return json(200, {
+        id,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: 'stop' }],
+      });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    await streamTokens(res, tokens, delay, (tok, i) => `data: ${chunk(i === 0 ? { role: 'assistant', content: tok } : { content: tok }, null)}\n\n`, `data: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`);
+    await streamTokens(
+      res,
+      tokens,
+      delay,
+      (tok, i) => `data: ${chunk(i === 0 ? { role: 'assistant', content: tok } : { content: tok }, null)}\n\n`,
+      `data: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`,
+    );
     return;
   }
   json(404, { error: `demo upstream has no route ${req.method} ${path}` });

@@ -71,7 +71,12 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
       registers,
     }),
-    upstreamErrors: new Counter({ name: 'ratls_upstream_errors_total', help: 'Failures reaching an upstream, by route and error code', labelNames: ['route', 'code'], registers }),
+    upstreamErrors: new Counter({
+      name: 'ratls_upstream_errors_total',
+      help: 'Failures reaching an upstream, by route and error code',
+      labelNames: ['route', 'code'],
+      registers,
+    }),
     activeStreams: new Gauge({
       name: 'ratls_active_streams',
       help: 'Proxied HTTP requests in flight',
@@ -83,6 +88,11 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
     activeWebsockets: new Gauge({ name: 'ratls_active_websockets', help: 'Open proxied WebSocket connections', registers }),
     certExpiry: new Gauge({ name: 'ratls_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificate being served (Unix seconds)', registers }),
     rotations: new Counter({ name: 'ratls_certificate_rotations_total', help: 'Certificate rotations, by result', labelNames: ['result'], registers }),
-    rejected: new Counter({ name: 'ratls_rejected_requests_total', help: 'Requests refused by the proxy itself, by reason', labelNames: ['reason'], registers }),
+    rejected: new Counter({
+      name: 'ratls_rejected_requests_total',
+      help: 'Requests refused by the proxy itself, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
 }

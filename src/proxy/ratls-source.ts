@@ -62,7 +62,11 @@ export interface RatlsIdentitySourceOptions {
 }
 
 /** Builds the production identity source for `config` (or for an already chosen provider). */
-export async function createRatlsIdentitySource(config: ServeConfig, provider?: EvidenceProvider, options: RatlsIdentitySourceOptions = {}): Promise<RatlsIdentitySource> {
+export async function createRatlsIdentitySource(
+  config: ServeConfig,
+  provider?: EvidenceProvider,
+  options: RatlsIdentitySourceOptions = {},
+): Promise<RatlsIdentitySource> {
   const p =
     provider ??
     (await selectEvidenceProvider({

@@ -139,7 +139,10 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
       const start = performance.now();
       res.once('close', () => {
         metrics.requests.inc({ route: 'control', method: req.method ?? '', status: String(res.statusCode) });
-        log.info({ method: req.method, path, status: res.statusCode, durationMs: Math.round((performance.now() - start) * 100) / 100, upstream: 'control' }, 'request');
+        log.info(
+          { method: req.method, path, status: res.statusCode, durationMs: Math.round((performance.now() - start) * 100) / 100, upstream: 'control' },
+          'request',
+        );
       });
       void honoListener(req, res);
       return;

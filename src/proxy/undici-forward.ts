@@ -26,7 +26,14 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Client-supplied forwarding headers are never passed on: the proxy is the only source of truth. */
-export const FORWARDING_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+export const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'forwarded',
+]);
 
 /** How an upstream failure is reported back to the proxy (which answers 502/504 or cuts the stream). */
 export type UpstreamFailure = (code: string, message: string, timedOut: boolean) => void;

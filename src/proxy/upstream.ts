@@ -74,7 +74,10 @@ interface RequestState {
 /** Counts request body bytes and fails once the limit is passed (chunked uploads). */
 class BodyLimit extends Transform {
   private seen = 0;
-  constructor(private readonly limit: number, private readonly onExceeded: () => void) {
+  constructor(
+    private readonly limit: number,
+    private readonly onExceeded: () => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -113,7 +116,14 @@ export class UpstreamProxy {
         const agent = targetUrl.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
         const pool =
           config.engine === 'undici'
-            ? new Pool(targetUrl.origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: config.limits.upstreamTimeoutMs, bodyTimeout: 0, connect: { noDelay: true } })
+            ? new Pool(targetUrl.origin, {
+                connections: null,
+                pipelining: 1,
+                keepAliveTimeout: 30_000,
+                headersTimeout: config.limits.upstreamTimeoutMs,
+                bodyTimeout: 0,
+                connect: { noDelay: true },
+              })
             : undefined;
         return { ...r, targetUrl, agent, ...(pool ? { pool } : {}), durationChild: metrics.duration.labels(r.name) };
       });
@@ -138,7 +148,10 @@ export class UpstreamProxy {
       // Keep-Alive is hop-by-hop: the client's connection follows this server's keepAliveTimeout.
       delete proxyRes.headers['keep-alive'];
       const st = this.states.get(req);
-      if (st) proxyRes.on('data', (c: Buffer) => { st.bytes += c.length; });
+      if (st)
+        proxyRes.on('data', (c: Buffer) => {
+          st.bytes += c.length;
+        });
     });
     // Client vanished while the upstream was still talking: nothing to answer, just stop.
     this.proxy.on('econnreset', () => {});
@@ -212,7 +225,17 @@ export class UpstreamProxy {
     const limit = this.config.limits.maxBodyBytes;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
-      this.reject(req, res, 413, 'body_too_large', `Request body of ${declared} bytes is larger than the limit of ${formatSize(limit)} (limits.maxBody).`, route.name, start, path, true);
+      this.reject(
+        req,
+        res,
+        413,
+        'body_too_large',
+        `Request body of ${declared} bytes is larger than the limit of ${formatSize(limit)} (limits.maxBody).`,
+        route.name,
+        start,
+        path,
+        true,
+      );
       return;
     }
 
@@ -309,7 +332,10 @@ export class UpstreamProxy {
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.metrics.activeWebsockets.dec();
-      this.log.info({ method: 'GET', path, status: 101, upstream: route.name, websocket: true, durationMs: round(performance.now() - start) }, 'websocket closed');
+      this.log.info(
+        { method: 'GET', path, status: 101, upstream: route.name, websocket: true, durationMs: round(performance.now() - start) },
+        'websocket closed',
+      );
       this.notifyDrain();
     });
     this.proxy.ws(req, socket, head, { target: route.targetUrl, agent: route.agent, changeOrigin: route.rewriteHost }, (err) => {
@@ -339,13 +365,27 @@ export class UpstreamProxy {
       return;
     }
     if (timedOut) {
-      sendText(res, 504, `Upstream "${route.name}" (${route.target}) did not answer within ${fmtMs(this.config.limits.upstreamTimeoutMs)} (limits.upstreamTimeout).`);
+      sendText(
+        res,
+        504,
+        `Upstream "${route.name}" (${route.target}) did not answer within ${fmtMs(this.config.limits.upstreamTimeoutMs)} (limits.upstreamTimeout).`,
+      );
     } else {
       sendText(res, 502, `Upstream "${route.name}" (${route.target}) is not reachable (${code}). The proxy is running; check that the upstream service is up.`);
     }
   }
 
-  private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, reason: string, message: string, route: string, start: number, path: string, close = false): void {
+  private reject(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    reason: string,
+    message: string,
+    route: string,
+    start: number,
+    path: string,
+    close = false,
+  ): void {
     this.metrics.rejected.inc({ reason });
     res.once('close', () => {
       const durationMs = round(performance.now() - start);
@@ -369,7 +409,10 @@ export class UpstreamProxy {
     if (st.forward) st.bytes = st.forward.bytes;
     this.metrics.countRequest(route.name, method, status);
     route.durationChild.observe(seconds);
-    this.log.info({ method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) }, 'request');
+    this.log.info(
+      { method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) },
+      'request',
+    );
     this.notifyDrain();
   }
 

@@ -3,13 +3,7 @@
  * the buffer before use and every failure is a RatlsError with a stable code.
  */
 import { RatlsError } from '../verify/errors.ts';
-import type {
-  EnclaveReportBody,
-  QeReportCertificationData,
-  Quote,
-  QuoteHeader,
-  TdReportBody,
-} from './types.ts';
+import type { EnclaveReportBody, QeReportCertificationData, Quote, QuoteHeader, TdReportBody } from './types.ts';
 
 export const QUOTE_HEADER_SIZE = 48;
 export const TD_REPORT_10_SIZE = 584;
@@ -172,10 +166,7 @@ function parseCertificationData(r: Reader): QeReportCertificationData {
   }
   const certData = inner.bytes(certSize, 'PCK certificate chain');
   if (inner.pos !== outer.length) {
-    throw new RatlsError(
-      'QUOTE_MALFORMED',
-      `Certification data declares ${outer.length} bytes but its contents use ${inner.pos}; the quote is malformed.`,
-    );
+    throw new RatlsError('QUOTE_MALFORMED', `Certification data declares ${outer.length} bytes but its contents use ${inner.pos}; the quote is malformed.`);
   }
   const pckChainPem = splitPemCertificates(decodeLatin1(certData));
   if (pckChainPem.length === 0) {
@@ -205,22 +196,13 @@ export function parseQuote(bytes: Uint8Array): Quote {
   const r = new Reader(bytes, view);
   const header = parseHeader(r);
   if (header.version !== 4 && header.version !== 5) {
-    throw new RatlsError(
-      'QUOTE_UNSUPPORTED_VERSION',
-      `Quote version ${header.version} is not supported; only TDX quote versions 4 and 5 are.`,
-    );
+    throw new RatlsError('QUOTE_UNSUPPORTED_VERSION', `Quote version ${header.version} is not supported; only TDX quote versions 4 and 5 are.`);
   }
   if (header.teeType !== TEE_TYPE_TDX) {
-    throw new RatlsError(
-      'QUOTE_UNSUPPORTED_TEE',
-      `TEE type 0x${header.teeType.toString(16)} is not TDX (0x81); SGX quotes are not accepted here.`,
-    );
+    throw new RatlsError('QUOTE_UNSUPPORTED_TEE', `TEE type 0x${header.teeType.toString(16)} is not TDX (0x81); SGX quotes are not accepted here.`);
   }
   if (header.attestationKeyType !== ATTESTATION_KEY_TYPE_ECDSA_P256) {
-    throw new RatlsError(
-      'QUOTE_UNSUPPORTED_KEY_TYPE',
-      `Attestation key type ${header.attestationKeyType} is not supported; only 2 (ECDSA-256 with P-256) is.`,
-    );
+    throw new RatlsError('QUOTE_UNSUPPORTED_KEY_TYPE', `Attestation key type ${header.attestationKeyType} is not supported; only 2 (ECDSA-256 with P-256) is.`);
   }
 
   let bodyType = 2;
@@ -229,16 +211,10 @@ export function parseQuote(bytes: Uint8Array): Quote {
     const bodySize = r.u32('body descriptor size');
     const expected = bodyType === 2 ? TD_REPORT_10_SIZE : bodyType === 3 ? TD_REPORT_15_SIZE : -1;
     if (expected < 0) {
-      throw new RatlsError(
-        'QUOTE_UNSUPPORTED_BODY',
-        `Quote body type ${bodyType} is not supported; expected 2 (TDX 1.0) or 3 (TDX 1.5).`,
-      );
+      throw new RatlsError('QUOTE_UNSUPPORTED_BODY', `Quote body type ${bodyType} is not supported; expected 2 (TDX 1.0) or 3 (TDX 1.5).`);
     }
     if (bodySize !== expected) {
-      throw new RatlsError(
-        'QUOTE_MALFORMED',
-        `Quote body type ${bodyType} must be ${expected} bytes but the descriptor says ${bodySize}.`,
-      );
+      throw new RatlsError('QUOTE_MALFORMED', `Quote body type ${bodyType} must be ${expected} bytes but the descriptor says ${bodySize}.`);
     }
   }
   const body = parseTdReport(r, bodyType);
@@ -252,10 +228,7 @@ export function parseQuote(bytes: Uint8Array): Quote {
   const attestationKey = sr.bytes(64, 'attestation key');
   const certification = parseCertificationData(sr);
   if (sr.pos !== sigData.length) {
-    throw new RatlsError(
-      'QUOTE_MALFORMED',
-      `Signature data declares ${sigData.length} bytes but its contents use ${sr.pos}; the quote is malformed.`,
-    );
+    throw new RatlsError('QUOTE_MALFORMED', `Signature data declares ${sigData.length} bytes but its contents use ${sr.pos}; the quote is malformed.`);
   }
   return { header, bodyType, body, signature, attestationKey, certification, signedBytes, length: end };
 }

@@ -53,10 +53,7 @@ export function decodeEvidence(bytes: Uint8Array): { quote: Uint8Array; claimsBu
   const v = strictCborDecode(bytes, 'evidence extension');
   if (!(v instanceof Tag)) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence must be a tagged CBOR item.');
   if (v.tag !== CBOR_TAG_INTEL_TEE_QUOTE && v.tag !== BigInt(CBOR_TAG_INTEL_TEE_QUOTE)) {
-    throw new RatlsError(
-      'EVIDENCE_MALFORMED',
-      `The evidence has CBOR tag ${String(v.tag)}; only tag 60000 (Intel TEE quote) is supported.`,
-    );
+    throw new RatlsError('EVIDENCE_MALFORMED', `The evidence has CBOR tag ${String(v.tag)}; only tag 60000 (Intel TEE quote) is supported.`);
   }
   const arr = v.contents;
   if (!Array.isArray(arr) || arr.length !== 2) {
@@ -133,7 +130,16 @@ export function decodeEndorsements(bytes: Uint8Array): DecodedEndorsements {
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
     throw new RatlsError('COLLATERAL_MALFORMED', 'The endorsements version must be an unsigned integer.');
   }
-  const names = ['TCB info', 'TCB info issuer chain', 'PCK CRL', 'root CA CRL', 'PCK CRL issuer chain', 'QE identity', 'QE identity issuer chain', 'creation time'];
+  const names = [
+    'TCB info',
+    'TCB info issuer chain',
+    'PCK CRL',
+    'root CA CRL',
+    'PCK CRL issuer chain',
+    'QE identity',
+    'QE identity issuer chain',
+    'creation time',
+  ];
   rest.forEach((x, i) => {
     if (!(x instanceof Uint8Array)) throw new RatlsError('COLLATERAL_MALFORMED', `The stapled ${names[i]} must be a byte string.`);
     if (x.length > MAX_ENDORSEMENT_ITEM_BYTES) throw new RatlsError('COLLATERAL_MALFORMED', `The stapled ${names[i]} is too large.`);

@@ -142,7 +142,12 @@ export async function createRatlsIdentity(opts: CreateRatlsIdentityOptions): Pro
   const dnsEsc = (s: string) => s.replace(/[,+"\\<>;=]/g, (c) => `\\${c}`);
   const subject = `CN=${dnsEsc(cn)}, O=${simulated ? 'ratls-proxy SIMULATED TDX (not attested by Intel)' : 'ratls-proxy'}`;
   if (hosts.length > 0) {
-    exts.push(new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIp(h) ? ('ip' as const) : ('dns' as const), value: h })), false));
+    exts.push(
+      new x509.SubjectAlternativeNameExtension(
+        hosts.map((h) => ({ type: isIp(h) ? ('ip' as const) : ('dns' as const), value: h })),
+        false,
+      ),
+    );
   }
   exts.push(
     new x509.BasicConstraintsExtension(false, undefined, true),

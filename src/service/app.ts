@@ -90,11 +90,11 @@ export function createAttestApp(deps: AppDeps): Hono {
     return c.json(errorBody('INTERNAL', 'The service failed to process this request; the operator can find details in its log.'), 500);
   });
 
-  app.notFound((c) => c.json(errorBody('REQUEST_MALFORMED', `No route ${c.req.method} ${c.req.path}; see /v1/attest, /v1/policies, /.well-known/jwks.json.`), 404));
-
-  app.get('/healthz', (c) =>
-    c.json({ status: 'ok', kid: deps.keys.current().kid, alg: deps.keys.current().alg, policies: deps.policies.byName.size }),
+  app.notFound((c) =>
+    c.json(errorBody('REQUEST_MALFORMED', `No route ${c.req.method} ${c.req.path}; see /v1/attest, /v1/policies, /.well-known/jwks.json.`), 404),
   );
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', kid: deps.keys.current().kid, alg: deps.keys.current().alg, policies: deps.policies.byName.size }));
 
   app.get('/metrics', async (c) => {
     c.header('Content-Type', metrics.registry.contentType);
@@ -198,7 +198,10 @@ export function createAttestApp(deps: AppDeps): Hono {
     }
 
     if (policy.policy.freshness.requireNonce && !req.nonce) {
-      result = failWith(result, { code: 'NONCE_MISSING', message: `Policy "${policy.name}" requires a fresh nonce; send "nonce" and have the attester bind it (see the REPORTDATA rule).` });
+      result = failWith(result, {
+        code: 'NONCE_MISSING',
+        message: `Policy "${policy.name}" requires a fresh nonce; send "nonce" and have the attester bind it (see the REPORTDATA rule).`,
+      });
     }
     let binding: BindingRule | 'ratls-claims' | undefined;
     if (req.kind === 'quote' && (req.nonce || req.runtimeData)) {

@@ -42,9 +42,25 @@ export class ServiceConfigError extends Error {
 }
 
 const KEYS: ReadonlyArray<keyof AttestServiceFile> = [
-  'listen', 'keyDir', 'policiesDir', 'defaultPolicy', 'collateralDirs', 'collateralCacheDir', 'pccsUrl', 'offline', 'roots',
-  'tokenTtlSeconds', 'alg', 'issuer', 'audience', 'keyRotationSeconds', 'rateLimit', 'bodyLimitBytes', 'verifyTimeoutMs',
-  'adminTokenFile', 'tls',
+  'listen',
+  'keyDir',
+  'policiesDir',
+  'defaultPolicy',
+  'collateralDirs',
+  'collateralCacheDir',
+  'pccsUrl',
+  'offline',
+  'roots',
+  'tokenTtlSeconds',
+  'alg',
+  'issuer',
+  'audience',
+  'keyRotationSeconds',
+  'rateLimit',
+  'bodyLimitBytes',
+  'verifyTimeoutMs',
+  'adminTokenFile',
+  'tls',
 ];
 const PATH_KEYS = ['keyDir', 'policiesDir', 'collateralCacheDir', 'adminTokenFile'] as const;
 

@@ -129,9 +129,7 @@ export class KeyStore {
    */
   jwks(): { keys: JWK[] } {
     const now = this.opts.now().getTime();
-    const keys = this.keys
-      .filter((k) => !k.publishUntil || Date.parse(k.publishUntil) > now)
-      .map((k) => publicJwk(k));
+    const keys = this.keys.filter((k) => !k.publishUntil || Date.parse(k.publishUntil) > now).map((k) => publicJwk(k));
     return { keys };
   }
 
@@ -220,14 +218,18 @@ function parseStoredKey(text: string, path: string): StoredKey {
   }
   const o = v as Partial<StoredKey>;
   const ok =
-    typeof o === 'object' && o !== null &&
+    typeof o === 'object' &&
+    o !== null &&
     typeof o.kid === 'string' &&
     (o.alg === 'ES256' || o.alg === 'ES384') &&
-    typeof o.createdAt === 'string' && !Number.isNaN(Date.parse(o.createdAt)) &&
+    typeof o.createdAt === 'string' &&
+    !Number.isNaN(Date.parse(o.createdAt)) &&
     (o.retiredAt === undefined || typeof o.retiredAt === 'string') &&
     (o.publishUntil === undefined || typeof o.publishUntil === 'string') &&
-    typeof o.privateJwk === 'object' && o.privateJwk !== null &&
-    o.privateJwk.kty === 'EC' && typeof o.privateJwk.d === 'string';
+    typeof o.privateJwk === 'object' &&
+    o.privateJwk !== null &&
+    o.privateJwk.kty === 'EC' &&
+    typeof o.privateJwk.d === 'string';
   if (!ok) throw new RatlsError('KEY_STORE_FAILED', `Key file ${path} does not hold a signing key this service wrote; move it away.`);
   return o as StoredKey;
 }

@@ -61,12 +61,18 @@ export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOve
     if (opts.rootsOverride && opts.rootsOverride.length > 0) {
       policy.trustedRoots = parsePolicy({ trustedRoots: opts.rootsOverride }).trustedRoots;
     }
-    const hash = createHash('sha256').update(readFileSync(path)).update(opts.rootsOverride?.join('') ?? '').digest('hex');
+    const hash = createHash('sha256')
+      .update(readFileSync(path))
+      .update(opts.rootsOverride?.join('') ?? '')
+      .digest('hex');
     byName.set(name, { name, hash, policy, nonIntelRoots: policy.trustedRoots.some((r) => !isIntelRoot(r)) });
   }
   const defaultName = opts.defaultName ?? 'default';
   if (!byName.has(defaultName)) {
-    throw new RatlsError('POLICY_INVALID', `The policy directory ${dir} has no "${defaultName}" policy (${defaultName}.yaml); requests without "policy" need one.`);
+    throw new RatlsError(
+      'POLICY_INVALID',
+      `The policy directory ${dir} has no "${defaultName}" policy (${defaultName}.yaml); requests without "policy" need one.`,
+    );
   }
   return { defaultName, byName };
 }

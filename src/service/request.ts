@@ -48,7 +48,8 @@ export function parseAttestRequest(text: string): AttestRequest {
   }
   const nonce = optionalB64(o, 'nonce', LIMITS.nonce);
   // zero bytes would still count as "a nonce was sent" and satisfy requireNonce without any freshness
-  if (nonce && nonce.length === 0) throw new RatlsError('NONCE_INVALID', '"nonce" is empty; send the random bytes you expect in the token (base64), or leave the field out.');
+  if (nonce && nonce.length === 0)
+    throw new RatlsError('NONCE_INVALID', '"nonce" is empty; send the random bytes you expect in the token (base64), or leave the field out.');
   const policy = optionalPolicy(o);
   if (hasQuote) {
     const quote = requiredB64(o, 'quote', LIMITS.quote);

@@ -106,9 +106,7 @@ export async function startAttestService(config: AttestServiceConfig): Promise<A
       onSourceError: (err) => config.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'collateral lookup failed'),
     });
   const limiter =
-    config.rateLimit === false
-      ? undefined
-      : new RateLimiter({ ...(config.rateLimit ?? { ratePerSecond: 20, burst: 40 }), now: () => clock().getTime() });
+    config.rateLimit === false ? undefined : new RateLimiter({ ...(config.rateLimit ?? { ratePerSecond: 20, burst: 40 }), now: () => clock().getTime() });
   const metrics = createServiceMetrics(config.processMetrics ?? false);
 
   let baseUrl = '';

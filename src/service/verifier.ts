@@ -65,7 +65,8 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
           opts.onSourceError?.(err);
           // when only collateral below the policy minimum exists, appraise with it: verifyQuote then
           // names the real reason (TCB_EVALUATION_TOO_OLD) from the signature-checked data
-          const older = minEval !== undefined ? await fetchCollateral(sources, { ...request, minTcbEvaluationDataNumber: undefined }).catch(() => undefined) : undefined;
+          const older =
+            minEval !== undefined ? await fetchCollateral(sources, { ...request, minTcbEvaluationDataNumber: undefined }).catch(() => undefined) : undefined;
           if (!older) {
             throw new RatlsError(
               'COLLATERAL_MISSING',
@@ -109,6 +110,9 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
  * their text can name server internals and would otherwise end up in a signed token.
  */
 function failed(err: unknown, quote: QuoteSummary | null = null): VerificationResult {
-  const e = err instanceof RatlsError ? toVerifyError(err) : { code: 'INTERNAL' as const, message: 'The verifier failed unexpectedly; the operator can find details in the service log.' };
+  const e =
+    err instanceof RatlsError
+      ? toVerifyError(err)
+      : { code: 'INTERNAL' as const, message: 'The verifier failed unexpectedly; the operator can find details in the service log.' };
   return { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote, checks: [] };
 }

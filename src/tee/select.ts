@@ -23,7 +23,10 @@ export interface SelectEvidenceProviderOptions {
 export async function selectEvidenceProvider(opts: SelectEvidenceProviderOptions = {}): Promise<EvidenceProvider> {
   if (opts.simulate) {
     if (!opts.simDir) {
-      throw new RatlsError('EVIDENCE_PROVIDER_UNAVAILABLE', 'Simulation needs a directory for the simulated TDX world: pass --sim-dir DIR (create it with `ratls sim init --dir DIR`).');
+      throw new RatlsError(
+        'EVIDENCE_PROVIDER_UNAVAILABLE',
+        'Simulation needs a directory for the simulated TDX world: pass --sim-dir DIR (create it with `ratls sim init --dir DIR`).',
+      );
     }
     await initSimulatedWorld(opts.simDir);
     return loadSimulatedProvider(opts.simDir, opts.simulated);

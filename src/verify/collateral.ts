@@ -25,7 +25,8 @@ function malformed(what: string, detail: string): never {
 function skipString(text: string, i: number, what: string): number {
   for (let j = i + 1; j < text.length; j++) {
     const c = text.charCodeAt(j);
-    if (c === 0x5c) j++; // backslash escapes the next char
+    if (c === 0x5c)
+      j++; // backslash escapes the next char
     else if (c === 0x22) return j + 1;
   }
   return malformed(what, 'unterminated string');
@@ -207,7 +208,14 @@ function date(v: unknown, what: string, field: string): Date {
   if (!m) return malformed(what, `${field} is not a date of the form YYYY-MM-DDTHH:MM:SSZ`);
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
   const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || t.getUTCHours() !== h || t.getUTCMinutes() !== mi || t.getUTCSeconds() !== s) {
+  if (
+    t.getUTCFullYear() !== y ||
+    t.getUTCMonth() !== mo - 1 ||
+    t.getUTCDate() !== d ||
+    t.getUTCHours() !== h ||
+    t.getUTCMinutes() !== mi ||
+    t.getUTCSeconds() !== s
+  ) {
     malformed(what, `${field} "${String(v)}" is not a calendar time`);
   }
   return t;
@@ -334,18 +342,20 @@ export function parseTcbInfo(body: Record<string, unknown>): TcbInfo {
     fmspc: str(body.fmspc, what, 'fmspc').toLowerCase(),
     pceId: str(body.pceId, what, 'pceId').toLowerCase(),
     tcbEvaluationDataNumber: int(body.tcbEvaluationDataNumber, what, 'tcbEvaluationDataNumber', 0xffffffff),
-    tcbLevels: arr(body.tcbLevels, what, 'tcbLevels').map((l, i) => {
-      const o = obj(l, what, `tcbLevels[${i}]`);
-      const tcb = obj(o.tcb, what, `tcbLevels[${i}].tcb`);
-      return {
-        sgxComponents: components(tcb.sgxtcbcomponents, what, `tcbLevels[${i}].tcb.sgxtcbcomponents`),
-        pceSvn: int(tcb.pcesvn, what, `tcbLevels[${i}].tcb.pcesvn`),
-        tdxComponents: components(tcb.tdxtcbcomponents, what, `tcbLevels[${i}].tcb.tdxtcbcomponents`),
-        tcbDate: dateText(o.tcbDate, what, `tcbLevels[${i}].tcbDate`),
-        status: status(o.tcbStatus, what, `tcbLevels[${i}].tcbStatus`),
-        advisoryIds: advisories(o.advisoryIDs, what, `tcbLevels[${i}].advisoryIDs`),
-      };
-    }).sort(canonicalTcbLevelOrder),
+    tcbLevels: arr(body.tcbLevels, what, 'tcbLevels')
+      .map((l, i) => {
+        const o = obj(l, what, `tcbLevels[${i}]`);
+        const tcb = obj(o.tcb, what, `tcbLevels[${i}].tcb`);
+        return {
+          sgxComponents: components(tcb.sgxtcbcomponents, what, `tcbLevels[${i}].tcb.sgxtcbcomponents`),
+          pceSvn: int(tcb.pcesvn, what, `tcbLevels[${i}].tcb.pcesvn`),
+          tdxComponents: components(tcb.tdxtcbcomponents, what, `tcbLevels[${i}].tcb.tdxtcbcomponents`),
+          tcbDate: dateText(o.tcbDate, what, `tcbLevels[${i}].tcbDate`),
+          status: status(o.tcbStatus, what, `tcbLevels[${i}].tcbStatus`),
+          advisoryIds: advisories(o.advisoryIDs, what, `tcbLevels[${i}].advisoryIDs`),
+        };
+      })
+      .sort(canonicalTcbLevelOrder),
   };
   // Intel's QVL (TcbInfo.cpp) requires tcbType 0, a non-empty tcbLevels without two equal levels,
   // and a tdxModule in every TDX TCB info; it refuses the document otherwise.

@@ -71,9 +71,7 @@ function importKey(k: PublicKeyBytes): Promise<CryptoKey | undefined> {
   const id = `${k.format}:${k.curve}:${bytesKey(k.bytes)}`;
   let p = keyCache.get(id);
   if (!p) {
-    p = crypto.subtle
-      .importKey(k.format, source(k.bytes), { name: 'ECDSA', namedCurve: k.curve }, false, ['verify'])
-      .catch(() => undefined);
+    p = crypto.subtle.importKey(k.format, source(k.bytes), { name: 'ECDSA', namedCurve: k.curve }, false, ['verify']).catch(() => undefined);
     keyCache.set(id, p);
   }
   return p;

@@ -225,9 +225,7 @@ function buildChain(given: Certificate[], roots: Certificate[], length: number, 
 
 async function chainSignatures(chain: Chain, what: string, codes: ChainCodes): Promise<VerifyError | undefined> {
   const { certs } = chain;
-  const oks = await Promise.all(
-    certs.slice(0, -1).map((c, i) => verifySignedObject(c, certs[i + 1]!)),
-  );
+  const oks = await Promise.all(certs.slice(0, -1).map((c, i) => verifySignedObject(c, certs[i + 1]!)));
   const bad = oks.indexOf(false);
   if (bad >= 0) {
     return { code: codes.badSignature, message: `${what}: the signature on "${certs[bad]!.subjectCn}" does not verify with its issuer's key.` };
@@ -238,7 +236,10 @@ async function chainSignatures(chain: Chain, what: string, codes: ChainCodes): P
 function chainValidity(chain: Chain, now: Date, what: string, codes: ChainCodes): VerifyError | undefined {
   for (const c of chain.certs) {
     if (now < c.notBefore) {
-      return { code: codes.notYetValid, message: `${what}: "${c.subjectCn}" is not valid before ${c.notBefore.toISOString()} (verification time ${now.toISOString()}).` };
+      return {
+        code: codes.notYetValid,
+        message: `${what}: "${c.subjectCn}" is not valid before ${c.notBefore.toISOString()} (verification time ${now.toISOString()}).`,
+      };
     }
     if (now > c.notAfter) {
       return { code: codes.expired, message: `${what}: "${c.subjectCn}" expired at ${c.notAfter.toISOString()} (verification time ${now.toISOString()}).` };
@@ -249,14 +250,24 @@ function chainValidity(chain: Chain, now: Date, what: string, codes: ChainCodes)
 
 function crlCurrent(c: Crl, now: Date, what: string): VerifyError | undefined {
   if (!c.nextUpdate) return { code: 'CRL_INVALID', message: `${what} has no nextUpdate, so its freshness cannot be judged.` };
-  if (now < c.thisUpdate) return { code: 'CRL_INVALID', message: `${what} is not valid before ${c.thisUpdate.toISOString()} (verification time ${now.toISOString()}).` };
-  if (now >= c.nextUpdate) return { code: 'CRL_EXPIRED', message: `${what} expired at ${c.nextUpdate.toISOString()}; fetch a current one (verification time ${now.toISOString()}).` };
+  if (now < c.thisUpdate)
+    return { code: 'CRL_INVALID', message: `${what} is not valid before ${c.thisUpdate.toISOString()} (verification time ${now.toISOString()}).` };
+  if (now >= c.nextUpdate)
+    return { code: 'CRL_EXPIRED', message: `${what} expired at ${c.nextUpdate.toISOString()}; fetch a current one (verification time ${now.toISOString()}).` };
   return undefined;
 }
 
 function docFreshness(d: { issueDate: Date; nextUpdate: Date }, now: Date, what: string): VerifyError | undefined {
-  if (now < d.issueDate) return { code: 'COLLATERAL_NOT_YET_VALID', message: `${what} was issued at ${d.issueDate.toISOString()}, after the verification time ${now.toISOString()}.` };
-  if (now >= d.nextUpdate) return { code: 'COLLATERAL_EXPIRED', message: `${what} expired at ${d.nextUpdate.toISOString()} (verification time ${now.toISOString()}); fetch current collateral.` };
+  if (now < d.issueDate)
+    return {
+      code: 'COLLATERAL_NOT_YET_VALID',
+      message: `${what} was issued at ${d.issueDate.toISOString()}, after the verification time ${now.toISOString()}.`,
+    };
+  if (now >= d.nextUpdate)
+    return {
+      code: 'COLLATERAL_EXPIRED',
+      message: `${what} expired at ${d.nextUpdate.toISOString()} (verification time ${now.toISOString()}); fetch current collateral.`,
+    };
   return undefined;
 }
 
@@ -315,7 +326,10 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     return;
   }
   run.summary = summarizeQuote(q);
-  run.pass('quote structure', `TDX quote v${q.header.version}, body type ${q.bodyType}, ${q.length} bytes${quoteBytes.length > q.length ? ` (+${quoteBytes.length - q.length} bytes padding ignored)` : ''}`);
+  run.pass(
+    'quote structure',
+    `TDX quote v${q.header.version}, body type ${q.bodyType}, ${q.length} bytes${quoteBytes.length > q.length ? ` (+${quoteBytes.length - q.length} bytes padding ignored)` : ''}`,
+  );
   if (toHex(q.header.qeVendorId) !== INTEL_QE_VENDOR_ID) {
     run.fail('QE vendor', 'QUOTE_QE_VENDOR_UNKNOWN', `QE vendor ID ${toHex(q.header.qeVendorId)} is not Intel's; only Intel's quoting enclave is supported.`);
     return;
@@ -339,7 +353,10 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
       throw new RatlsError('PCK_CHAIN_MALFORMED', `The quote's leaf certificate "${leaf.subjectCn}" is not an SGX PCK Certificate.`);
     }
     if (!pckCaType(pckChain.certs[1]!.subjectCn)) {
-      throw new RatlsError('PCK_CHAIN_MALFORMED', `The PCK certificate's issuer "${pckChain.certs[1]!.subjectCn}" is neither a PCK Platform CA nor a PCK Processor CA.`);
+      throw new RatlsError(
+        'PCK_CHAIN_MALFORMED',
+        `The PCK certificate's issuer "${pckChain.certs[1]!.subjectCn}" is neither a PCK Platform CA nor a PCK Processor CA.`,
+      );
     }
     pck = parsePckExtensions(leaf);
   } catch (err) {
@@ -369,11 +386,26 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     }
     rootCrl = crl(c.rootCaCrl, 'Root CA CRL');
     pckCrl = crl(c.pckCrl, 'PCK CRL');
-    tcbChain = buildChain(pem(c.tcbInfoIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'TCB info issuer chain'), roots, 2, 'TCB info issuer chain', COLLATERAL_CODES);
-    qeChain = buildChain(pem(c.qeIdentityIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'QE identity issuer chain'), roots, 2, 'QE identity issuer chain', COLLATERAL_CODES);
+    tcbChain = buildChain(
+      pem(c.tcbInfoIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'TCB info issuer chain'),
+      roots,
+      2,
+      'TCB info issuer chain',
+      COLLATERAL_CODES,
+    );
+    qeChain = buildChain(
+      pem(c.qeIdentityIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'QE identity issuer chain'),
+      roots,
+      2,
+      'QE identity issuer chain',
+      COLLATERAL_CODES,
+    );
     crlChain = buildChain(pem(c.pckCrlIssuerChain ?? '', 'COLLATERAL_MALFORMED', 'PCK CRL issuer chain'), roots, 2, 'PCK CRL issuer chain', COLLATERAL_CODES);
     // Only Intel's TCB signing key signs TCB info and QE identities, never a CA or a PCK key.
-    for (const [ch, what] of [[tcbChain, 'TCB info'], [qeChain, 'QE identity']] as const) {
+    for (const [ch, what] of [
+      [tcbChain, 'TCB info'],
+      [qeChain, 'QE identity'],
+    ] as const) {
       const signer = ch.certs[0]!;
       if (!signer.subjectCn.includes('SGX TCB Signing') || signer.isCa) {
         throw new RatlsError('COLLATERAL_CHAIN_UNTRUSTED', `The ${what} is signed by "${signer.subjectCn}", which is not an SGX TCB Signing certificate.`);
@@ -385,7 +417,11 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   }
   for (const ch of [tcbChain, qeChain, crlChain]) {
     if (!sameBytes(ch.root.der, pckChain.root.der)) {
-      run.fail('collateral', 'COLLATERAL_CHAIN_UNTRUSTED', 'The collateral is signed under a different root than the PCK certificate chain; both must come from the same PKI.');
+      run.fail(
+        'collateral',
+        'COLLATERAL_CHAIN_UNTRUSTED',
+        'The collateral is signed under a different root than the PCK certificate chain; both must come from the same PKI.',
+      );
       return;
     }
   }
@@ -418,28 +454,72 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   // 5. PCK chain and revocation (QVL 4.1.2.4.1-7).
   record('PCK chain signatures', pckSigErr, `${pckChain.certs.map((x) => x.subjectCn).join(' <- ')}`);
   const pckTime = chainValidity(pckChain, now, 'PCK certificate chain', PCK_CODES);
-  pckTime ? run.fail('PCK chain validity', pckTime.code, pckTime.message) : run.pass('PCK chain validity');
-  record('root CA CRL signature', rootCrlOk && sameBytes(rootCrl.issuerRaw, root.subjectRaw) ? undefined : { code: 'CRL_INVALID', message: 'The root CA CRL is not signed by the trusted root.' });
+  if (pckTime) run.fail('PCK chain validity', pckTime.code, pckTime.message);
+  else run.pass('PCK chain validity');
+  record(
+    'root CA CRL signature',
+    rootCrlOk && sameBytes(rootCrl.issuerRaw, root.subjectRaw)
+      ? undefined
+      : { code: 'CRL_INVALID', message: 'The root CA CRL is not signed by the trusted root.' },
+  );
   // Intel's QVL refuses CRLs without a CRL number and an authority key identifier.
-  for (const [x, name] of [[rootCrl, 'root CA CRL'], [pckCrl, 'PCK CRL']] as const) {
-    if (!crlHasRequiredExtensions(x)) record(`${name} extensions`, { code: 'CRL_INVALID', message: `The ${name} lacks the CRL number or authority key identifier extension Intel's CRLs carry; it is not an Intel CRL.` });
+  for (const [x, name] of [
+    [rootCrl, 'root CA CRL'],
+    [pckCrl, 'PCK CRL'],
+  ] as const) {
+    if (!crlHasRequiredExtensions(x))
+      record(`${name} extensions`, {
+        code: 'CRL_INVALID',
+        message: `The ${name} lacks the CRL number or authority key identifier extension Intel's CRLs carry; it is not an Intel CRL.`,
+      });
   }
   record('PCK CRL issuer chain', crlChainErr);
-  const pckCrlIssuerOk = sameBytes(pckCrl.issuerRaw, leaf.issuerRaw) && sameBytes(crlChain.certs[0]!.subjectRaw, pckCrl.issuerRaw) && /CA/.test(pckCrl.issuerCn);
-  record('PCK CRL signature', pckCrlOk && pckCrlIssuerOk ? undefined : { code: 'CRL_INVALID', message: `The PCK CRL is not a valid CRL of "${leaf.issuerCn}", the CA that issued the PCK certificate.` });
-  const crlTime = crlCurrent(rootCrl, now, 'The root CA CRL') ?? crlCurrent(pckCrl, now, 'The PCK CRL') ?? chainValidity(crlChain, now, 'PCK CRL issuer chain', COLLATERAL_CODES);
-  crlTime ? run.fail('CRL freshness', crlTime.code, crlTime.message) : run.pass('CRL freshness');
+  const pckCrlIssuerOk =
+    sameBytes(pckCrl.issuerRaw, leaf.issuerRaw) && sameBytes(crlChain.certs[0]!.subjectRaw, pckCrl.issuerRaw) && /CA/.test(pckCrl.issuerCn);
+  record(
+    'PCK CRL signature',
+    pckCrlOk && pckCrlIssuerOk
+      ? undefined
+      : { code: 'CRL_INVALID', message: `The PCK CRL is not a valid CRL of "${leaf.issuerCn}", the CA that issued the PCK certificate.` },
+  );
+  const crlTime =
+    crlCurrent(rootCrl, now, 'The root CA CRL') ??
+    crlCurrent(pckCrl, now, 'The PCK CRL') ??
+    chainValidity(crlChain, now, 'PCK CRL issuer chain', COLLATERAL_CODES);
+  if (crlTime) run.fail('CRL freshness', crlTime.code, crlTime.message);
+  else run.pass('CRL freshness');
   const revokedCa = [pckCa, tcbChain.certs[0]!, qeChain.certs[0]!, crlChain.certs[0]!].find((x) => rootCrl.revoked.has(serialHex(x)));
   const revoked = revokedCa !== undefined || pckCrl.revoked.has(serialHex(leaf));
   if (revokedCa) run.fail('revocation', 'PCK_REVOKED', `"${revokedCa.subjectCn}" (serial ${serialHex(revokedCa)}) is revoked by the root CA CRL.`);
-  else if (pckCrl.revoked.has(serialHex(leaf))) run.fail('revocation', 'PCK_REVOKED', `The PCK certificate (serial ${serialHex(leaf)}) is revoked by the PCK CRL; the platform's key is no longer trusted.`);
+  else if (pckCrl.revoked.has(serialHex(leaf)))
+    run.fail(
+      'revocation',
+      'PCK_REVOKED',
+      `The PCK certificate (serial ${serialHex(leaf)}) is revoked by the PCK CRL; the platform's key is no longer trusted.`,
+    );
   else run.pass('revocation', `${pckCrl.revoked.size} PCK and ${rootCrl.revoked.size} CA revocations checked`);
 
   // 6. Collateral signatures and freshness (QVL 4.1.2.4.8-10).
   record('TCB info issuer chain', tcbChainErr);
-  record('TCB info signature', tcbSigOk ? undefined : { code: 'COLLATERAL_SIGNATURE_INVALID', message: 'The TCB info signature does not verify over its "tcbInfo" text; the TCB info was altered or is not Intel\'s.' });
+  record(
+    'TCB info signature',
+    tcbSigOk
+      ? undefined
+      : {
+          code: 'COLLATERAL_SIGNATURE_INVALID',
+          message: 'The TCB info signature does not verify over its "tcbInfo" text; the TCB info was altered or is not Intel\'s.',
+        },
+  );
   record('QE identity issuer chain', qeChainErr);
-  record('QE identity signature', qeIdSigOk ? undefined : { code: 'COLLATERAL_SIGNATURE_INVALID', message: 'The QE identity signature does not verify over its "enclaveIdentity" text; the QE identity was altered or is not Intel\'s.' });
+  record(
+    'QE identity signature',
+    qeIdSigOk
+      ? undefined
+      : {
+          code: 'COLLATERAL_SIGNATURE_INVALID',
+          message: 'The QE identity signature does not verify over its "enclaveIdentity" text; the QE identity was altered or is not Intel\'s.',
+        },
+  );
   const tcb = tcbDoc.value;
   const qeId = qeDoc.value;
   const fresh =
@@ -447,7 +527,8 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     docFreshness(qeId, now, 'The QE identity') ??
     chainValidity(tcbChain, now, 'TCB info issuer chain', COLLATERAL_CODES) ??
     chainValidity(qeChain, now, 'QE identity issuer chain', COLLATERAL_CODES);
-  fresh ? run.fail('collateral freshness', fresh.code, fresh.message) : run.pass('collateral freshness', `TCB info until ${tcb.nextUpdate.toISOString()}, QE identity until ${qeId.nextUpdate.toISOString()}`);
+  if (fresh) run.fail('collateral freshness', fresh.code, fresh.message);
+  else run.pass('collateral freshness', `TCB info until ${tcb.nextUpdate.toISOString()}, QE identity until ${qeId.nextUpdate.toISOString()}`);
   if (tcb.fmspc !== pck.fmspc || tcb.pceId !== pck.pceId) {
     record('TCB info matches platform', {
       code: 'COLLATERAL_MISMATCH',
@@ -462,15 +543,37 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
   record('TDX module identity', modErr, modErr ? undefined : (modId ?? 'tdxModule'));
 
   // 8. QE report signature and binding, QE identity, quote signature (QVL 4.1.2.4.12-16).
-  record('QE report signature', qeReportOk ? undefined : { code: 'QE_REPORT_SIGNATURE_INVALID', message: 'The QE report signature does not verify with the PCK certificate key; the quote was not produced on this platform.' });
+  record(
+    'QE report signature',
+    qeReportOk
+      ? undefined
+      : {
+          code: 'QE_REPORT_SIGNATURE_INVALID',
+          message: 'The QE report signature does not verify with the PCK certificate key; the quote was not produced on this platform.',
+        },
+  );
   // Intel's QVL compares only the first 32 bytes; the rest must be zero too (go-tdx-guest's stricter
   // form), so no unbound data can ride in the QE report.
   const bound = constantTimeEqual(qeHash, qe.qeReport.reportData.subarray(0, 32)) && isAllZero(qe.qeReport.reportData.subarray(32));
-  record('QE report data binding', bound ? undefined : { code: 'QE_REPORT_DATA_MISMATCH', message: 'The QE report does not bind the attestation key and QE auth data (SHA-256 mismatch or non-zero padding); the attestation key was substituted.' });
+  record(
+    'QE report data binding',
+    bound
+      ? undefined
+      : {
+          code: 'QE_REPORT_DATA_MISMATCH',
+          message:
+            'The QE report does not bind the attestation key and QE auth data (SHA-256 mismatch or non-zero padding); the attestation key was substituted.',
+        },
+  );
   const qeEval = evaluateQeIdentity(qeId, qe.qeReport);
   const qeErr = 'code' in qeEval ? qeEval : undefined;
   record('QE identity', qeErr, qeErr ? undefined : `ISVSVN ${qe.qeReport.isvSvn}: ${'status' in qeEval ? qeEval.status : ''}`);
-  record('quote signature', quoteSigOk ? undefined : { code: 'QUOTE_SIGNATURE_INVALID', message: 'The quote signature does not verify with the attestation key; the TD report was altered.' });
+  record(
+    'quote signature',
+    quoteSigOk
+      ? undefined
+      : { code: 'QUOTE_SIGNATURE_INVALID', message: 'The quote signature does not verify with the attestation key; the TD report was altered.' },
+  );
 
   // 9. TCB level (QVL 4.1.2.4.17), only on verified inputs.
   if (!signaturesOk || qeErr || !('status' in qeEval)) {
@@ -482,11 +585,7 @@ async function verifyInto(run: Run, quoteBytes: Uint8Array, opts: VerifyQuoteOpt
     run.advisoryIds = ev.advisoryIds;
     if (ev.error) run.fail('TCB level', ev.error.code, ev.error.message);
     else {
-      const parts = [
-        `platform ${ev.tdxLevel?.status} (${ev.tdxLevel?.tcbDate})`,
-        `module ${ev.moduleStatus}`,
-        `QE ${ev.qe?.status}`,
-      ];
+      const parts = [`platform ${ev.tdxLevel?.status} (${ev.tdxLevel?.tcbDate})`, `module ${ev.moduleStatus}`, `QE ${ev.qe?.status}`];
       if (ev.relaunchAdvised) parts.push('TD relaunch advised');
       run.pass('TCB level', `${ev.status}: ${parts.join(', ')}${ev.advisoryIds.length ? `; advisories ${ev.advisoryIds.join(', ')}` : ''}`);
     }

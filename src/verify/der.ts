@@ -172,7 +172,14 @@ export function parseTime(t: Tlv, code: ErrorCode, what: string): Date {
   const ms = Date.UTC(y, mo - 1, d, h, mi, sec);
   const date = new Date(ms);
   // Date.UTC rolls month 13 or 31 February over instead of failing; a real time reads back unchanged.
-  if (Number.isNaN(ms) || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== sec) {
+  if (
+    Number.isNaN(ms) ||
+    date.getUTCMonth() !== mo - 1 ||
+    date.getUTCDate() !== d ||
+    date.getUTCHours() !== h ||
+    date.getUTCMinutes() !== mi ||
+    date.getUTCSeconds() !== sec
+  ) {
     throw new RatlsError(code, `${what} has an unreadable time.`);
   }
   return date;

@@ -36,15 +36,7 @@ export { formatVerificationReport, formatQuoteFields } from './report.ts';
 export { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from './roots.ts';
 export { ERROR_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
 export { TCB_STATUSES } from './types.ts';
-export type {
-  TcbStatus,
-  Collateral,
-  AppraisalPolicy,
-  VerifyQuoteOptions,
-  QuoteSummary,
-  CheckRecord,
-  VerificationResult,
-} from './types.ts';
+export type { TcbStatus, Collateral, AppraisalPolicy, VerifyQuoteOptions, QuoteSummary, CheckRecord, VerificationResult } from './types.ts';
 export { parseQuote } from '../quote/parse.ts';
 export { summarizeQuote } from '../quote/summary.ts';
 export type { Quote, QuoteHeader, TdReportBody } from '../quote/types.ts';

@@ -176,10 +176,7 @@ export function pckInfoFromQuote(quote: Quote): PckInfo {
   const ext = parsePckExtensions(leaf);
   const pckCa = pckCaType(leaf.issuerCn);
   if (!pckCa) {
-    throw new RatlsError(
-      'PCK_CHAIN_MALFORMED',
-      `The PCK certificate's issuer "${leaf.issuerCn}" is neither a PCK Platform CA nor a PCK Processor CA.`,
-    );
+    throw new RatlsError('PCK_CHAIN_MALFORMED', `The PCK certificate's issuer "${leaf.issuerCn}" is neither a PCK Platform CA nor a PCK Processor CA.`);
   }
   return { ...ext, pckCa, leaf };
 }

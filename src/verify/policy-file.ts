@@ -199,15 +199,16 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
       policy.appraisal.allowedTcbStatuses = list as TcbStatus[];
     }
     if (doc.tcb.allowedAdvisoryIds !== undefined) {
-      policy.appraisal.allowedAdvisoryIds = Array.isArray(doc.tcb.allowedAdvisoryIds) && doc.tcb.allowedAdvisoryIds.length === 0
-        ? []
-        : asStringList(doc.tcb.allowedAdvisoryIds, 'tcb.allowedAdvisoryIds');
+      policy.appraisal.allowedAdvisoryIds =
+        Array.isArray(doc.tcb.allowedAdvisoryIds) && doc.tcb.allowedAdvisoryIds.length === 0
+          ? []
+          : asStringList(doc.tcb.allowedAdvisoryIds, 'tcb.allowedAdvisoryIds');
     }
   }
   if (isRecord(doc.tcb) && doc.tcb.minEvaluationDataNumber !== undefined) {
     const n = doc.tcb.minEvaluationDataNumber;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 0xffffffff) {
-      invalid('tcb.minEvaluationDataNumber', 'must be a whole number from 1 (Intel\'s tcbEvaluationDataNumber, raised at each TCB recovery).');
+      invalid('tcb.minEvaluationDataNumber', "must be a whole number from 1 (Intel's tcbEvaluationDataNumber, raised at each TCB recovery).");
     }
     policy.appraisal.minTcbEvaluationDataNumber = n;
   }
@@ -282,7 +283,10 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
   // YAML also breaks lines at CR, NEL and U+2028/9: split on all of them and drop other controls,
   // so text in the comment (URLs, file names) can never become a key
   const head = comment
-    ? comment.split(/\r\n|[\n\r\u0085\u2028\u2029]/).map((l) => `# ${l.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}`.trimEnd()).join('\n') + '\n'
+    ? comment
+        .split(/\r\n|[\n\r\u0085\u2028\u2029]/)
+        .map((l) => `# ${l.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}`.trimEnd())
+        .join('\n') + '\n'
     : '';
   return head + body;
 }

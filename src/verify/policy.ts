@@ -40,12 +40,7 @@ function normalise(values: string[], bytes: number, label: string, errors: Verif
  * Returns every violation; an empty array means the policy accepts the quote.
  * A null status (no TCB level matched) is always a violation, so the policy fails closed.
  */
-export function applyPolicy(
-  summary: QuoteSummary,
-  tcbStatus: TcbStatus | null,
-  advisoryIds: string[],
-  policy: AppraisalPolicy = {},
-): VerifyError[] {
+export function applyPolicy(summary: QuoteSummary, tcbStatus: TcbStatus | null, advisoryIds: string[], policy: AppraisalPolicy = {}): VerifyError[] {
   const errors: VerifyError[] = [];
   const allowed = policy.allowedTcbStatuses ?? DEFAULT_ALLOWED_TCB_STATUSES;
   for (const s of allowed) {
@@ -56,7 +51,10 @@ export function applyPolicy(
   if (tcbStatus === 'Revoked') {
     // Terminal in Intel's guidance (the QVL sample treats SGX_QL_QV_RESULT_REVOKED as a terminal
     // result): revoked keys or TCB can never be accepted, whatever the allow-list says.
-    errors.push({ code: 'TCB_STATUS_NOT_ALLOWED', message: "Intel TCB status is Revoked: the platform's keys or TCB are revoked by Intel, which no policy can accept." });
+    errors.push({
+      code: 'TCB_STATUS_NOT_ALLOWED',
+      message: "Intel TCB status is Revoked: the platform's keys or TCB are revoked by Intel, which no policy can accept.",
+    });
   } else if (tcbStatus === null) {
     errors.push({ code: 'TCB_STATUS_NOT_ALLOWED', message: 'No Intel TCB status could be established for this quote, so the policy cannot accept it.' });
   } else if (!allowed.includes(tcbStatus)) {
@@ -73,20 +71,29 @@ export function applyPolicy(
     }
   }
   if (summary.debug && policy.allowDebug !== true) {
-    errors.push({ code: 'TD_DEBUG', message: 'The TD runs in DEBUG mode (TD_ATTRIBUTES bit 0), so its memory is readable by the host; it is rejected unless the policy allows debug TDs.' });
+    errors.push({
+      code: 'TD_DEBUG',
+      message: 'The TD runs in DEBUG mode (TD_ATTRIBUTES bit 0), so its memory is readable by the host; it is rejected unless the policy allows debug TDs.',
+    });
   }
   for (const [field, label, bytes] of MEASUREMENTS) {
     const want = policy[field];
     if (want === undefined) continue;
     const list = normalise(want, bytes, label, errors);
     if (list && !list.includes(summary[field])) {
-      errors.push({ code: 'MEASUREMENT_MISMATCH', message: `${label} is ${summary[field]}, which is not one of the ${list.length} value(s) the policy accepts.` });
+      errors.push({
+        code: 'MEASUREMENT_MISMATCH',
+        message: `${label} is ${summary[field]}, which is not one of the ${list.length} value(s) the policy accepts.`,
+      });
     }
   }
   if (policy.reportData !== undefined) {
     const list = normalise(policy.reportData, 64, 'REPORTDATA', errors);
     if (list && !list.includes(summary.reportData)) {
-      errors.push({ code: 'REPORTDATA_MISMATCH', message: `REPORTDATA ${summary.reportData} is not the value the policy expects; the quote was made for other data.` });
+      errors.push({
+        code: 'REPORTDATA_MISMATCH',
+        message: `REPORTDATA ${summary.reportData} is not the value the policy expects; the quote was made for other data.`,
+      });
     }
   }
   return errors;

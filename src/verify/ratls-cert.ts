@@ -126,16 +126,25 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     const spkiDer = new Uint8Array(cert.publicKey.rawData);
     try {
       if (!(await cert.verify({ signatureOnly: true }))) {
-        fail(acc, 'certificate signature', { code: 'CERT_MALFORMED', message: 'The certificate is not validly self-signed by its own key; it was altered after issuance.' });
+        fail(acc, 'certificate signature', {
+          code: 'CERT_MALFORMED',
+          message: 'The certificate is not validly self-signed by its own key; it was altered after issuance.',
+        });
       } else pass(acc, 'certificate signature');
     } catch {
-      fail(acc, 'certificate signature', { code: 'CERT_MALFORMED', message: 'The certificate signature could not be checked (unsupported key or signature algorithm).' });
+      fail(acc, 'certificate signature', {
+        code: 'CERT_MALFORMED',
+        message: 'The certificate signature could not be checked (unsupported key or signature algorithm).',
+      });
     }
 
     // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
     const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensions.filter((e) => e.type === oid).length > 1);
     if (dup) {
-      fail(acc, 'evidence extension', { code: 'CERT_MALFORMED', message: `The certificate carries extension ${dup} more than once; it is malformed or crafted to confuse verifiers.` });
+      fail(acc, 'evidence extension', {
+        code: 'CERT_MALFORMED',
+        message: `The certificate carries extension ${dup} more than once; it is malformed or crafted to confuse verifiers.`,
+      });
       return emptyResult(acc, info);
     }
     // RFC 5280 4.2: a critical extension the verifier does not process makes the certificate invalid;
@@ -307,7 +316,8 @@ async function verifyEvidenceParts(
     if (!constantTimeEqual(expected, reportData)) {
       fail(acc, 'REPORTDATA binding', {
         code: 'REPORTDATA_MISMATCH',
-        message: 'The quote\'s REPORTDATA is not SHA-512("ratls-cert:" || SPKI) of this certificate\'s key (dstack profile): the quote was made for another key.',
+        message:
+          'The quote\'s REPORTDATA is not SHA-512("ratls-cert:" || SPKI) of this certificate\'s key (dstack profile): the quote was made for another key.',
       });
     } else pass(acc, 'REPORTDATA binding', 'REPORTDATA = SHA-512("ratls-cert:" || SPKI)');
   }
@@ -315,9 +325,15 @@ async function verifyEvidenceParts(
   if (opts.expectedNonce) {
     const got = ev.claims?.nonce;
     if (!got) {
-      fail(acc, 'nonce', { code: 'NONCE_MISSING', message: 'A nonce was expected but the evidence carries none; the server did not answer the freshness challenge.' });
+      fail(acc, 'nonce', {
+        code: 'NONCE_MISSING',
+        message: 'A nonce was expected but the evidence carries none; the server did not answer the freshness challenge.',
+      });
     } else if (!constantTimeEqual(got, opts.expectedNonce)) {
-      fail(acc, 'nonce', { code: 'NONCE_MISMATCH', message: 'The evidence carries a different nonce than the one sent: it is a replay or belongs to another request.' });
+      fail(acc, 'nonce', {
+        code: 'NONCE_MISMATCH',
+        message: 'The evidence carries a different nonce than the one sent: it is a replay or belongs to another request.',
+      });
     } else pass(acc, 'nonce');
   }
 
@@ -373,7 +389,7 @@ async function verifyEvidenceParts(
       ...(policy ? { policy } : {}),
     });
   } else {
-    let summary = null;
+    let summary;
     try {
       summary = summarizeQuote(parsed);
     } catch {

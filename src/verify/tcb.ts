@@ -22,8 +22,11 @@ export interface QeEvaluation {
  * MRSIGNER, ISVPRODID) and grades its ISVSVN. Returns an error when the identity does not match.
  */
 export function evaluateQeIdentity(qe: QeIdentity, report: EnclaveReportBody): QeEvaluation | VerifyError {
-  if (((report.miscSelect & qe.miscselectMask) >>> 0) !== qe.miscselect) {
-    return { code: 'QE_IDENTITY_MISMATCH', message: 'The QE report MISCSELECT does not match the QE identity; the quote was not made by Intel\'s TD quoting enclave.' };
+  if ((report.miscSelect & qe.miscselectMask) >>> 0 !== qe.miscselect) {
+    return {
+      code: 'QE_IDENTITY_MISMATCH',
+      message: "The QE report MISCSELECT does not match the QE identity; the quote was not made by Intel's TD quoting enclave.",
+    };
   }
   for (let i = 0; i < 16; i++) {
     if ((report.attributes[i]! & qe.attributesMask[i]!) !== qe.attributes[i]) {
@@ -31,7 +34,10 @@ export function evaluateQeIdentity(qe: QeIdentity, report: EnclaveReportBody): Q
     }
   }
   if (!constantTimeEqual(report.mrSigner, qe.mrSigner)) {
-    return { code: 'QE_IDENTITY_MISMATCH', message: `The QE report MRSIGNER ${toHex(report.mrSigner)} is not the QE identity's signer; the quoting enclave is not Intel's.` };
+    return {
+      code: 'QE_IDENTITY_MISMATCH',
+      message: `The QE report MRSIGNER ${toHex(report.mrSigner)} is not the QE identity's signer; the quoting enclave is not Intel's.`,
+    };
   }
   if (report.isvProdId !== qe.isvProdId) {
     return { code: 'QE_IDENTITY_MISMATCH', message: `The QE report ISVPRODID ${report.isvProdId} is not the QE identity's ${qe.isvProdId}.` };
@@ -50,7 +56,10 @@ export function checkTdxModuleIdentity(info: TcbInfo, quote: Quote): { identity?
   let identity: TdxModuleIdentity | undefined;
   if (quote.header.version > 3 && version > 0) {
     if (!info.tdxModuleIdentities) {
-      return { code: 'COLLATERAL_MISMATCH', message: `The quote's TDX module version is ${version} but the TCB info has no tdxModuleIdentities; fetch current TDX TCB info.` };
+      return {
+        code: 'COLLATERAL_MISMATCH',
+        message: `The quote's TDX module version is ${version} but the TCB info has no tdxModuleIdentities; fetch current TDX TCB info.`,
+      };
     }
     identity = findModuleIdentity(info.tdxModuleIdentities, version);
     if (!identity) {
@@ -63,12 +72,18 @@ export function checkTdxModuleIdentity(info: TcbInfo, quote: Quote): { identity?
     return { code: 'COLLATERAL_MALFORMED', message: 'The TDX TCB info has no tdxModule; it cannot be used to verify a TDX quote.' };
   }
   if (!constantTimeEqual(mrSigner, quote.body.mrSignerSeam)) {
-    return { code: 'TDX_MODULE_MISMATCH', message: `MRSIGNERSEAM ${toHex(quote.body.mrSignerSeam)} is not the TDX module signer the TCB info expects; the TDX module is not Intel's.` };
+    return {
+      code: 'TDX_MODULE_MISMATCH',
+      message: `MRSIGNERSEAM ${toHex(quote.body.mrSignerSeam)} is not the TDX module signer the TCB info expects; the TDX module is not Intel's.`,
+    };
   }
   // Intel's QVL requires SEAMATTRIBUTES to be zero and equal to the identity's, mask not applied.
   for (let i = 0; i < 8; i++) {
     if (quote.body.seamAttributes[i] !== 0 || attributes[i] !== 0) {
-      return { code: 'TDX_MODULE_MISMATCH', message: `SEAMATTRIBUTES ${toHex(quote.body.seamAttributes)} are not the zero attributes of a production TDX module.` };
+      return {
+        code: 'TDX_MODULE_MISMATCH',
+        message: `SEAMATTRIBUTES ${toHex(quote.body.seamAttributes)} are not the zero attributes of a production TDX module.`,
+      };
     }
   }
   return identity ? { identity } : {};
@@ -84,10 +99,7 @@ function findModuleIdentity(ids: TdxModuleIdentity[], version: number): TdxModul
 }
 
 type ModuleStatus =
-  | { kind: 'ok'; status: TcbStatus; level?: ModuleTcbLevel }
-  | { kind: 'notSupported' }
-  | { kind: 'mismatch' }
-  | { kind: 'badStatus'; status: TcbStatus };
+  { kind: 'ok'; status: TcbStatus; level?: ModuleTcbLevel } | { kind: 'notSupported' } | { kind: 'mismatch' } | { kind: 'badStatus'; status: TcbStatus };
 
 /** Intel's VALID_MODULE_TCB_STATUSES: any other status on the matched module level is an error. */
 const MODULE_STATUSES: readonly TcbStatus[] = ['UpToDate', 'OutOfDate', 'Revoked'];
@@ -181,10 +193,15 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
     }
   }
   if (!sgxLevel) {
-    return notSupported("No TCB level in the TCB info matches the PCK certificate's SGX components and PCESVN; the platform's TCB is not supported by this collateral.");
+    return notSupported(
+      "No TCB level in the TCB info matches the PCK certificate's SGX components and PCESVN; the platform's TCB is not supported by this collateral.",
+    );
   }
   if (!tdxLevel) {
-    return notSupported(`No TCB level in the TCB info matches the quote's TEE_TCB_SVN ${toHex(quote.body.teeTcbSvn)}; the TDX TCB is not supported by this collateral.`, { sgxLevel });
+    return notSupported(
+      `No TCB level in the TCB info matches the quote's TEE_TCB_SVN ${toHex(quote.body.teeTcbSvn)}; the TDX TCB is not supported by this collateral.`,
+      { sgxLevel },
+    );
   }
   const mod = moduleTcbStatus(info, quote);
   if (mod.kind === 'notSupported') {
@@ -205,7 +222,10 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
       advisoryIds: [],
       sgxLevel,
       tdxLevel,
-      error: { code: 'COLLATERAL_MALFORMED', message: `The TDX module TCB level for module SVN ${quote.body.teeTcbSvn[0]} has status "${mod.status}", which Intel does not define for a module; the TCB info is malformed.` },
+      error: {
+        code: 'COLLATERAL_MALFORMED',
+        message: `The TDX module TCB level for module SVN ${quote.body.teeTcbSvn[0]} has status "${mod.status}", which Intel does not define for a module; the TCB info is malformed.`,
+      },
     };
   }
   const partial = { sgxLevel, tdxLevel, moduleStatus: mod.status, qe, ...(mod.level ? { moduleLevel: mod.level } : {}) };
@@ -218,7 +238,10 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
         ...partial,
         status: null,
         advisoryIds: [],
-        error: { code: 'TDX_MODULE_MISMATCH', message: `TEE_TCB_SVN_2 names TDX module version ${quote.body.teeTcbSvn2![1]}, for which the TCB info has no identity TDX_${hex2(quote.body.teeTcbSvn2![1]!)}.` },
+        error: {
+          code: 'TDX_MODULE_MISMATCH',
+          message: `TEE_TCB_SVN_2 names TDX module version ${quote.body.teeTcbSvn2![1]}, for which the TCB info has no identity TDX_${hex2(quote.body.teeTcbSvn2![1]!)}.`,
+        },
       };
     }
     relaunch = r;

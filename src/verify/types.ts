@@ -2,13 +2,7 @@ import type { VerifyError } from './errors.ts';
 
 /** TCB statuses as Intel names them, plus the combined TDX statuses the QVL produces. */
 export type TcbStatus =
-  | 'UpToDate'
-  | 'SWHardeningNeeded'
-  | 'ConfigurationNeeded'
-  | 'ConfigurationAndSWHardeningNeeded'
-  | 'OutOfDate'
-  | 'OutOfDateConfigurationNeeded'
-  | 'Revoked';
+  'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked';
 
 export const TCB_STATUSES: readonly TcbStatus[] = [
   'UpToDate',

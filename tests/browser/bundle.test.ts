@@ -36,7 +36,11 @@ describe.skipIf(!hasChromium)('verifier bundle in headless Chromium', () => {
   beforeAll(async () => {
     world = await makeWorld();
     const out = await build({
-      stdin: { contents: `import { verifyRatlsCertificate } from ${JSON.stringify(ENTRY)};\nglobalThis.ratlsVerifyCertificate = verifyRatlsCertificate;\n`, resolveDir: process.cwd(), loader: 'ts' },
+      stdin: {
+        contents: `import { verifyRatlsCertificate } from ${JSON.stringify(ENTRY)};\nglobalThis.ratlsVerifyCertificate = verifyRatlsCertificate;\n`,
+        resolveDir: process.cwd(),
+        loader: 'ts',
+      },
       bundle: true,
       platform: 'browser',
       format: 'iife',
@@ -46,7 +50,8 @@ describe.skipIf(!hasChromium)('verifier bundle in headless Chromium', () => {
     });
     const js = out.outputFiles[0]!.contents;
     bundleBytes = js.length;
-    const html = '<!doctype html><html><head><meta charset="utf-8"><title>ratls verifier</title><script src="/verifier.js"></script></head><body><h1>ratls verifier bundle</h1><pre id="out"></pre></body></html>';
+    const html =
+      '<!doctype html><html><head><meta charset="utf-8"><title>ratls verifier</title><script src="/verifier.js"></script></head><body><h1>ratls verifier bundle</h1><pre id="out"></pre></body></html>';
     server = http.createServer((req, res) => {
       if (req.url === '/verifier.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
       res.writeHead(200, { 'content-type': 'text/html' }).end(html);

@@ -28,7 +28,12 @@ describe.skipIf(!hasChromium)('headless Chromium through ratls connect', () => {
     good = await startRatlsServer(serveConfig(app.url), { identitySource: await simulatedSource(world), autoRotate: false });
     // same app, same world, but the TD runs in DEBUG mode
     bad = await startRatlsServer(serveConfig(app.url), { identitySource: await simulatedSource(world, { debug: true }), autoRotate: false });
-    goodProxy = await startConnectProxy({ upstream: good.url, policy: simPolicy(world, (p) => { p.freshness.requireNonce = true; }) });
+    goodProxy = await startConnectProxy({
+      upstream: good.url,
+      policy: simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+    });
     badProxy = await startConnectProxy({ upstream: bad.url, policy: simPolicy(world) });
     browser = await launchChromium();
   });

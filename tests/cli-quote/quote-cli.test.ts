@@ -21,7 +21,17 @@ const quote = (f: string) => join(TESTDATA_DIR, 'quotes', f);
 
 describe('ratls quote (spawned binary)', () => {
   it('verify --json: UpToDate quote exits 0 with exactly one JSON object', async () => {
-    const r = await ratls(['quote', 'verify', '--quote', quote('v4-b0c06f000000-dcapqvl.dat'), '--collateral', collateralDirFor('dcapqvl-b0c06f000000-2025-06'), '--at', '2025-07-19T10:00:34Z', '--json']);
+    const r = await ratls([
+      'quote',
+      'verify',
+      '--quote',
+      quote('v4-b0c06f000000-dcapqvl.dat'),
+      '--collateral',
+      collateralDirFor('dcapqvl-b0c06f000000-2025-06'),
+      '--at',
+      '2025-07-19T10:00:34Z',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(out).toMatchObject({ ok: true, tcbStatus: 'UpToDate', advisoryIds: [], errors: [] });
@@ -29,7 +39,17 @@ describe('ratls quote (spawned binary)', () => {
   }, 60_000);
 
   it('verify --json: OutOfDate is rejected (1) by default and accepted with --allow-status', async () => {
-    const base = ['quote', 'verify', '--quote', quote('v4-00806f050000-zkdcap.dat'), '--collateral', collateralDirFor('zkdcap-00806f050000-2025-01'), '--at', '2025-01-21T13:44:20Z', '--json'];
+    const base = [
+      'quote',
+      'verify',
+      '--quote',
+      quote('v4-00806f050000-zkdcap.dat'),
+      '--collateral',
+      collateralDirFor('zkdcap-00806f050000-2025-01'),
+      '--at',
+      '2025-01-21T13:44:20Z',
+      '--json',
+    ];
     const [rejected, allowed] = await Promise.all([ratls(base), ratls([...base, '--allow-status', 'OutOfDate'])]);
     expect(rejected.code).toBe(1);
     const j = JSON.parse(rejected.stdout) as { tcbStatus: string; advisoryIds: string[]; errors: Array<{ code: string }> };
@@ -40,7 +60,16 @@ describe('ratls quote (spawned binary)', () => {
   }, 60_000);
 
   it('verify (readable): TCB not supported prints checks and verdict, exits 1', async () => {
-    const r = await ratls(['quote', 'verify', '--quote', quote('v5-90c06f000000-dcapqvl-outdated.dat'), '--collateral', collateralDirFor('dcapqvl-90c06f000000-2026-02'), '--at', '2026-03-20T10:41:14Z']);
+    const r = await ratls([
+      'quote',
+      'verify',
+      '--quote',
+      quote('v5-90c06f000000-dcapqvl-outdated.dat'),
+      '--collateral',
+      collateralDirFor('dcapqvl-90c06f000000-2026-02'),
+      '--at',
+      '2026-03-20T10:41:14Z',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('MRTD');
     expect(r.stdout).toContain('[ ok ] quote signature');
@@ -79,7 +108,19 @@ describe('ratls quote (spawned binary)', () => {
     try {
       const file = join(dir, 'policy.yaml');
       writeFileSync(file, `version: 1\ntrustedRoots: [intel]\ntcb:\n  allowedStatuses: [UpToDate]\nmeasurements:\n  mrTd: ["${'ab'.repeat(48)}"]\n`);
-      const r = await ratls(['quote', 'verify', '--quote', quote('v4-b0c06f000000-dcapqvl.dat'), '--collateral', collateralDirFor('dcapqvl-b0c06f000000-2025-06'), '--at', '2025-07-19T10:00:34Z', '--policy', file, '--json']);
+      const r = await ratls([
+        'quote',
+        'verify',
+        '--quote',
+        quote('v4-b0c06f000000-dcapqvl.dat'),
+        '--collateral',
+        collateralDirFor('dcapqvl-b0c06f000000-2025-06'),
+        '--at',
+        '2025-07-19T10:00:34Z',
+        '--policy',
+        file,
+        '--json',
+      ]);
       expect(r.code).toBe(1);
       const j = JSON.parse(r.stdout) as { tcbStatus: string; errors: Array<{ code: string }> };
       expect(j.tcbStatus).toBe('UpToDate');
@@ -110,7 +151,19 @@ describe('ratls quote (spawned binary)', () => {
       cpSync(collateralDirFor('dcapqvl-b0c06f000000-2025-06'), dir, { recursive: true });
       const text = readFileSync(join(dir, 'tcb_info.json'), 'utf8');
       writeFileSync(join(dir, 'tcb_info.json'), text.replace('"tcbInfo":{', '"tcbInfo":{"fmspc":"000000000000",'));
-      const r = await ratls(['quote', 'verify', '--quote', quote('v4-b0c06f000000-dcapqvl.dat'), '--collateral', dir, '--at', '2025-07-19T10:00:34Z', '--json', '--allow-status', 'Revoked']);
+      const r = await ratls([
+        'quote',
+        'verify',
+        '--quote',
+        quote('v4-b0c06f000000-dcapqvl.dat'),
+        '--collateral',
+        dir,
+        '--at',
+        '2025-07-19T10:00:34Z',
+        '--json',
+        '--allow-status',
+        'Revoked',
+      ]);
       expect(r.code).toBe(1);
       const j = JSON.parse(r.stdout) as { ok: boolean; errors: Array<{ code: string; message: string }> };
       expect(j.ok).toBe(false);

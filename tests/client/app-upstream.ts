@@ -59,7 +59,9 @@ export async function startAppUpstream(): Promise<{ url: string; close(): Promis
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const key = String(req.headers['sec-websocket-key'] ?? '');
-    const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    const accept = createHash('sha1')
+      .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+      .digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     socket.on('data', (d: Buffer) => {
       if ((d[0]! & 0x0f) === 0x8) return void socket.end();
@@ -70,10 +72,11 @@ export async function startAppUpstream(): Promise<{ url: string; close(): Promis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -35,17 +35,32 @@ afterAll(async () => {
 describe('client collateral without staple', () => {
   it('PCCS -> disk cache -> offline from cache; nothing -> COLLATERAL_MISSING', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'ratls-cache-'));
-    const online = await probe(server.url, simPolicy(world, (p) => { p.collateral = { pccsUrl: pccs.url, pcsUrl: 'http://127.0.0.1:9', cacheDir }; }));
+    const online = await probe(
+      server.url,
+      simPolicy(world, (p) => {
+        p.collateral = { pccsUrl: pccs.url, pcsUrl: 'http://127.0.0.1:9', cacheDir };
+      }),
+    );
     expect(online.result.errors).toEqual([]);
     expect(online.result.checks.find((c) => c.name === 'collateral')?.detail).toMatch(/^cache:/);
     const fetched = pccs.requests.length;
     expect(fetched).toBeGreaterThanOrEqual(4);
 
-    const offline = await probe(server.url, simPolicy(world, (p) => { p.collateral = { offline: true, cacheDir }; }));
+    const offline = await probe(
+      server.url,
+      simPolicy(world, (p) => {
+        p.collateral = { offline: true, cacheDir };
+      }),
+    );
     expect(offline.result.ok).toBe(true);
     expect(pccs.requests.length).toBe(fetched);
 
-    const none = await probe(server.url, simPolicy(world, (p) => { p.collateral = { offline: true }; }));
+    const none = await probe(
+      server.url,
+      simPolicy(world, (p) => {
+        p.collateral = { offline: true };
+      }),
+    );
     expect(none.result.ok).toBe(false);
     expect(none.result.errors.map((e) => e.code)).toContain('COLLATERAL_MISSING');
     expect(server.bytes()).toBe(0);

@@ -30,7 +30,12 @@ afterAll(async () => {
 
 describe('ratls connect', () => {
   it('forwards HTTP, streams without buffering, proxies WebSockets, and shows status', async () => {
-    const proxy = await startConnectProxy({ upstream: srv.url, policy: simPolicy(world, (p) => { p.freshness.requireNonce = true; }) });
+    const proxy = await startConnectProxy({
+      upstream: srv.url,
+      policy: simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+    });
     try {
       expect(proxy.status().state).toBe('verified');
       const page = await fetch(`${proxy.url}/`);
@@ -64,9 +69,15 @@ describe('ratls connect', () => {
 
       // DNS rebinding guard: a foreign Host is refused, localhost is fine
       const http = await import('node:http');
-      const hostStatus = (host: string) => new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host } }, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).on('error', reject);
-      });
+      const hostStatus = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { host } }, (r) => {
+              r.resume();
+              resolve(r.statusCode ?? 0);
+            })
+            .on('error', reject);
+        });
       expect(await hostStatus(`evil.example:${proxy.port}`)).toBe(421);
       expect(await hostStatus(`127.0.0.1:${proxy.port + 1}`)).toBe(421);
       expect(await hostStatus(`localhost:${proxy.port}`)).toBe(200);
@@ -99,11 +110,17 @@ describe('ratls connect', () => {
       const text = await html.text();
       expect(text).toContain('Refused');
       expect(text).toContain('TD_DEBUG');
-      const json = (await (await fetch(`${proxy.url}/x`, { headers: { accept: 'application/json' } })).json()) as { error: string; errors: Array<{ code: string }> };
+      const json = (await (await fetch(`${proxy.url}/x`, { headers: { accept: 'application/json' } })).json()) as {
+        error: string;
+        errors: Array<{ code: string }>;
+      };
       expect(json.error).toBe('ATTESTATION_FAILED');
       expect(json.errors.map((e) => e.code)).toContain('TD_DEBUG');
       const ws = new WebSocket(`${proxy.url.replace('http', 'ws')}/ws`);
-      await new Promise<void>((resolve) => { ws.onerror = () => resolve(); ws.onclose = () => resolve(); });
+      await new Promise<void>((resolve) => {
+        ws.onerror = () => resolve();
+        ws.onclose = () => resolve();
+      });
       expect(debugSpy.bytes()).toBe(0);
       expect(debugSpy.requests).toEqual([]);
       const st = (await (await fetch(`${proxy.url}/.ratls/status?format=json`)).json()) as { state: string; refusals: number };
@@ -176,7 +193,9 @@ describe('ratls connect', () => {
     const rootFile = join(mkdtempSync(join(tmpdir(), 'ratls-root-')), 'root.pem');
     writeFileSync(rootFile, world.rootPem);
     const bin = new URL('../../bin/ratls', import.meta.url).pathname;
-    const child = spawn(process.execPath, [bin, 'connect', '--upstream', srv.url, '--listen', '127.0.0.1:0', '--root', rootFile, '--nonce'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'connect', '--upstream', srv.url, '--listen', '127.0.0.1:0', '--root', rootFile, '--nonce'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {

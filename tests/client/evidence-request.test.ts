@@ -24,7 +24,10 @@ async function replying(reply: Buffer | string): Promise<net.Socket> {
 }
 
 async function code(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => 'resolved', (err: unknown) => err);
+  const e = await p.then(
+    () => 'resolved',
+    (err: unknown) => err,
+  );
   return e instanceof RatlsError ? e.code : String(e);
 }
 
@@ -59,7 +62,11 @@ describe('rawGet', () => {
 
 describe('readable report', () => {
   const result = {
-    ok: false, tcbStatus: 'OutOfDate' as const, advisoryIds: ['INTEL-SA-00837'], quote: null, nonIntelRoot: true,
+    ok: false,
+    tcbStatus: 'OutOfDate' as const,
+    advisoryIds: ['INTEL-SA-00837'],
+    quote: null,
+    nonIntelRoot: true,
     errors: [{ code: 'TCB_STATUS_NOT_ALLOWED' as const, message: 'OutOfDate is not allowed.' }],
     checks: [{ name: 'TCB level', ok: false, detail: 'OutOfDate' }],
   };

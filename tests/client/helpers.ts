@@ -77,7 +77,9 @@ export async function startSpyServer(
   server.on('secureConnection', (s) => {
     conns++;
     if (s.isSessionReused()) resumed++;
-    s.on('data', (d: Buffer) => { bytes += d.length; });
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -88,6 +90,10 @@ export async function startSpyServer(
     requests,
     connections: () => conns,
     resumed: () => resumed,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

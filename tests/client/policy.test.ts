@@ -51,7 +51,15 @@ describe('policy file', () => {
     expect(policyError(() => parsePolicy('freshness: {maxCertAgeSeconds: -1}')).message).toContain('freshness.maxCertAgeSeconds');
     expect(policyError(() => parsePolicy('allowDebug: "yes"')).message).toContain('"allowDebug"');
     expect(policyError(() => parsePolicy('collateral: {pccsUrl: "not a url"}')).message).toContain('collateral.pccsUrl');
-    expect(policyError(() => parsePolicy('trustedRoots: [/nonexistent/root.pem]', { readFile: () => { throw new Error('ENOENT'); } })).message).toContain('trustedRoots[0]');
+    expect(
+      policyError(() =>
+        parsePolicy('trustedRoots: [/nonexistent/root.pem]', {
+          readFile: () => {
+            throw new Error('ENOENT');
+          },
+        }),
+      ).message,
+    ).toContain('trustedRoots[0]');
     expect(policyError(() => parsePolicy('- a\n- b')).message).toContain('mapping');
     expect(policyError(() => parsePolicy('measurements: {tdAttributes: [0000001000000000]}')).message).toMatch(/measurements.tdAttributes\[0\].*quote hex/);
     expect(policyError(() => parsePolicy('a: [')).message).toContain('not valid YAML');

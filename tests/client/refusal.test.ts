@@ -17,7 +17,10 @@ import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, typ
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 function pem(label: string, der: ArrayBuffer): string {
-  return `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;
+  return `-----BEGIN ${label}-----\n${Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n?$/, '\n')}-----END ${label}-----\n`;
 }
 
 /** A self-signed certificate for a new key, optionally carrying extensions copied from `from`. */
@@ -47,12 +50,14 @@ async function selfSigned(from?: Uint8Array): Promise<{ certPem: string; keyPem:
 
 function agentGet(url: string, agent: https.Agent): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    https
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -87,7 +92,9 @@ const bad: Array<[string, string, string]> = [
 
 /** Trusts the world's root and pins the good server's MRTD, so a different one is refused. */
 function pinnedPolicy(): ClientPolicy {
-  return simPolicy(world, (p) => { p.appraisal.mrTd = [goodMrtd]; });
+  return simPolicy(world, (p) => {
+    p.appraisal.mrTd = [goodMrtd];
+  });
 }
 
 function expectRefused(err: unknown, code: string): void {
@@ -190,7 +197,11 @@ describe('nonce round trip failures', () => {
     // servers.good answers every path with "hello from the VM": not evidence
     const s = servers.good!;
     const before = s.requests.length;
-    const agent = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+    const agent = createAttestedAgent(
+      simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+    );
     const err = await agentGet(`${s.url}/secret`, agent).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AttestationError);
     expect((err as AttestationError).code).toBe('EVIDENCE_MALFORMED');
@@ -202,14 +213,25 @@ describe('nonce round trip failures', () => {
 
   it('refuses when the evidence route answers 404, and when it never answers', async () => {
     const id = await makeIdentity(world);
-    const notFound = await startSpyServer(id, (_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"X","message":"no such route"}}'));
+    const notFound = await startSpyServer(id, (_req, res) =>
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"X","message":"no such route"}}'),
+    );
     const silent = await startSpyServer(id, () => {});
     try {
-      const a = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+      const a = createAttestedAgent(
+        simPolicy(world, (p) => {
+          p.freshness.requireNonce = true;
+        }),
+      );
       const e1 = await agentGet(`${notFound.url}/secret`, a).catch((e: unknown) => e);
       expect((e1 as AttestationError).code).toBe('NONCE_MISSING');
       expect((e1 as AttestationError).message).toContain('no such route');
-      const b = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { nonceTimeoutMs: 300 });
+      const b = createAttestedAgent(
+        simPolicy(world, (p) => {
+          p.freshness.requireNonce = true;
+        }),
+        { nonceTimeoutMs: 300 },
+      );
       const e2 = await agentGet(`${silent.url}/secret`, b).catch((e: unknown) => e);
       expect((e2 as AttestationError).code).toBe('CONNECTION_FAILED');
       expect(notFound.requests.every((r) => r.includes('/.well-known/ratls/evidence'))).toBe(true);

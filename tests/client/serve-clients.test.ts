@@ -41,18 +41,25 @@ afterAll(async () => {
 
 function get(url: string, agent: https.Agent): Promise<string> {
   return new Promise((resolve, reject) => {
-    https.get(url, { agent }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    https
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
 describe('against ratls serve', () => {
   it('agent with a nonce round trip on the same connection, then the request', async () => {
     const events: AttestationEvent[] = [];
-    const agent = createAttestedAgent(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { onVerified: (e) => events.push(e) });
+    const agent = createAttestedAgent(
+      simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+      { onVerified: (e) => events.push(e) },
+    );
     expect(JSON.parse(await get(`${srv.url}ollama/api/version`, agent))).toEqual({ version: '0.0.0-ratls-demo' });
     expect(events).toHaveLength(1);
     expect(events[0]!.nonceVerified).toBe(true);
@@ -65,7 +72,12 @@ describe('against ratls serve', () => {
 
   it('dispatcher with nonce; probe reports the result; a rotated certificate is verified again', async () => {
     const seen = new Set<string>();
-    const d = createAttestedDispatcher(simPolicy(world, (p) => { p.freshness.requireNonce = true; }), { onVerified: (e) => seen.add(e.certSha256!) });
+    const d = createAttestedDispatcher(
+      simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+      { onVerified: (e) => seen.add(e.certSha256!) },
+    );
     const f = fetchWithDispatcher(d);
     expect((await f(`${srv.url}v1/models`)).status).toBe(200);
     await srv.rotate();
@@ -75,20 +87,26 @@ describe('against ratls serve', () => {
     expect((await f2(`${srv.url}v1/models`)).status).toBe(200);
     expect(seen.size).toBe(2);
     await d2.close();
-    const ev = await probe(srv.url, simPolicy(world, (p) => { p.freshness.requireNonce = true; }));
+    const ev = await probe(
+      srv.url,
+      simPolicy(world, (p) => {
+        p.freshness.requireNonce = true;
+      }),
+    );
     expect(ev.result.ok).toBe(true);
     expect(ev.nonceVerified).toBe(true);
     expect(ev.result.nonIntelRoot).toBe(true);
   });
 
   it('the Intel-only default policy refuses the simulated server', async () => {
-    const p = simPolicy(world, (x) => { x.trustedRoots = [INTEL_SGX_ROOT_CA_PEM]; });
+    const p = simPolicy(world, (x) => {
+      x.trustedRoots = [INTEL_SGX_ROOT_CA_PEM];
+    });
     const ev = await probe(srv.url, p);
     expect(ev.result.ok).toBe(false);
     expect(ev.result.errors.map((e) => e.code)).toContain('PCK_CHAIN_UNTRUSTED');
   });
 });
-
 
 describe('official clients through the attested fetch', () => {
   it('openai v6 streams chat completions (custom fetch)', async () => {
@@ -121,7 +139,11 @@ describe('official clients through the attested fetch', () => {
   it('openai v6 streams with fetchOptions: { dispatcher } (global fetch + attested undici dispatcher)', async () => {
     let verified = 0;
     const dispatcher = createAttestedDispatcher(simPolicy(world), { onVerified: () => verified++ });
-    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetchOptions: { dispatcher } as NonNullable<ConstructorParameters<typeof OpenAI>[0]>['fetchOptions'] });
+    const client = new OpenAI({
+      baseURL: `${srv.url}v1`,
+      apiKey: 'unused',
+      fetchOptions: { dispatcher } as NonNullable<ConstructorParameters<typeof OpenAI>[0]>['fetchOptions'],
+    });
     const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'via dispatcher' }], stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';

@@ -25,7 +25,9 @@ export async function startFakePcs(dir: string, mode: 'pcs' | 'pccs' = 'pccs'): 
       if (u.searchParams.get('fmspc')?.toLowerCase() !== fmspc) return void res.writeHead(404).end();
       res.writeHead(200, { 'content-type': 'application/json', 'TCB-Info-Issuer-Chain': enc('tcb_info_issuer_chain.pem') }).end(tcbInfo);
     } else if (u.pathname === '/tdx/certification/v4/qe/identity') {
-      res.writeHead(200, { 'content-type': 'application/json', 'SGX-Enclave-Identity-Issuer-Chain': enc('qe_identity_issuer_chain.pem') }).end(f('qe_identity.json'));
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'SGX-Enclave-Identity-Issuer-Chain': enc('qe_identity_issuer_chain.pem') })
+        .end(f('qe_identity.json'));
     } else if (u.pathname === '/sgx/certification/v4/pckcrl') {
       if (u.searchParams.get('encoding') !== 'der') return void res.writeHead(400).end();
       res.writeHead(200, { 'content-type': 'application/pkix-crl', 'SGX-PCK-CRL-Issuer-Chain': enc('pck_crl_issuer_chain.pem') }).end(f('pck_crl.der'));
@@ -42,6 +44,10 @@ export async function startFakePcs(dir: string, mode: 'pcs' | 'pccs' = 'pccs'): 
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -70,7 +70,9 @@ describe('deploy/compose.yaml', () => {
   });
 
   it('publishes only the proxy, on the port it listens on, locked down', () => {
-    const published = Object.entries(c.services).filter(([, s]) => s.ports?.length).map(([n]) => n);
+    const published = Object.entries(c.services)
+      .filter(([, s]) => s.ports?.length)
+      .map(([n]) => n);
     expect(published).toEqual(['ratls']);
     expect(ratls.ports).toEqual([`${env.RATLS_PORT}:8443`]);
     expect(ratls.cap_drop).toEqual(['ALL']);
@@ -98,7 +100,10 @@ describe('Dockerfile and .dockerignore', () => {
   it('copies only what exists and is not ignored, and runs ratls serve on 0.0.0.0 as a non-root user', () => {
     const copied = [...df.matchAll(/^COPY (?!--from)(\S+)/gm)].map((m) => m[1]!);
     expect(copied.length).toBeGreaterThan(0);
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     for (const p of copied) {
       expect(existsSync(join(ROOT, p)), p).toBe(true);
       expect(ignored, p).not.toContain(p);

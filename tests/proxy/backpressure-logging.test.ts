@@ -37,7 +37,11 @@ async function firehose(total: number) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     state,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -45,7 +49,9 @@ describe.each(ENGINES)('ratls serve (%s): backpressure and headers', (engine) =>
   it('does not buffer a response the client is not reading, and delivers all of it once it reads', async () => {
     const total = 256 * MiB;
     const up = await firehose(total);
-    const srv = await startRatlsServer<ServingIdentity>(testConfig({ engine, routes: [{ prefix: '/', target: up.url }] }), { identitySource: selfSignedSource() });
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ engine, routes: [{ prefix: '/', target: up.url }] }), {
+      identitySource: selfSignedSource(),
+    });
     // A raw TLS socket that is paused: nothing is read until we say so.
     const sock = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.identity().certPem, servername: 'localhost' });
     try {
@@ -57,7 +63,9 @@ describe.each(ENGINES)('ratls serve (%s): backpressure and headers', (engine) =>
       expect(up.state.written).toBeLessThan(64 * MiB);
       expect(up.state.done).toBe(false);
       let received = 0;
-      sock.on('data', (c: Buffer) => { received += c.length; });
+      sock.on('data', (c: Buffer) => {
+        received += c.length;
+      });
       sock.resume();
       const t0 = Date.now();
       while (received < total && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20));
@@ -72,14 +80,17 @@ describe.each(ENGINES)('ratls serve (%s): backpressure and headers', (engine) =>
 
   it('drops hop-by-hop response headers and keeps end-to-end ones, repeated ones included', async () => {
     const upstream = http.createServer((_req, res) => {
-      res.writeHead(200, [
-        ['Content-Type', 'text/plain'],
-        ['Keep-Alive', 'timeout=5'],
-        ['Connection', 'keep-alive'],
-        ['Set-Cookie', 'a=1'],
-        ['Set-Cookie', 'b=2'],
-        ['X-Custom', 'yes'],
-      ].flat());
+      res.writeHead(
+        200,
+        [
+          ['Content-Type', 'text/plain'],
+          ['Keep-Alive', 'timeout=5'],
+          ['Connection', 'keep-alive'],
+          ['Set-Cookie', 'a=1'],
+          ['Set-Cookie', 'b=2'],
+          ['X-Custom', 'yes'],
+        ].flat(),
+      );
       res.end('hello');
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -104,10 +115,46 @@ describe.each(ENGINES)('ratls serve (%s): backpressure and headers', (engine) =>
 describe('upstreamRequestHeaders', () => {
   it('drops hop-by-hop, Connection-named and client forwarding headers, and sets its own', () => {
     const out = upstreamRequestHeaders(
-      ['Host', 'example.org', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'X-Forwarded-For', '6.6.6.6', 'Forwarded', 'for=x', 'TE', 'trailers', 'Accept', '*/*', 'Cookie', 'a=1', 'Cookie', 'b=2'],
+      [
+        'Host',
+        'example.org',
+        'Connection',
+        'keep-alive, X-Secret',
+        'X-Secret',
+        's',
+        'X-Forwarded-For',
+        '6.6.6.6',
+        'Forwarded',
+        'for=x',
+        'TE',
+        'trailers',
+        'Accept',
+        '*/*',
+        'Cookie',
+        'a=1',
+        'Cookie',
+        'b=2',
+      ],
       { rewriteHost: false, remoteAddress: '10.0.0.1', proto: 'https', localPort: 8443 },
     );
-    expect(out).toEqual(['Host', 'example.org', 'Accept', '*/*', 'Cookie', 'a=1', 'Cookie', 'b=2', 'x-forwarded-for', '10.0.0.1', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'example.org', 'x-forwarded-port', '8443']);
+    expect(out).toEqual([
+      'Host',
+      'example.org',
+      'Accept',
+      '*/*',
+      'Cookie',
+      'a=1',
+      'Cookie',
+      'b=2',
+      'x-forwarded-for',
+      '10.0.0.1',
+      'x-forwarded-proto',
+      'https',
+      'x-forwarded-host',
+      'example.org',
+      'x-forwarded-port',
+      '8443',
+    ]);
   });
 
   it('leaves Host out when the target host is to be sent, but still reports it as X-Forwarded-Host', () => {
@@ -129,7 +176,10 @@ describe('createProxyLogger', () => {
       expect(readFileSync(file, 'utf8')).toMatch(/"n":1.*"msg":"request"/);
       logger.info({ n: 2 }, 'request');
       flush();
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { n: number; service: string });
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { n: number; service: string });
       expect(lines.map((l) => l.n)).toEqual([1, 2]);
       expect(lines[0]!.service).toBe('ratls-serve');
       // A full batch goes out at once.

@@ -20,7 +20,11 @@ async function echoUpstream(): Promise<{ url: string; close(): Promise<void> }> 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -44,7 +48,8 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
     demo = await startDemoUpstream({ tokenDelayMs: 1 });
     const dead = await deadPort();
     srv = await startRatlsServer(
-      testConfig({ engine,
+      testConfig({
+        engine,
         routes: [
           { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, blockOllamaAdmin: true, name: 'ollama' },
           { prefix: '/dead/', target: `http://127.0.0.1:${dead}`, name: 'dead' },
@@ -71,7 +76,13 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
   it('overwrites client-supplied X-Forwarded-* and keeps Host for open-webui', async () => {
     const r = await request(`${srv.url}some/path?x=1`, {
       dispatcher: agent,
-      headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' },
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-proto': 'http',
+        'x-forwarded-host': 'evil.example',
+        forwarded: 'for=6.6.6.6',
+        'x-real-ip': '6.6.6.6',
+      },
     });
     const body = (await r.body.json()) as { url: string; headers: Record<string, string> };
     expect(body.url).toBe('/some/path?x=1');
@@ -113,7 +124,12 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
     const evj = await request(`${srv.url}.well-known/ratls/evidence?nonce=aa&format=json`, { dispatcher: agent });
     expect(((await evj.body.json()) as { nonce: string }).nonce).toBe('aa');
 
-    for (const [bad, code] of [['', 'NONCE_MISSING'], ['xyz', 'NONCE_INVALID'], ['abc', 'NONCE_INVALID'], ['aa'.repeat(65), 'NONCE_INVALID']]) {
+    for (const [bad, code] of [
+      ['', 'NONCE_MISSING'],
+      ['xyz', 'NONCE_INVALID'],
+      ['abc', 'NONCE_INVALID'],
+      ['aa'.repeat(65), 'NONCE_INVALID'],
+    ]) {
       const r = await request(`${srv.url}.well-known/ratls/evidence?nonce=${bad}`, { dispatcher: agent });
       expect(r.statusCode).toBe(400);
       expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe(code);
@@ -133,7 +149,10 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
   it('refuses TLS 1.2 by default', async () => {
     const tls = await import('node:tls');
     const err = await new Promise<Error | undefined>((resolve) => {
-      const s = tls.connect({ host: '127.0.0.1', port: srv.port, maxVersion: 'TLSv1.2', ca: srv.identity().certPem, servername: 'localhost' }, () => { s.end(); resolve(undefined); });
+      const s = tls.connect({ host: '127.0.0.1', port: srv.port, maxVersion: 'TLSv1.2', ca: srv.identity().certPem, servername: 'localhost' }, () => {
+        s.end();
+        resolve(undefined);
+      });
       s.on('error', resolve);
     });
     expect(err).toBeDefined();
@@ -141,10 +160,16 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
 
   it('accepts TLS 1.2 when tls.minVersion is TLSv1.2', async () => {
     const tls = await import('node:tls');
-    const s12 = await startRatlsServer(testConfig({ engine, tls: { minVersion: 'TLSv1.2' }, routes: [{ prefix: '/', target: echo.url }] }), { identitySource: selfSignedSource() });
+    const s12 = await startRatlsServer(testConfig({ engine, tls: { minVersion: 'TLSv1.2' }, routes: [{ prefix: '/', target: echo.url }] }), {
+      identitySource: selfSignedSource(),
+    });
     try {
       const proto = await new Promise<string | null>((resolve, reject) => {
-        const s = tls.connect({ host: '127.0.0.1', port: s12.port, maxVersion: 'TLSv1.2', ca: s12.identity().certPem, servername: 'localhost' }, () => { const p = s.getProtocol(); s.end(); resolve(p); });
+        const s = tls.connect({ host: '127.0.0.1', port: s12.port, maxVersion: 'TLSv1.2', ca: s12.identity().certPem, servername: 'localhost' }, () => {
+          const p = s.getProtocol();
+          s.end();
+          resolve(p);
+        });
         s.on('error', reject);
       });
       expect(proto).toBe('TLSv1.2');
@@ -157,7 +182,9 @@ describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) 
     const silent = http.createServer(() => {});
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const target = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    const s = await startRatlsServer(testConfig({ engine, limits: { upstreamTimeout: '300ms' }, routes: [{ prefix: '/', target, name: 'slow' }] }), { identitySource: selfSignedSource() });
+    const s = await startRatlsServer(testConfig({ engine, limits: { upstreamTimeout: '300ms' }, routes: [{ prefix: '/', target, name: 'slow' }] }), {
+      identitySource: selfSignedSource(),
+    });
     const a = trustingAgent(s.identity().certPem);
     try {
       const t0 = Date.now();

@@ -32,10 +32,22 @@ async function tickUpstream(lines: number, gapMs: number) {
     res.on('close', () => clearInterval(t));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
-interface Spawned { child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }
+interface Spawned {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
 
 /** Spawns `ratls serve ...` and waits for its banner. */
 async function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
@@ -48,10 +60,16 @@ async function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
     const t = setTimeout(() => reject(new Error(`no banner within 30 s: ${err}`)), 30_000);
     const check = () => {
       const m = /listening on (https:\/\/\S+)/.exec(err);
-      if (m) { clearTimeout(t); resolve(m[1]!); }
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
     };
     child.stderr!.on('data', check);
-    void exited.then((code) => { clearTimeout(t); reject(new Error(`exited ${code}: ${err}`)); });
+    void exited.then((code) => {
+      clearTimeout(t);
+      reject(new Error(`exited ${code}: ${err}`));
+    });
   });
   return { child, url, stderr: () => err, exited };
 }
@@ -63,7 +81,12 @@ async function fetchCertPem(url: string): Promise<string> {
       const raw = s.getPeerCertificate().raw;
       s.end();
       // No blank line before END when the base64 fills its last line: OpenSSL would drop the CA.
-      resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`);
+      resolve(
+        `-----BEGIN CERTIFICATE-----\n${raw
+          .toString('base64')
+          .replace(/(.{64})/g, '$1\n')
+          .replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`,
+      );
     });
     s.on('error', reject);
   });
@@ -79,7 +102,14 @@ describe('ratls serve: RA-TLS identity and the CLI process', () => {
 
   it('serves an RA-TLS certificate and nonce evidence bound to the same key (simulated TDX)', async () => {
     const up = await tickUpstream(1, 1);
-    const srv = await startRatlsServer(validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, evidence: { provider: 'simulated', simDir }, routes: [{ prefix: '/', target: up.url }] }));
+    const srv = await startRatlsServer(
+      validateConfig({
+        listen: '127.0.0.1:0',
+        log: { level: 'silent' },
+        evidence: { provider: 'simulated', simDir },
+        routes: [{ prefix: '/', target: up.url }],
+      }),
+    );
     const agent = trustingAgent(srv.identity().certPem);
     try {
       const id = srv.identity();
@@ -106,7 +136,10 @@ describe('ratls serve: RA-TLS identity and the CLI process', () => {
   });
 
   it('refuses to start without TDX unless simulation is asked for', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0'], { env: { ...process.env, RATLS_CONFIGFS_ROOT: join(simDir, 'no-tsm') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0'], {
+      env: { ...process.env, RATLS_CONFIGFS_ROOT: join(simDir, 'no-tsm') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -157,7 +190,11 @@ describe('ratls serve: RA-TLS identity and the CLI process', () => {
       const r = await request(`${s.url}stream`, { dispatcher: agent });
       const t0 = Date.now();
       s.child.kill('SIGTERM');
-      await expect((async () => { for await (const _ of r.body); })()).rejects.toThrow();
+      await expect(
+        (async () => {
+          for await (const _ of r.body);
+        })(),
+      ).rejects.toThrow();
       expect(await s.exited).toBe(0);
       const took = Date.now() - t0;
       expect(took).toBeGreaterThan(900);

@@ -8,7 +8,9 @@ import type { IdentitySource, ServingIdentity } from '../../src/proxy/identity-s
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
   return `-----BEGIN ${label}-----\n${b64}${b64.length % 65 === 0 ? '' : '\n'}-----END ${label}-----\n`;
 }
 
@@ -23,13 +25,20 @@ export function selfSignedSource(opts: { validityMs?: number; backdateMs?: numbe
       const notBefore = new Date(now.getTime() - (opts.backdateMs ?? 60_000));
       const notAfter = new Date(now.getTime() + (opts.validityMs ?? 3_600_000));
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
+        serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8)))
+          .toString('hex')
+          .replace(/^[89a-f]/, '1'),
         name: 'CN=ratls-test',
         notBefore,
         notAfter,
         signingAlgorithm: alg,
         keys,
-        extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }])],
+        extensions: [
+          new x509.SubjectAlternativeNameExtension([
+            { type: 'dns', value: 'localhost' },
+            { type: 'ip', value: '127.0.0.1' },
+          ]),
+        ],
       });
       const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
       const certDer = new Uint8Array(cert.rawData);

@@ -112,7 +112,11 @@ async function flakyProxy(target: string): Promise<{ url: string; down: boolean;
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   return Object.assign(state, {
     url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
   });
 }
 
@@ -127,7 +131,11 @@ function captureLog(): { logger: pino.Logger; lines: Array<Record<string, unknow
   return { logger: pino({ level: 'info' }, sink), lines };
 }
 
-async function serve(raw: RawConfig, guest: { root: string; fs: TsmFs }, roots: string[] = [sim.rootPem]): Promise<{ srv: RunningRatlsServer; config: ServeConfig; lines: Array<Record<string, unknown>> }> {
+async function serve(
+  raw: RawConfig,
+  guest: { root: string; fs: TsmFs },
+  roots: string[] = [sim.rootPem],
+): Promise<{ srv: RunningRatlsServer; config: ServeConfig; lines: Array<Record<string, unknown>> }> {
   const config = validateConfig({
     listen: '127.0.0.1:0',
     log: { level: 'silent' },
@@ -223,7 +231,10 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     expect(r.errors.map((e) => e.code)).toContain('COLLATERAL_MISSING');
     const client = createAttestedFetch(offlineClientPolicy());
     open.push(client);
-    const err = await client(`https://localhost:${srv.port}/`).then(() => undefined, (e: unknown) => e);
+    const err = await client(`https://localhost:${srv.port}/`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(findAttestationError(err)?.code).toBe('COLLATERAL_MISSING');
 
     // The PCCS comes back: the next rotation staples again and the metric says so.
@@ -272,9 +283,18 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
 
   it('a failing quote is reported as such, not as missing collateral', async () => {
     const guest = await fakeTdxGuest();
-    const broken: TsmFs = { ...guest.fs, writeFile: async () => { throw Object.assign(new Error('EIO'), { code: 'EIO' }); } };
+    const broken: TsmFs = {
+      ...guest.fs,
+      writeFile: async () => {
+        throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      },
+    };
     const dead = await deadUrl();
-    const config = validateConfig({ listen: '127.0.0.1:0', evidence: { provider: 'configfs-tsm', configfsRoot: guest.root }, collateral: { pccsUrl: dead, pcsUrl: dead } });
+    const config = validateConfig({
+      listen: '127.0.0.1:0',
+      evidence: { provider: 'configfs-tsm', configfsRoot: guest.root },
+      collateral: { pccsUrl: dead, pcsUrl: dead },
+    });
     const source = await createRatlsIdentitySource(config, new ConfigfsTsmProvider({ root: guest.root, fs: broken }));
     const { logger, lines } = captureLog();
     const err = (await startRatlsServer(config, { identitySource: source, logger, autoRotate: false }).then(
@@ -299,7 +319,11 @@ describe('ratls serve on configfs-tsm with collateral from a PCCS', () => {
     expect(warn?.tcbStatus).toBe('OutOfDate');
     expect(String(warn?.errors)).toMatch(/TCB_STATUS_NOT_ALLOWED/);
     // Still served: a client whose policy accepts OutOfDate gets through.
-    const r = await verifyRatlsCertificate(await servedCertificate(srv.port), { now: new Date(), trustedRoots: [old.rootPem], policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'] } });
+    const r = await verifyRatlsCertificate(await servedCertificate(srv.port), {
+      now: new Date(),
+      trustedRoots: [old.rootPem],
+      policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'] },
+    });
     expect(r.ok).toBe(true);
   });
 

@@ -44,7 +44,13 @@ describe('ratls serve: failure paths', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }] }), {
-      identitySource: { ...base, evidence: async (id, nonce) => { await gate; return base.evidence!(id, nonce); } },
+      identitySource: {
+        ...base,
+        evidence: async (id, nonce) => {
+          await gate;
+          return base.evidence!(id, nonce);
+        },
+      },
     });
     const agent = trustingAgent(srv.identity().certPem);
     try {
@@ -69,7 +75,9 @@ describe('ratls serve: failure paths', () => {
   });
 
   it('answers 404 for unrouted paths and refuses upgrades on control routes', async () => {
-    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/only/', target: 'http://127.0.0.1:9' }] }), { identitySource: selfSignedSource() });
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/only/', target: 'http://127.0.0.1:9' }] }), {
+      identitySource: selfSignedSource(),
+    });
     const agent = trustingAgent(srv.identity().certPem);
     try {
       const r = await request(`${srv.url}elsewhere`, { dispatcher: agent });
@@ -77,10 +85,18 @@ describe('ratls serve: failure paths', () => {
       expect(await r.body.text()).toMatch(/No upstream route/);
       const status = await new Promise<string>((resolve, reject) => {
         const s = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.identity().certPem, servername: 'localhost' }, () => {
-          s.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+          s.write(
+            'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          );
         });
         let buf = '';
-        s.on('data', (c: Buffer) => { buf += c.toString(); if (buf.includes('\r\n')) { s.destroy(); resolve(buf.split('\r\n')[0]!); } });
+        s.on('data', (c: Buffer) => {
+          buf += c.toString();
+          if (buf.includes('\r\n')) {
+            s.destroy();
+            resolve(buf.split('\r\n')[0]!);
+          }
+        });
         s.on('error', reject);
       });
       expect(status).toBe('HTTP/1.1 404 Not Found');
@@ -91,11 +107,15 @@ describe('ratls serve: failure paths', () => {
   });
 
   it('answers 502 to a WebSocket upgrade whose upstream is down, and keeps serving', async () => {
-    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9', name: 'gone' }] }), { identitySource: selfSignedSource() });
+    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9', name: 'gone' }] }), {
+      identitySource: selfSignedSource(),
+    });
     try {
       const reply = await new Promise<string>((resolve, reject) => {
         const s = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.identity().certPem, servername: 'localhost' }, () => {
-          s.write('GET /ws/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+          s.write(
+            'GET /ws/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          );
         });
         let buf = '';
         s.on('data', (c: Buffer) => (buf += c.toString()));

@@ -25,10 +25,18 @@ describe('ratls serve: certificate rotation', () => {
 
   beforeAll(async () => {
     demo = await startDemoUpstream({ tokenDelayMs: 30 });
-    srv = await startRatlsServer(testConfig({ routes: [{ prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true }, { prefix: '/', target: demo.url }] }), {
-      identitySource: selfSignedSource(),
-      autoRotate: false,
-    });
+    srv = await startRatlsServer(
+      testConfig({
+        routes: [
+          { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true },
+          { prefix: '/', target: demo.url },
+        ],
+      }),
+      {
+        identitySource: selfSignedSource(),
+        autoRotate: false,
+      },
+    );
   });
   afterAll(async () => {
     await srv?.close({ drainTimeoutMs: 500 });
@@ -38,7 +46,11 @@ describe('ratls serve: certificate rotation', () => {
   it('an open stream survives a rotation; new connections get the new certificate', async () => {
     const old = srv.identity();
     const oldAgent = trustingAgent(old.certPem);
-    const r = await request(`${srv.url}ollama/api/chat`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'rotate' }] }), dispatcher: oldAgent });
+    const r = await request(`${srv.url}ollama/api/chat`, {
+      method: 'POST',
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'rotate' }] }),
+      dispatcher: oldAgent,
+    });
     const it = r.body[Symbol.asyncIterator]();
     let text = ((await it.next()).value as Buffer).toString();
 
@@ -51,7 +63,10 @@ describe('ratls serve: certificate rotation', () => {
       if (n.done) break;
       text += (n.value as Buffer).toString();
     }
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { done: boolean });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { done: boolean });
     expect(lines.at(-1)!.done).toBe(true);
     expect(lines.length).toBeGreaterThan(10);
 

@@ -24,7 +24,11 @@ async function endlessUpstream() {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     closes,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -39,7 +43,8 @@ describe.each(ENGINES)('ratls serve (%s): streaming with real clients', (engine)
     demo = await startDemoUpstream({ tokenDelayMs: 40 });
     endless = await endlessUpstream();
     srv = await startRatlsServer(
-      testConfig({ engine,
+      testConfig({
+        engine,
         routes: [
           { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true },
           { prefix: '/endless/', target: endless.url, stripPrefix: true },

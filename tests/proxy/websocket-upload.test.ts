@@ -42,7 +42,10 @@ describe.each(ENGINES)('ratls serve (%s): WebSockets (socket.io) and uploads', (
       if (!req.url?.startsWith('/upload')) return; // socket.io handles its own path
       const h = createHash('sha256');
       let n = 0;
-      req.on('data', (c: Buffer) => { h.update(c); n += c.length; });
+      req.on('data', (c: Buffer) => {
+        h.update(c);
+        n += c.length;
+      });
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ sha256: h.digest('hex'), bytes: n }));
@@ -85,7 +88,10 @@ describe.each(ENGINES)('ratls serve (%s): WebSockets (socket.io) and uploads', (
 
   it('counts open websockets in metrics', async () => {
     const socket = ioClient(srv.url, { path: '/ws/socket.io', transports: ['websocket'], ca: srv.identity().certPem, reconnection: false, forceNew: true });
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
     const m = await (await request(`${srv.url}metrics`, { dispatcher: agent })).body.text();
     expect(m).toMatch(/ratls_active_websockets [1-9]/);
     socket.disconnect();
@@ -111,11 +117,15 @@ describe.each(ENGINES)('ratls serve (%s): WebSockets (socket.io) and uploads', (
   it('answers 413 above the limit (declared length), before reading the body', async () => {
     const https = await import('node:https');
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = https.request(`${srv.url}upload`, { method: 'POST', ca: srv.identity().certPem, agent: false, headers: { 'content-length': String(100 * MiB + 1) } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = https.request(
+        `${srv.url}upload`,
+        { method: 'POST', ca: srv.identity().certPem, agent: false, headers: { 'content-length': String(100 * MiB + 1) } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       // Send only a little: the answer must come without the proxy waiting for 100 MiB.
       req.write(Buffer.alloc(64 * 1024));
@@ -125,7 +135,10 @@ describe.each(ENGINES)('ratls serve (%s): WebSockets (socket.io) and uploads', (
   });
 
   it('answers 413 when a chunked body passes the limit', async () => {
-    const small = await startRatlsServer(testConfig({ engine, routes: [{ prefix: '/', target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }], limits: { maxBody: '1MiB' } }), { identitySource: selfSignedSource() });
+    const small = await startRatlsServer(
+      testConfig({ engine, routes: [{ prefix: '/', target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }], limits: { maxBody: '1MiB' } }),
+      { identitySource: selfSignedSource() },
+    );
     const a = trustingAgent(small.identity().certPem);
     try {
       const { stream } = bigBody(3 * MiB);

@@ -19,8 +19,13 @@ describe('parseQuote over the real TDX quotes', () => {
       expect(s.reportData).toBe(m.fields.report_data);
       expect(s.tdAttributes).toBe(m.fields.td_attributes);
       for (const [k, f] of [
-        ['teeTcbSvn', 'tee_tcb_svn'], ['mrSeam', 'mr_seam'], ['xfam', 'xfam'], ['rtmr0', 'rtmr0'], ['rtmr3', 'rtmr3'],
-        ['qeVendorId', 'qe_vendor_id'], ['userData', 'header_user_data'],
+        ['teeTcbSvn', 'tee_tcb_svn'],
+        ['mrSeam', 'mr_seam'],
+        ['xfam', 'xfam'],
+        ['rtmr0', 'rtmr0'],
+        ['rtmr3', 'rtmr3'],
+        ['qeVendorId', 'qe_vendor_id'],
+        ['userData', 'header_user_data'],
       ] as const) {
         if (typeof m.fields[f] === 'string') expect(s[k]).toBe(m.fields[f]);
       }

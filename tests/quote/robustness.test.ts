@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuote, splitPemCertificates } from '../../src/quote/parse.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import { ERROR_CODES, RatlsError } from '../../src/verify/errors.ts';
+import { ERROR_CODES } from '../../src/verify/errors.ts';
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir } from '../helpers/testdata.ts';
 import { typedParse } from '../verify/helpers.ts';
 
@@ -21,7 +21,6 @@ function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
 
 describe('parser robustness: only typed errors, never a hang', () => {
   it('every truncation of a real quote fails with a typed error', () => {

@@ -74,7 +74,7 @@ describe('RA-TLS certificate round trip (simulated provider)', () => {
     expect(codes(r2)).toContain('PCK_CHAIN_UNTRUSTED');
   });
 
-  it('is rejected under another simulated world\'s root', async () => {
+  it("is rejected under another simulated world's root", async () => {
     const other = await initSimulatedWorld(join(dir, 'other'));
     const r = await verifyRatlsCertificate(id.certDer, { now: soon, trustedRoots: [other.rootPem] });
     expect(r.ok).toBe(false);
@@ -237,7 +237,9 @@ describe('nonce evidence', () => {
     const wrong = await verifyRatlsEvidence(ev, id.spkiDer, { now: soon, trustedRoots: [root], collateral: c, expectedNonce: new Uint8Array(32) });
     expect(codes(wrong)).toEqual(['NONCE_MISMATCH']);
     const otherKey = new Uint8Array(await crypto.subtle.exportKey('spki', (await newKeys()).publicKey));
-    expect(codes(await verifyRatlsEvidence(ev, otherKey, { now: soon, trustedRoots: [root], collateral: c, expectedNonce: nonce }))).toEqual(['PUBKEY_MISMATCH']);
+    expect(codes(await verifyRatlsEvidence(ev, otherKey, { now: soon, trustedRoots: [root], collateral: c, expectedNonce: nonce }))).toEqual([
+      'PUBKEY_MISMATCH',
+    ]);
     const certNoNonce = await verifyRatlsCertificate(id.certDer, { now: soon, trustedRoots: [root], expectedNonce: nonce });
     expect(codes(certNoNonce)).toEqual(['NONCE_MISSING']);
     await expect(createNonceEvidence(id, provider, new Uint8Array(0))).rejects.toMatchObject({ code: 'NONCE_MISSING' });
@@ -256,7 +258,21 @@ describe('real TDX quotes wrapped in a certificate', () => {
     const now = new Date(q.verification_time!.iso);
     // Dated at the quote's verification time, so that the key binding is the only thing that fails.
     const der = await certWith(keys, [ext(OID_RATLS_EVIDENCE, encodeEvidence(quote, claims))], now);
-    const r = await verifyRatlsCertificate(der, { now, collateral: loadCollateralDir(collateralDirFor(q.collateral!.set)), policy: { allowDebug: true, allowedTcbStatuses: ['UpToDate', 'OutOfDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded', 'OutOfDateConfigurationNeeded'] } });
+    const r = await verifyRatlsCertificate(der, {
+      now,
+      collateral: loadCollateralDir(collateralDirFor(q.collateral!.set)),
+      policy: {
+        allowDebug: true,
+        allowedTcbStatuses: [
+          'UpToDate',
+          'OutOfDate',
+          'SWHardeningNeeded',
+          'ConfigurationNeeded',
+          'ConfigurationAndSWHardeningNeeded',
+          'OutOfDateConfigurationNeeded',
+        ],
+      },
+    });
     expect(r.ok).toBe(false);
     const binding = r.errors.find((e) => e.code === 'REPORTDATA_MISMATCH');
     expect(binding, JSON.stringify(r.errors)).toBeDefined();

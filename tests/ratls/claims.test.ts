@@ -28,7 +28,7 @@ function code(fn: () => unknown): string | undefined {
 const spki = new Uint8Array(91).map((_, i) => i);
 
 describe('claims (CCC interoperable RA-TLS)', () => {
-  it('decodes the interop certificates\' claims buffers and hashes them to their REPORTDATA', async () => {
+  it("decodes the interop certificates' claims buffers and hashes them to their REPORTDATA", async () => {
     const c = decodeClaims(fromHex(GRAMINE_CLAIMS)!);
     expect(c.pubkeyHashAlg).toBe('SHA-256');
     expect(toHex(c.pubkeyHash)).toBe(GRAMINE_SPKI_SHA256);
@@ -64,7 +64,11 @@ describe('claims (CCC interoperable RA-TLS)', () => {
   });
 
   it('supports hash ids 1, 7 and 8 and rejects others', async () => {
-    for (const [alg, id] of [['SHA-256', 1], ['SHA-384', 7], ['SHA-512', 8]] as const) {
+    for (const [alg, id] of [
+      ['SHA-256', 1],
+      ['SHA-384', 7],
+      ['SHA-512', 8],
+    ] as const) {
       const c = decodeClaims(await encodeClaims({ spkiDer: spki, hashAlg: alg }));
       expect(c.pubkeyHashAlg).toBe(alg);
       expect(await claimsBindKey(c, spki)).toBe(true);
@@ -86,9 +90,19 @@ describe('claims (CCC interoperable RA-TLS)', () => {
       cbor2Encode(new Map([['pubkey-hash', 'text']])),
       cbor2Encode(new Map([[1, new Uint8Array(2)]])),
       // duplicate key
-      fromHex('a2' + '6b7075626b65792d68617368' + '5824820158200000000000000000000000000000000000000000000000000000000000000000' + '6b7075626b65792d68617368' + '5824820158200000000000000000000000000000000000000000000000000000000000000000')!,
+      fromHex(
+        'a2' +
+          '6b7075626b65792d68617368' +
+          '5824820158200000000000000000000000000000000000000000000000000000000000000000' +
+          '6b7075626b65792d68617368' +
+          '5824820158200000000000000000000000000000000000000000000000000000000000000000',
+      )!,
     ];
-    for (const c of cases) expect(code(() => decodeClaims(c)), toHex(c)).toBe('EVIDENCE_MALFORMED');
+    for (const c of cases)
+      expect(
+        code(() => decodeClaims(c)),
+        toHex(c),
+      ).toBe('EVIDENCE_MALFORMED');
   });
 });
 
@@ -115,7 +129,11 @@ describe('evidence and endorsements extensions', () => {
       cbor2Encode(new Tag(60000, ['x', new Uint8Array(4)])),
       new Uint8Array([0xd9, 0xea, 0x60, 0x82, 0x59, 0xff]),
     ];
-    for (const b of bad) expect(code(() => decodeEvidence(b)), toHex(b)).toBe('EVIDENCE_MALFORMED');
+    for (const b of bad)
+      expect(
+        code(() => decodeEvidence(b)),
+        toHex(b),
+      ).toBe('EVIDENCE_MALFORMED');
   });
 
   it('endorsements round-trip in the Open Enclave field order', () => {
@@ -136,7 +154,12 @@ describe('evidence and endorsements extensions', () => {
     expect(arr.length).toBe(9);
     const t = (x: unknown) => new TextDecoder().decode(x as Uint8Array);
     expect([t(arr[1]), t(arr[2]), t(arr[5]), t(arr[6]), t(arr[7]), t(arr[8])]).toEqual([
-      c.tcbInfoJson, 'TCB CHAIN', 'PCK CRL CHAIN', c.qeIdentityJson, 'QE CHAIN', '2026-01-02T03:04:05Z',
+      c.tcbInfoJson,
+      'TCB CHAIN',
+      'PCK CRL CHAIN',
+      c.qeIdentityJson,
+      'QE CHAIN',
+      '2026-01-02T03:04:05Z',
     ]);
     expect(arr[3]).toEqual(c.pckCrl);
     expect(arr[4]).toEqual(c.rootCaCrl);

@@ -52,7 +52,17 @@ describe('ratls sim init / cert issue / cert verify', () => {
     expect(untrusted.code).toBe(1);
     expect((JSON.parse(untrusted.out) as { errors: Array<{ code: string }> }).errors.map((e) => e.code)).toContain('PCK_CHAIN_UNTRUSTED');
 
-    const later = await run('cert', 'verify', '--cert', cert, '--root', join(w, 'root.pem'), '--at', new Date(Date.now() + 2 * 86400_000).toISOString(), '--json');
+    const later = await run(
+      'cert',
+      'verify',
+      '--cert',
+      cert,
+      '--root',
+      join(w, 'root.pem'),
+      '--at',
+      new Date(Date.now() + 2 * 86400_000).toISOString(),
+      '--json',
+    );
     expect(later.code).toBe(1);
     expect(later.out).toMatch(/CERT_EXPIRED/);
   });

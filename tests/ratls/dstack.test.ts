@@ -68,7 +68,6 @@ async function serveDstack(how: 'flag' | 'env' | 'file'): Promise<RunningRatlsSe
   return srv;
 }
 
-
 /** The extension's payload after dstack's DER OCTET STRING wrapping (yasna write_bytes). */
 function unwrapped(cert: x509.X509Certificate, oid: string): Uint8Array {
   const ext = cert.getExtension(oid);
@@ -105,7 +104,12 @@ describe('dstack profile through ratls serve', () => {
 
     // The attested client, with a nonce round trip: fresh CCC evidence for the same key works
     // alongside a dstack certificate.
-    const client = createAttestedFetch({ ...defaultClientPolicy(), trustedRoots: [sim.rootPem], freshness: { requireNonce: true }, collateral: { offline: true } });
+    const client = createAttestedFetch({
+      ...defaultClientPolicy(),
+      trustedRoots: [sim.rootPem],
+      freshness: { requireNonce: true },
+      collateral: { offline: true },
+    });
     open.push(client);
     const res = await client(`https://localhost:${srv.port}/hi`);
     expect(await res.text()).toBe('ok /hi');
@@ -117,7 +121,10 @@ describe('dstack profile through ratls serve', () => {
     const io: CliIo = { out: (s) => void (out += s), err: () => undefined, setExitCode: () => undefined, isTty: false };
     const policy = join(dir, 'offline.yaml');
     await writeFile(policy, 'collateral:\n  offline: true\n');
-    const code = await main(['node', 'ratls', 'verify', `https://127.0.0.1:${srv.port}/`, '--root', join(simDir, 'root.pem'), '--policy', policy, '--nonce', '--json'], io);
+    const code = await main(
+      ['node', 'ratls', 'verify', `https://127.0.0.1:${srv.port}/`, '--root', join(simDir, 'root.pem'), '--policy', policy, '--nonce', '--json'],
+      io,
+    );
     expect(code).toBe(0);
     const r = JSON.parse(out) as { ok: boolean; ratls: { profile: string } };
     expect(r.ok).toBe(true);
@@ -139,7 +146,9 @@ describe('dstack profile verification details', () => {
       notAfter: a.notAfter,
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: new x509.X509Certificate(new Uint8Array(a.certDer)).extensions.filter((e) => e.type === OID_DSTACK_QUOTE || e.type === OID_RATLS_ENDORSEMENTS),
+      extensions: new x509.X509Certificate(new Uint8Array(a.certDer)).extensions.filter(
+        (e) => e.type === OID_DSTACK_QUOTE || e.type === OID_RATLS_ENDORSEMENTS,
+      ),
     });
     const r = await verifyRatlsCertificate(new Uint8Array(moved.rawData), { now: new Date(), trustedRoots: [sim.rootPem] });
     expect(r.ok).toBe(false);

@@ -8,7 +8,12 @@ import { DiskCacheCollateralSource } from '../../src/collateral/cache.ts';
 import type { CollateralRequest, CollateralSource } from '../../src/collateral/types.ts';
 
 const req: CollateralRequest = { fmspc: 'b0c06f000000', pckCa: 'platform', now: new Date('2025-06-25T00:00:00Z') };
-const failing = (name: string, msg: string): CollateralSource => ({ name, get: async () => { throw new Error(msg); } });
+const failing = (name: string, msg: string): CollateralSource => ({
+  name,
+  get: async () => {
+    throw new Error(msg);
+  },
+});
 const empty = (name: string): CollateralSource => ({ name, get: async () => undefined });
 
 describe('ChainedCollateralSource reports why upstreams failed (review F2.5)', () => {
@@ -17,7 +22,10 @@ describe('ChainedCollateralSource reports why upstreams failed (review F2.5)', (
       dir: mkdtempSync(join(tmpdir(), 'ratls-chain-')),
       upstream: new ChainedCollateralSource([failing('pccs', 'getaddrinfo ENOTFOUND pccs.example'), empty('pcs')]),
     });
-    const err = await fetchCollateral([cache], req).then(() => undefined, (e: unknown) => e);
+    const err = await fetchCollateral([cache], req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'COLLATERAL_MISSING' });
     expect((err as Error).message).toContain('getaddrinfo ENOTFOUND pccs.example');
     expect((err as Error).message).toContain('pcs: nothing current for this platform');

@@ -23,14 +23,18 @@ describe('crlToDer, the one CRL normaliser (review F2.2)', () => {
 
   it('rejects garbage as COLLATERAL_MALFORMED naming the CRL', () => {
     expect(() => crlToDer(enc.encode('nope'), 'stapled PCK CRL')).toThrow(/stapled PCK CRL is neither DER, PEM nor hex/);
-    expect(() => crlToDer(enc.encode('-----BEGIN X509 CRL-----@@@-----END X509 CRL-----'), 'x')).toThrow(expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }));
+    expect(() => crlToDer(enc.encode('-----BEGIN X509 CRL-----@@@-----END X509 CRL-----'), 'x')).toThrow(
+      expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }),
+    );
     expect(() => crlToDer(new Uint8Array([0xff, 0xfe]), 'x')).toThrow(expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }));
   });
 
   it('is linear on 1 MiB of unterminated BEGIN lines', () => {
     const begin = '-----BEGIN X509 CRL-----';
     const t0 = performance.now();
-    expect(() => crlToDer(enc.encode(begin.repeat(Math.ceil((1 << 20) / begin.length))), 'x')).toThrow(expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }));
+    expect(() => crlToDer(enc.encode(begin.repeat(Math.ceil((1 << 20) / begin.length))), 'x')).toThrow(
+      expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }),
+    );
     expect(performance.now() - t0).toBeLessThan(100);
   });
 });

@@ -6,7 +6,9 @@ import { parsePolicy, policyToYaml } from '../../src/verify/policy-file.ts';
 
 describe('isIntelRoot and PEM roots in policies (review F2.3)', () => {
   const der = rootToDer(INTEL_SGX_ROOT_CA_PEM);
-  const rewrapped = `-----BEGIN CERTIFICATE-----\r\n${INTEL_SGX_ROOT_CA_PEM.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '').replace(/(.{76})/g, '$1\r\n')}\r\n-----END CERTIFICATE-----`;
+  const rewrapped = `-----BEGIN CERTIFICATE-----\r\n${INTEL_SGX_ROOT_CA_PEM.replace(/-----[A-Z ]+-----/g, '')
+    .replace(/\s+/g, '')
+    .replace(/(.{76})/g, '$1\r\n')}\r\n-----END CERTIFICATE-----`;
 
   it('recognises the pinned root as PEM (any wrapping) or DER, and nothing else', () => {
     expect(createHash('sha256').update(der).digest('hex')).toBe(INTEL_SGX_ROOT_CA_SHA256);

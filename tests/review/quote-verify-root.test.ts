@@ -18,10 +18,15 @@ afterAll(async () => {
 });
 
 const base = () => [
-  'quote', 'verify',
-  '--quote', join(TESTDATA_DIR, 'quotes', 'v4-b0c06f000000-dcapqvl.dat'),
-  '--collateral', collateralDirFor('dcapqvl-b0c06f000000-2025-06'),
-  '--at', '2025-07-19T10:00:34Z', '--json',
+  'quote',
+  'verify',
+  '--quote',
+  join(TESTDATA_DIR, 'quotes', 'v4-b0c06f000000-dcapqvl.dat'),
+  '--collateral',
+  collateralDirFor('dcapqvl-b0c06f000000-2025-06'),
+  '--at',
+  '2025-07-19T10:00:34Z',
+  '--json',
 ];
 
 describe('ratls quote verify --root reads roots like ratls verify (policyFromFlags)', () => {

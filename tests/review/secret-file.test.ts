@@ -30,7 +30,19 @@ describe('secret files end mode 0600', () => {
     const key = join(dir, 'k.pem');
     await writeFile(key, 'placeholder\n', { mode: 0o644 });
     await chmod(key, 0o644);
-    const r = await run('cert', 'issue', '--simulate', '--sim-dir', join(dir, 'world'), '--out-cert', join(dir, 'c.pem'), '--out-key', key, '--host', 'localhost');
+    const r = await run(
+      'cert',
+      'issue',
+      '--simulate',
+      '--sim-dir',
+      join(dir, 'world'),
+      '--out-cert',
+      join(dir, 'c.pem'),
+      '--out-key',
+      key,
+      '--host',
+      'localhost',
+    );
     expect(r.code).toBe(0);
     expect((await stat(key)).mode & 0o777).toBe(0o600);
     expect(await readFile(key, 'utf8')).toMatch(/BEGIN PRIVATE KEY/);

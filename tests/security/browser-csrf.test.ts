@@ -34,7 +34,9 @@ describe.skipIf(!hasChromium)('a cross-site page in Chromium against ratls conne
       seen.push(`UPGRADE ${req.url} origin=${req.headers.origin}`);
       sockets.add(socket);
       socket.on('error', () => {});
-      const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const accept = createHash('sha1')
+        .update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+        .digest('base64');
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));

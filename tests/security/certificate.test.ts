@@ -23,7 +23,11 @@ beforeAll(async () => {
 /** Re-issues `id`'s certificate (same key, same evidence) with `extra` extensions added. */
 async function reissue(extra: x509.Extension[], keep: (e: x509.Extension) => boolean = () => true): Promise<Uint8Array> {
   const cert = new x509.X509Certificate(Buffer.from(id.certDer));
-  const alg = { name: 'ECDSA', namedCurve: cert.publicKey.algorithm.name === 'ECDSA' ? (cert.publicKey.algorithm as EcKeyAlgorithm).namedCurve : 'P-256', hash: 'SHA-256' };
+  const alg = {
+    name: 'ECDSA',
+    namedCurve: cert.publicKey.algorithm.name === 'ECDSA' ? (cert.publicKey.algorithm as EcKeyAlgorithm).namedCurve : 'P-256',
+    hash: 'SHA-256',
+  };
   const pkcs8 = Buffer.from(id.keyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, false, ['sign']);
   const publicKey = await cert.publicKey.export(alg, ['verify']);

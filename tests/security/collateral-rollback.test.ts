@@ -80,7 +80,9 @@ describe('attestation service with a minimum', () => {
   it('a genuine quote passes at 17 and is a signed failure at 18', async () => {
     const quote = Buffer.from(readTestFile('quotes/v4-b0c06f000000-dcapqvl.dat')).toString('base64');
     const post = async (policy: string) =>
-      (await (await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote, policy }) })).json()) as {
+      (await (
+        await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote, policy }) })
+      ).json()) as {
         result: { ok: boolean; errors: Array<{ code: string }> };
       };
     expect((await post('default')).result.ok).toBe(true);

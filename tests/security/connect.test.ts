@@ -30,7 +30,9 @@ async function startRecordingServer(w: World) {
     upgrades.push(`${req.url} origin=${req.headers.origin ?? ''}`);
     sockets.add(socket);
     socket.on('error', () => {});
-    const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    const accept = createHash('sha1')
+      .update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+      .digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -38,11 +40,12 @@ async function startRecordingServer(w: World) {
     url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     upgrades,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -98,7 +101,13 @@ describe('ratls connect against cross-site requests', () => {
     const r = await send(proxy.port, {
       method: 'POST',
       path: '/ollama/api/pull',
-      headers: { host: `127.0.0.1:${proxy.port}`, origin: 'https://evil.example', 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' },
+      headers: {
+        host: `127.0.0.1:${proxy.port}`,
+        origin: 'https://evil.example',
+        'content-type': 'text/plain',
+        'sec-fetch-site': 'cross-site',
+        'sec-fetch-mode': 'no-cors',
+      },
     });
     expect(r.status).toBe(403);
     expect(upstream.requests.length).toBe(before);
@@ -122,17 +131,31 @@ describe('ratls connect against cross-site requests', () => {
 
   it('refuses cross-site subresource loads (a <script src> reading JSON) but not a navigation', async () => {
     const before = upstream.requests.length;
-    const sub = await send(proxy.port, { path: '/api/tags', headers: { host: `127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'script' } });
+    const sub = await send(proxy.port, {
+      path: '/api/tags',
+      headers: { host: `127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'script' },
+    });
     expect(sub.status).toBe(403);
     expect(upstream.requests.length).toBe(before);
-    const nav = await send(proxy.port, { path: '/', headers: { host: `127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
+    const nav = await send(proxy.port, {
+      path: '/',
+      headers: { host: `127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' },
+    });
     expect(nav.status).toBe(200);
   });
 
-  it('still serves the proxy\'s own origin, same-origin fetches and non-browser clients', async () => {
-    const own = await send(proxy.port, { method: 'POST', path: '/api/chat', headers: { host: `127.0.0.1:${proxy.port}`, origin: `http://127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'same-origin' } });
+  it("still serves the proxy's own origin, same-origin fetches and non-browser clients", async () => {
+    const own = await send(proxy.port, {
+      method: 'POST',
+      path: '/api/chat',
+      headers: { host: `127.0.0.1:${proxy.port}`, origin: `http://127.0.0.1:${proxy.port}`, 'sec-fetch-site': 'same-origin' },
+    });
     expect(own.status).toBe(200);
-    const local = await send(proxy.port, { method: 'POST', path: '/api/chat', headers: { host: `localhost:${proxy.port}`, origin: `http://localhost:${proxy.port}` } });
+    const local = await send(proxy.port, {
+      method: 'POST',
+      path: '/api/chat',
+      headers: { host: `localhost:${proxy.port}`, origin: `http://localhost:${proxy.port}` },
+    });
     expect(local.status).toBe(200);
     const curl = await send(proxy.port, { path: '/api/tags', headers: { host: `127.0.0.1:${proxy.port}` } });
     expect(curl.status).toBe(200);
@@ -158,7 +181,11 @@ describe('ratls connect when the upstream changes its certificate', () => {
       res.end('ok');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const p = await startConnectProxy({ upstream: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, policy: simPolicy(world), retryIntervalMs: 0 });
+    const p = await startConnectProxy({
+      upstream: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      policy: simPolicy(world),
+      retryIntervalMs: 0,
+    });
     try {
       const first = await send(p.port, { path: '/before', headers: { host: `127.0.0.1:${p.port}` } });
       expect(first.status).toBe(200);
@@ -179,7 +206,7 @@ describe('ratls connect when the upstream changes its certificate', () => {
 });
 
 describe('ratls connect WebSockets after a certificate swap', () => {
-  it('attests the WebSocket\'s own upstream connection even while the status still says verified', async () => {
+  it("attests the WebSocket's own upstream connection even while the status still says verified", async () => {
     const good = await makeIdentity(world);
     const bad = await makeIdentity(world, { debug: true });
     const upgrades: string[] = [];
@@ -187,7 +214,9 @@ describe('ratls connect WebSockets after a certificate swap', () => {
     server.on('upgrade', (req, socket: Duplex) => {
       upgrades.push(String(req.url));
       socket.on('error', () => {});
-      const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const accept = createHash('sha1')
+        .update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+        .digest('base64');
       socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -213,14 +242,28 @@ describe('ratls connect is not an open proxy', () => {
   it('refuses CONNECT tunnels to other hosts', async () => {
     const target = http.createServer((_req, res) => res.end('internal'));
     let tunneled = false;
-    target.on('connection', () => { tunneled = true; });
+    target.on('connection', () => {
+      tunneled = true;
+    });
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
     const tport = (target.address() as AddressInfo).port;
     try {
       const outcome = await new Promise<string>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port: proxy.port, method: 'CONNECT', path: `127.0.0.1:${tport}`, headers: { host: `127.0.0.1:${proxy.port}`, 'proxy-authorization': 'Basic eDp5' } });
-        req.on('connect', (res, socket) => { socket.destroy(); resolve(String(res.statusCode)); });
-        req.on('response', (res) => { res.resume(); resolve(String(res.statusCode)); });
+        const req = http.request({
+          host: '127.0.0.1',
+          port: proxy.port,
+          method: 'CONNECT',
+          path: `127.0.0.1:${tport}`,
+          headers: { host: `127.0.0.1:${proxy.port}`, 'proxy-authorization': 'Basic eDp5' },
+        });
+        req.on('connect', (res, socket) => {
+          socket.destroy();
+          resolve(String(res.statusCode));
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(String(res.statusCode));
+        });
         req.on('error', () => resolve('closed'));
         req.end();
       });
@@ -246,9 +289,15 @@ describe('ratls connect and redirects', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     upUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const p = await startConnectProxy({ upstream: upUrl, policy: simPolicy(world) });
-    const location = (path: string) => new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: p.port, path, headers: { host: `127.0.0.1:${p.port}` } }, (res) => { res.resume(); resolve(String(res.headers.location)); }).on('error', reject);
-    });
+    const location = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: p.port, path, headers: { host: `127.0.0.1:${p.port}` } }, (res) => {
+            res.resume();
+            resolve(String(res.headers.location));
+          })
+          .on('error', reject);
+      });
     try {
       expect(await location('/login')).toBe(`http://127.0.0.1:${p.port}/home?x=1`);
       expect(await location('/other')).toBe('https://elsewhere.example/x');

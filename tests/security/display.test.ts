@@ -44,7 +44,16 @@ describe('server-controlled text', () => {
     const e: AttestationEvent = { peer: 'vm:443', result: evilResult(), nonceVerified: false, at: new Date(0) };
     for (const html of [
       refusalHtml('https://vm', e),
-      statusHtml({ upstream: 'https://vm', state: 'refused', lastVerified: null, lastFailure: e, verifications: 0, refusals: 1, certificateChanges: 0, lastCertificateChangeAt: null }),
+      statusHtml({
+        upstream: 'https://vm',
+        state: 'refused',
+        lastVerified: null,
+        lastFailure: e,
+        verifications: 0,
+        refusals: 1,
+        certificateChanges: 0,
+        lastCertificateChangeAt: null,
+      }),
     ]) {
       expect(html).not.toContain('<script>alert');
       expect(html).toContain('&lt;script&gt;');

@@ -43,15 +43,20 @@ async function serverWith(evidence: (nonce: Uint8Array) => Promise<Uint8Array>):
 
 function get(url: string, agent: https.Agent): Promise<string> {
   return new Promise((resolve, reject) => {
-    https.get(url, { agent }, (res) => {
-      let d = '';
-      res.on('data', (c: Buffer) => (d += c));
-      res.on('end', () => resolve(d));
-    }).on('error', reject);
+    https
+      .get(url, { agent }, (res) => {
+        let d = '';
+        res.on('data', (c: Buffer) => (d += c));
+        res.on('end', () => resolve(d));
+      })
+      .on('error', reject);
   });
 }
 
-const policy = () => simPolicy(world, (p) => { p.freshness.requireNonce = true; });
+const policy = () =>
+  simPolicy(world, (p) => {
+    p.freshness.requireNonce = true;
+  });
 
 async function expectRefused(s: SpyServer, code: string): Promise<void> {
   const agent = createAttestedAgent(policy());
@@ -78,7 +83,7 @@ describe('nonce evidence attacks', () => {
     }
   });
 
-  it('a stale quote (the certificate\'s) with fresh nonce claims: REPORTDATA_MISMATCH', async () => {
+  it("a stale quote (the certificate's) with fresh nonce claims: REPORTDATA_MISMATCH", async () => {
     const s = await serverWith(async (n) => encodeEvidence(id.quote, await encodeClaims({ spkiDer: id.spkiDer, nonce: n })));
     await expectRefused(s, 'REPORTDATA_MISMATCH');
   });
@@ -96,7 +101,7 @@ describe('nonce evidence attacks', () => {
     await expectRefused(s, 'NONCE_MISMATCH');
   });
 
-  it('evidence without a nonce (the certificate\'s own claims): NONCE_MISSING', async () => {
+  it("evidence without a nonce (the certificate's own claims): NONCE_MISSING", async () => {
     const s = await serverWith(async () => encodeEvidence(id.quote, id.claimsBuffer));
     await expectRefused(s, 'NONCE_MISSING');
   });

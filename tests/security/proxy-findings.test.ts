@@ -73,7 +73,11 @@ async function recordingUpstream() {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
     adminReached: (from = 0) => seen.slice(from).filter((s) => ADMIN.test(normalised(s.raw.split('?')[0]!))),
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -136,7 +140,12 @@ describe.each(ENGINES)('ratls serve (%s) black-box', (engine) => {
     const from = up.seen.length;
     await rawExchange(srv.port, post('/ollama/%61pi/pull'));
     await rawExchange(srv.port, post('/ollama/api/%70ull'));
-    expect(up.seen.slice(from).filter((s) => ADMIN.test(s.goPath)).map((s) => s.raw)).toEqual([]);
+    expect(
+      up.seen
+        .slice(from)
+        .filter((s) => ADMIN.test(s.goPath))
+        .map((s) => s.raw),
+    ).toEqual([]);
   });
 
   // FINDING P2 (medium): paths that only normalise to an admin route are forwarded; whether they
@@ -206,7 +215,12 @@ describe('ratls serve logs', () => {
   it('never logs Authorization, cookies, query strings or bodies', async () => {
     const up = await recordingUpstream();
     let logged = '';
-    const sink = new Writable({ write(chunk, _enc, cb) { logged += String(chunk); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        logged += String(chunk);
+        cb();
+      },
+    });
     const srv = await startRatlsServer(testConfig({ log: { level: 'debug' }, routes: [{ prefix: '/', target: up.url, name: 'webui' }] }), {
       identitySource: selfSignedSource(),
       logger: pino({ level: 'trace' }, sink),

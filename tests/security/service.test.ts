@@ -22,7 +22,6 @@ const POLICIES = resolve(import.meta.dirname, '../../config/policies');
 const genuine = loadManifest().quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
 const quoteB64 = Buffer.from(readTestFile(genuine.file)).toString('base64');
 
-
 let dir: string;
 let svc: AttestServiceHandle;
 let token: string;
@@ -32,7 +31,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ratls-sec-svc-'));
   svc = await startAttestService({ keyDir: join(dir, 'keys'), policiesDir: POLICIES, verifier: stubVerifier, rateLimit: false, bodyLimitBytes: 16 * 1024 });
   const r = await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64 }) });
-  ({ token, result: { kid } } = (await r.json()) as { token: string; result: { kid: string } });
+  ({
+    token,
+    result: { kid },
+  } = (await r.json()) as { token: string; result: { kid: string } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -56,7 +58,11 @@ async function serveJwks(host: string, keys: JWK[]): Promise<{ url: string; hits
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
   });
   await new Promise<void>((r) => s.listen(0, host, r));
-  return { url: `http://${host}:${(s.address() as AddressInfo).port}/.well-known/jwks.json`, hits: () => hits, close: () => new Promise<void>((r) => s.close(() => r())) };
+  return {
+    url: `http://${host}:${(s.address() as AddressInfo).port}/.well-known/jwks.json`,
+    hits: () => hits,
+    close: () => new Promise<void>((r) => s.close(() => r())),
+  };
 }
 
 describe('verifyAttestationToken', () => {
@@ -93,7 +99,9 @@ describe('verifyAttestationToken', () => {
       for (const k of ['../../../etc/passwd', "' OR 1=1 --", '']) {
         const [, p, s] = token.split('.');
         const h = Buffer.from(JSON.stringify({ alg: 'ES256', kid: k })).toString('base64url');
-        await expect(verifyAttestationToken(`${h}.${p}.${s}`, { jwksUrl })).rejects.toMatchObject({ code: expect.stringMatching(/TOKEN_KEY_UNKNOWN|TOKEN_SIGNATURE_INVALID/) });
+        await expect(verifyAttestationToken(`${h}.${p}.${s}`, { jwksUrl })).rejects.toMatchObject({
+          code: expect.stringMatching(/TOKEN_KEY_UNKNOWN|TOKEN_SIGNATURE_INVALID/),
+        });
       }
     } finally {
       await attacker.close();
@@ -101,7 +109,11 @@ describe('verifyAttestationToken', () => {
   });
 
   it('refuses a token whose verdict is false even when its signature is genuine', async () => {
-    const r = await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64, nonce: Buffer.from('n').toString('base64') }) });
+    const r = await fetch(`${svc.url}/v1/attest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ quote: quoteB64, nonce: Buffer.from('n').toString('base64') }),
+    });
     const { token: failed } = (await r.json()) as { token: string };
     await expect(verifyAttestationToken(failed, { jwksUrl: `${svc.url}/.well-known/jwks.json` })).rejects.toMatchObject({ code: 'TOKEN_CLAIM_MISMATCH' });
   });
@@ -118,8 +130,19 @@ describe('POST /v1/attest hostile requests', () => {
   });
 
   it('policy names cannot walk the file system', async () => {
-    for (const [policy, code] of [['../default', 'REQUEST_MALFORMED'], ['..', 'REQUEST_MALFORMED'], ['/etc/passwd', 'REQUEST_MALFORMED'], ['default.yaml', 'POLICY_UNKNOWN'], ['__proto__', 'REQUEST_MALFORMED'], ['constructor', 'POLICY_UNKNOWN']] as const) {
-      const r = await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64, policy }) });
+    for (const [policy, code] of [
+      ['../default', 'REQUEST_MALFORMED'],
+      ['..', 'REQUEST_MALFORMED'],
+      ['/etc/passwd', 'REQUEST_MALFORMED'],
+      ['default.yaml', 'POLICY_UNKNOWN'],
+      ['__proto__', 'REQUEST_MALFORMED'],
+      ['constructor', 'POLICY_UNKNOWN'],
+    ] as const) {
+      const r = await fetch(`${svc.url}/v1/attest`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ quote: quoteB64, policy }),
+      });
       expect(r.status, policy).toBe(400);
       expect(((await r.json()) as { error: { code: string } }).error.code, policy).toBe(code);
     }
@@ -133,7 +156,12 @@ describe('POST /v1/attest hostile requests', () => {
         c.close();
       },
     });
-    const r = await fetch(`${svc.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunks, duplex: 'half' } as RequestInit);
+    const r = await fetch(`${svc.url}/v1/attest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
     expect(r.status).toBe(413);
   });
 
@@ -145,11 +173,20 @@ describe('POST /v1/attest hostile requests', () => {
 
   it('keys the rate limit on the socket address, not on X-Forwarded-For', async () => {
     const d = mkdtempSync(join(tmpdir(), 'ratls-sec-rl-'));
-    const limited = await startAttestService({ keyDir: join(d, 'k'), policiesDir: POLICIES, verifier: stubVerifier, rateLimit: { ratePerSecond: 0.01, burst: 3 } });
+    const limited = await startAttestService({
+      keyDir: join(d, 'k'),
+      policiesDir: POLICIES,
+      verifier: stubVerifier,
+      rateLimit: { ratePerSecond: 0.01, burst: 3 },
+    });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) {
-        const r = await fetch(`${limited.url}/v1/attest`, { method: 'POST', headers: { 'x-forwarded-for': `10.0.0.${i}`, 'x-real-ip': `10.1.0.${i}`, forwarded: `for=10.2.0.${i}` }, body: '{}' });
+        const r = await fetch(`${limited.url}/v1/attest`, {
+          method: 'POST',
+          headers: { 'x-forwarded-for': `10.0.0.${i}`, 'x-real-ip': `10.1.0.${i}`, forwarded: `for=10.2.0.${i}` },
+          body: '{}',
+        });
         statuses.push(r.status);
         await r.body?.cancel();
       }
@@ -211,7 +248,11 @@ describe('appraisal time', () => {
       verifyAt: () => new Date('2025-07-19T10:00:34Z'),
     });
     try {
-      const r = await fetch(`${backdated.url}/v1/attest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ quote: quoteB64 }) });
+      const r = await fetch(`${backdated.url}/v1/attest`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ quote: quoteB64 }),
+      });
       const { token: t, result } = (await r.json()) as { token: string; result: { ok: boolean } };
       expect(result.ok).toBe(true);
       const jwksUrl = `${backdated.url}/.well-known/jwks.json`;

@@ -35,7 +35,9 @@ async function startRenegotiatingServer(first: { certPem: string; keyPem: string
     if (req.url === '/1') {
       res.end('one');
       s.setKeyCert({ cert: next.certPem, key: next.keyPem });
-      const ok = s.renegotiate({ rejectUnauthorized: false }, (err) => { outcome = err ? 'failed' : 'completed'; });
+      const ok = s.renegotiate({ rejectUnauthorized: false }, (err) => {
+        outcome = err ? 'failed' : 'completed';
+      });
       if (!ok) outcome = 'failed';
     } else res.end('two');
   });
@@ -43,7 +45,11 @@ async function startRenegotiatingServer(first: { certPem: string; keyPem: string
   return {
     port: (server.address() as AddressInfo).port,
     outcome: () => outcome,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -57,13 +63,16 @@ describe('renegotiation', () => {
 
   it('the attested https.Agent refuses a server-initiated second handshake', async () => {
     const agent = createAttestedAgent(simPolicy(world), { agentOptions: { keepAlive: true, maxSockets: 1 } });
-    const get = (path: string) => new Promise<string>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port: srv.port, path, agent }, (res) => {
-        let d = '';
-        res.on('data', (c: Buffer) => (d += c));
-        res.on('end', () => resolve(d));
-      }).on('error', reject);
-    });
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: srv.port, path, agent }, (res) => {
+            let d = '';
+            res.on('data', (c: Buffer) => (d += c));
+            res.on('end', () => resolve(d));
+          })
+          .on('error', reject);
+      });
     try {
       expect(await get('/1')).toBe('one');
       await new Promise((r) => setTimeout(r, 200));
@@ -81,7 +90,10 @@ describe('renegotiation', () => {
       const r1 = await undiciRequest(`https://127.0.0.1:${srv.port}/1`, { dispatcher: d });
       expect(await r1.body.text()).toBe('one');
       await new Promise((r) => setTimeout(r, 200));
-      await undiciRequest(`https://127.0.0.1:${srv.port}/2`, { dispatcher: d }).then((r) => r.body.text(), () => 'closed');
+      await undiciRequest(`https://127.0.0.1:${srv.port}/2`, { dispatcher: d }).then(
+        (r) => r.body.text(),
+        () => 'closed',
+      );
       await new Promise((r) => setTimeout(r, 200));
       expect(srv.outcome()).not.toBe('completed');
     } finally {
@@ -97,7 +109,10 @@ describe('redirects through attestedFetch', () => {
   const plainHits: string[] = [];
   beforeAll(async () => {
     bad = await startSpyServer(await makeIdentity(world, { debug: true }));
-    plain = http.createServer((req, res) => { plainHits.push(`${req.method} ${req.url}`); res.end('plain'); });
+    plain = http.createServer((req, res) => {
+      plainHits.push(`${req.method} ${req.url}`);
+      res.end('plain');
+    });
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
     const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
     good = await startSpyServer(await makeIdentity(world), (req, res) => {
@@ -114,7 +129,10 @@ describe('redirects through attestedFetch', () => {
   it('a redirect to another host is attested on its own connection and refused; nothing reaches it', async () => {
     const f = createAttestedFetch(simPolicy(world));
     try {
-      const err = await f(`${good.url}/to-bad`, { method: 'POST', body: 'secret prompt' }).then(() => null, (e: unknown) => e);
+      const err = await f(`${good.url}/to-bad`, { method: 'POST', body: 'secret prompt' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(AttestationError);
       expect((err as AttestationError).code).toBe('TD_DEBUG');
       expect(bad.bytes()).toBe(0);
@@ -126,7 +144,10 @@ describe('redirects through attestedFetch', () => {
   it('a redirect to plain http is refused', async () => {
     const f = createAttestedFetch(simPolicy(world));
     try {
-      const err = await f(`${good.url}/to-http`).then(() => null, (e: unknown) => e);
+      const err = await f(`${good.url}/to-http`).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(AttestationError);
       expect((err as AttestationError).code).toBe('CONNECTION_FAILED');
       expect(plainHits).toEqual([]);
@@ -139,8 +160,14 @@ describe('redirects through attestedFetch', () => {
 describe('proxy environment variables', () => {
   it('HTTPS_PROXY / ALL_PROXY do not route attested clients around the check', async () => {
     const seen: string[] = [];
-    const proxy = http.createServer((req, res) => { seen.push(`${req.method} ${req.url}`); res.writeHead(502).end(); });
-    proxy.on('connect', (req, socket) => { seen.push(`CONNECT ${req.url}`); socket.destroy(); });
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(502).end();
+    });
+    proxy.on('connect', (req, socket) => {
+      seen.push(`CONNECT ${req.url}`);
+      socket.destroy();
+    });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const saved = { ...process.env };
@@ -153,11 +180,13 @@ describe('proxy environment variables', () => {
       delete process.env.no_proxy;
       expect(await (await f(`${server.url}/a`)).text()).toContain('hello from the VM');
       const body = await new Promise<string>((resolve, reject) => {
-        https.get(`${server.url}/b`, { agent }, (res) => {
-          let d = '';
-          res.on('data', (c: Buffer) => (d += c));
-          res.on('end', () => resolve(d));
-        }).on('error', reject);
+        https
+          .get(`${server.url}/b`, { agent }, (res) => {
+            let d = '';
+            res.on('data', (c: Buffer) => (d += c));
+            res.on('end', () => resolve(d));
+          })
+          .on('error', reject);
       });
       expect(body).toContain('hello from the VM');
       expect(seen).toEqual([]);
@@ -188,9 +217,16 @@ describe('connection pools', () => {
   it('an attested connection to one host:port is never reused for another (agent and dispatcher)', async () => {
     const agent = createAttestedAgent(simPolicy(world), { agentOptions: { keepAlive: true, maxSockets: 1 } });
     const d = createAttestedDispatcher(simPolicy(world));
-    const get = (url: string) => new Promise<string>((resolve, reject) => {
-      https.get(url, { agent }, (res) => { let s = ''; res.on('data', (c: Buffer) => (s += c)); res.on('end', () => resolve(s)); }).on('error', reject);
-    });
+    const get = (url: string) =>
+      new Promise<string>((resolve, reject) => {
+        https
+          .get(url, { agent }, (res) => {
+            let s = '';
+            res.on('data', (c: Buffer) => (s += c));
+            res.on('end', () => resolve(s));
+          })
+          .on('error', reject);
+      });
     try {
       expect(await get(`${good.url}/a`)).toContain('hello');
       await expect(get(`${bad.url}/b`)).rejects.toBeInstanceOf(AttestationError);
@@ -205,10 +241,15 @@ describe('connection pools', () => {
   });
 
   it('a connection attested under a lax policy is not reused under a strict one (attestedFetch)', async () => {
-    const lax = simPolicy(world, (p) => { p.appraisal.allowDebug = true; });
+    const lax = simPolicy(world, (p) => {
+      p.appraisal.allowDebug = true;
+    });
     const strict = simPolicy(world);
     expect(await (await attestedFetch(`${bad.url}/lax`, undefined, lax)).text()).toContain('hello');
-    const err = await attestedFetch(`${bad.url}/strict`, { method: 'POST', body: 'secret' }, strict).then(() => null, (e: unknown) => e);
+    const err = await attestedFetch(`${bad.url}/strict`, { method: 'POST', body: 'secret' }, strict).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AttestationError);
     expect(bad.requests).toEqual(['GET /lax']);
   });
@@ -220,7 +261,15 @@ describe('connection pools', () => {
     const collateralSources = [new StapledCollateralSource(await provider.collateral(new Date()))];
     const plain = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
     try {
-      for (let i = 0; i < 3; i++) await new Promise<void>((r, j) => https.get(`${s.url}/x`, { agent: plain }, (res) => { res.resume(); res.on('end', r); }).on('error', j));
+      for (let i = 0; i < 3; i++)
+        await new Promise<void>((r, j) =>
+          https
+            .get(`${s.url}/x`, { agent: plain }, (res) => {
+              res.resume();
+              res.on('end', r);
+            })
+            .on('error', j),
+        );
       expect(s.resumed()).toBeGreaterThan(0); // control: resumption happens when allowed
       const r1 = s.resumed();
       for (let i = 0; i < 3; i++) expect((await probe(s.url, simPolicy(world), { collateralSources })).result.ok).toBe(true);

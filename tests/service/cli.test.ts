@@ -12,8 +12,23 @@ describe('ratls attest-service (CLI)', () => {
   it('starts, creates a 0600 key, verifies a genuine quote at --verify-at, and stops on SIGTERM', async () => {
     const d = mkdtempSync(join(tmpdir(), 'ratls-svc-cli-'));
     const q = loadManifest().quotes.find((x) => x.id === 'v4-b0c06f000000-dcapqvl.dat')!;
-    const child = spawn(process.execPath, [BIN, 'attest-service', '--listen', '127.0.0.1:0', '--key-dir', join(d, 'keys'), '--offline',
-      '--collateral-dir', join(TESTDATA_DIR, 'collateral'), '--verify-at', q.verification_time!.iso], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'attest-service',
+        '--listen',
+        '127.0.0.1:0',
+        '--key-dir',
+        join(d, 'keys'),
+        '--offline',
+        '--collateral-dir',
+        join(TESTDATA_DIR, 'collateral'),
+        '--verify-at',
+        q.verification_time!.iso,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     try {
       const url = await new Promise<string>((res, rej) => {
         let out = '';

@@ -68,7 +68,14 @@ describe('service lifecycle', () => {
   it('rotates on schedule at start and with rotateKey, keeping earlier kids published', async () => {
     const d = tmp();
     let now = new Date('2026-01-01T00:00:00Z');
-    const base = { keyDir: join(d, 'k'), policiesDir: BUNDLED_POLICIES_DIR, verifier: never, clock: () => now, tokenTtlSeconds: 600, keyRotationSeconds: 86400 };
+    const base = {
+      keyDir: join(d, 'k'),
+      policiesDir: BUNDLED_POLICIES_DIR,
+      verifier: never,
+      clock: () => now,
+      tokenTtlSeconds: 600,
+      keyRotationSeconds: 86400,
+    };
     const a = await startAttestService(base);
     const k1 = a.keys.current().kid;
     await a.close();

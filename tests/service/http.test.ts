@@ -17,7 +17,6 @@ const manifest = loadManifest();
 const genuine = manifest.quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
 const quoteBytes = readTestFile(genuine.file);
 
-
 let dir: string;
 let svc: AttestServiceHandle;
 
@@ -105,7 +104,9 @@ describe('tokens', () => {
     const [h, p, s] = token.split('.') as [string, string, string];
     const i = Math.floor(p.length / 2);
     const tamperedPayload = `${h}.${p.slice(0, i)}${p[i] === 'A' ? 'B' : 'A'}${p.slice(i + 1)}.${s}`;
-    await expect(verifyAttestationToken(tamperedPayload, { jwksUrl })).rejects.toMatchObject({ code: expect.stringMatching(/TOKEN_SIGNATURE_INVALID|TOKEN_INVALID/) });
+    await expect(verifyAttestationToken(tamperedPayload, { jwksUrl })).rejects.toMatchObject({
+      code: expect.stringMatching(/TOKEN_SIGNATURE_INVALID|TOKEN_INVALID/),
+    });
     const sig = Buffer.from(s, 'base64url');
     sig[5] = sig[5]! ^ 1;
     await expect(verifyAttestationToken(`${h}.${p}.${sig.toString('base64url')}`, { jwksUrl })).rejects.toMatchObject({ code: 'TOKEN_SIGNATURE_INVALID' });
@@ -136,7 +137,10 @@ describe('tokens', () => {
 
 describe('other routes', () => {
   it('lists policies, health and metrics', async () => {
-    const p = (await (await fetch(`${svc.url}/v1/policies`)).json()) as { default: string; policies: Array<{ name: string; allowedTcbStatuses: string[]; allowDebug: boolean; trustedRoots: string[] }> };
+    const p = (await (await fetch(`${svc.url}/v1/policies`)).json()) as {
+      default: string;
+      policies: Array<{ name: string; allowedTcbStatuses: string[]; allowDebug: boolean; trustedRoots: string[] }>;
+    };
     expect(p.default).toBe('default');
     const def = p.policies.find((x) => x.name === 'default')!;
     expect(def.allowedTcbStatuses).toEqual(['UpToDate']);

@@ -44,7 +44,12 @@ describe('KeyStore', () => {
     const fresh = await s.rotate();
     expect(fresh).not.toBe(old);
     expect(s.current().kid).toBe(fresh);
-    expect(s.jwks().keys.map((k) => k.kid).sort()).toEqual([old, fresh].sort());
+    expect(
+      s
+        .jwks()
+        .keys.map((k) => k.kid)
+        .sort(),
+    ).toEqual([old, fresh].sort());
     // a restart in between keeps both
     const again = await KeyStore.open(dir, { alg: 'ES256', maxTokenTtlSeconds: 300, now: () => now });
     expect(again.current().kid).toBe(fresh);

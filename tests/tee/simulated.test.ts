@@ -93,7 +93,12 @@ describe('simulated DCAP world', () => {
   it('carries Intel-format SGX extensions in the PCK leaf', async () => {
     const p = await loadSimulatedProvider(join(dir, 'w'));
     const info = pckInfoFromQuote(parseQuote(await p.getQuote(new Uint8Array(64))));
-    const world = JSON.parse(await readFile(join(dir, 'w', WORLD_FILES.world), 'utf8')) as { fmspc: string; sgxTcbComponents: number[]; pceSvn: number; cpuSvn: string };
+    const world = JSON.parse(await readFile(join(dir, 'w', WORLD_FILES.world), 'utf8')) as {
+      fmspc: string;
+      sgxTcbComponents: number[];
+      pceSvn: number;
+      cpuSvn: string;
+    };
     expect(info.pckCa).toBe('platform');
     expect(info.fmspc).toBe(world.fmspc);
     expect(info.pceId).toBe('0000');
@@ -165,6 +170,9 @@ describe('simulated DCAP world', () => {
   });
 
   it('refuses a directory without a world with a helpful message', async () => {
-    await expect(loadSimulatedProvider(join(dir, 'empty'))).rejects.toMatchObject({ code: 'EVIDENCE_PROVIDER_UNAVAILABLE', message: expect.stringMatching(/sim init/) });
+    await expect(loadSimulatedProvider(join(dir, 'empty'))).rejects.toMatchObject({
+      code: 'EVIDENCE_PROVIDER_UNAVAILABLE',
+      message: expect.stringMatching(/sim init/),
+    });
   });
 });

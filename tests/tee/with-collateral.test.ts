@@ -31,7 +31,11 @@ describe('withCollateralSources', () => {
     expect(requests.length).toBe(1);
     expect(requests[0]!.pckCa).toBe('platform');
     expect(requests[0]!.fmspc).toMatch(/^ff[0-9a-f]{10}$/);
-    const r = await verifyRatlsCertificate(id.certDer, { now: new Date(now.getTime() + 1000), trustedRoots: [sim.rootPem], policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'] } });
+    const r = await verifyRatlsCertificate(id.certDer, {
+      now: new Date(now.getTime() + 1000),
+      trustedRoots: [sim.rootPem],
+      policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'] },
+    });
     expect(r.errors).toEqual([]);
     expect(r.checks.find((c) => c.name === 'collateral')?.detail).toBe('stapled');
   });

@@ -98,7 +98,12 @@ describe('simulated world (H2) verified strictly in Intel formats', () => {
         nextUpdate: new Date(now.getTime() + 86_400_000),
         revokedSerials: [revokedCert.serialNumber],
       });
-      const r = await verifyQuote(quote, { collateral: { ...collateral, rootCaCrl }, now, trustedRoots: [rootPem], policy: { allowedTcbStatuses: ['UpToDate', 'Revoked'] } });
+      const r = await verifyQuote(quote, {
+        collateral: { ...collateral, rootCaCrl },
+        now,
+        trustedRoots: [rootPem],
+        policy: { allowedTcbStatuses: ['UpToDate', 'Revoked'] },
+      });
       expect(r.ok).toBe(false);
       expect(r.errors.map((e) => e.code)).toContain('PCK_REVOKED');
       expect(r.tcbStatus).toBe('Revoked');

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { splitSignedJson, parseTcbInfo } from '../../src/verify/collateral.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import { ERROR_CODES, RatlsError } from '../../src/verify/errors.ts';
+import { ERROR_CODES } from '../../src/verify/errors.ts';
 import type { Collateral, VerificationResult } from '../../src/verify/types.ts';
 import { parseCrl, pemToDers } from '../../src/verify/x509.ts';
 import { toBase64 } from '../../src/util/bytes.ts';
@@ -31,7 +31,6 @@ function expectTypedReject(r: VerificationResult, label: string): void {
     expect(e.message, label).not.toMatch(/Unexpected failure/);
   }
 }
-
 
 function u32le(n: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -101,9 +100,18 @@ describe('hostile quotes: every length field set to hostile values', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
-  it('the v5 body descriptor: every body type and size other than Intel\'s is refused', () => {
+  it("the v5 body descriptor: every body type and size other than Intel's is refused", () => {
     const v5 = vector(V5_OK).quote;
-    for (const [type, size] of [[2, 648], [3, 584], [1, 384], [4, 648], [0, 0], [0xffff, 0xffffffff], [3, 649], [3, 647]] as const) {
+    for (const [type, size] of [
+      [2, 648],
+      [3, 584],
+      [1, 384],
+      [4, 648],
+      [0, 0],
+      [0xffff, 0xffffffff],
+      [3, 649],
+      [3, 647],
+    ] as const) {
       const b = v5.slice();
       const dv = new DataView(b.buffer);
       dv.setUint16(48, type, true);
@@ -134,7 +142,15 @@ describe('hostile PCK chain text inside the quote', () => {
     ['base64 with invalid characters', pem.replace(/(-----BEGIN CERTIFICATE-----\s*)M/, '$1*')],
     ['leaf missing', pem.slice(pem.indexOf('-----END CERTIFICATE-----') + 25)],
     ['leaf repeated', pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + 25) + '\n' + pem],
-    ['chain reversed', pem.split('-----END CERTIFICATE-----').slice(0, 3).reverse().map((b) => `${b.trim()}\n-----END CERTIFICATE-----\n`).join('')],
+    [
+      'chain reversed',
+      pem
+        .split('-----END CERTIFICATE-----')
+        .slice(0, 3)
+        .reverse()
+        .map((b) => `${b.trim()}\n-----END CERTIFICATE-----\n`)
+        .join(''),
+    ],
     ['NUL bytes inside base64', pem.replace(/(-----BEGIN CERTIFICATE-----\s*MII.)/, '$1\u0000\u0000')],
   ];
 
@@ -230,8 +246,22 @@ describe('hostile JSON collateral', () => {
   it('a TCB info with 5k distinct levels parses in time and still grades correctly', () => {
     const b = structuredClone(splitSignedJson(text, 'tcbInfo', 'TCB info').body) as { tcbLevels: Array<{ tcb: { pcesvn: number } }> };
     const t0 = Date.now();
-    const extra = Array.from({ length: 5_000 }, (_, i) => ({ ...structuredClone(b.tcbLevels[b.tcbLevels.length - 1]!), tcb: { ...structuredClone(b.tcbLevels[b.tcbLevels.length - 1]!.tcb), pcesvn: 0 }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate' }))
-      .map((l, i) => ({ ...l, tcb: { ...l.tcb, sgxtcbcomponents: (l.tcb as unknown as { sgxtcbcomponents: Array<{ svn: number }> }).sgxtcbcomponents.map((c, k) => ({ ...c, svn: k === 15 ? (i % 250) : 0 })), pcesvn: Math.floor(i / 250) } }));
+    const extra = Array.from({ length: 5_000 }, () => ({
+      ...structuredClone(b.tcbLevels[b.tcbLevels.length - 1]!),
+      tcb: { ...structuredClone(b.tcbLevels[b.tcbLevels.length - 1]!.tcb), pcesvn: 0 },
+      tcbDate: '2020-01-01T00:00:00Z',
+      tcbStatus: 'OutOfDate',
+    })).map((l, i) => ({
+      ...l,
+      tcb: {
+        ...l.tcb,
+        sgxtcbcomponents: (l.tcb as unknown as { sgxtcbcomponents: Array<{ svn: number }> }).sgxtcbcomponents.map((c, k) => ({
+          ...c,
+          svn: k === 15 ? i % 250 : 0,
+        })),
+        pcesvn: Math.floor(i / 250),
+      },
+    }));
     b.tcbLevels.push(...(extra as typeof b.tcbLevels));
     const info = parseTcbInfo(b as Record<string, unknown>);
     expect(info.tcbLevels.length).toBe(5_000 + JSON.parse(text).tcbInfo.tcbLevels.length);

@@ -57,7 +57,10 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
         const r = await verifyQuote(flipped(v.quote, i), { collateral: v.collateral!, now: v.now });
         expect(r.ok, `byte ${i}`).toBe(false);
         const allowed = expectedForSignedByte(pq.header.version, i);
-        expect(codes(r).some((c) => allowed.includes(c)), `byte ${i}: ${codes(r).join(',')}`).toBe(true);
+        expect(
+          codes(r).some((c) => allowed.includes(c)),
+          `byte ${i}: ${codes(r).join(',')}`,
+        ).toBe(true);
         expect(r.tcbStatus, `byte ${i}`).toBeNull();
       }
     }, 60_000);
@@ -86,13 +89,25 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
     const chainDer = (quote: Uint8Array): string => {
       try {
         // the root is pinned, never taken from the quote, so a chain that lost it is the same chain
-        return parseQuote(quote).certification.pckChainPem.flatMap((p) => pemToDers(p)).slice(0, 2).map((d) => toBase64(d)).join();
+        return parseQuote(quote)
+          .certification.pckChainPem.flatMap((p) => pemToDers(p))
+          .slice(0, 2)
+          .map((d) => toBase64(d))
+          .join();
       } catch {
         return 'unparseable';
       }
     };
     const original = chainDer(base.quote);
-    const pckCodes: ErrorCode[] = ['PCK_CHAIN_MALFORMED', 'PCK_CHAIN_UNTRUSTED', 'PCK_CHAIN_INVALID_SIGNATURE', 'PCK_CERT_EXTENSION_INVALID', 'QE_REPORT_SIGNATURE_INVALID', 'COLLATERAL_MISMATCH', 'CRL_INVALID'];
+    const pckCodes: ErrorCode[] = [
+      'PCK_CHAIN_MALFORMED',
+      'PCK_CHAIN_UNTRUSTED',
+      'PCK_CHAIN_INVALID_SIGNATURE',
+      'PCK_CERT_EXTENSION_INVALID',
+      'QE_REPORT_SIGNATURE_INVALID',
+      'COLLATERAL_MISMATCH',
+      'CRL_INVALID',
+    ];
     let rejected = 0;
     for (let i = 0; i < q.certification.certData.length; i++) {
       const t = flipped(base.quote, start + i);
@@ -103,7 +118,10 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
         continue;
       }
       rejected++;
-      expect(codes(r).some((c) => pckCodes.includes(c)), `byte ${i}: ${codes(r).join(',')}`).toBe(true);
+      expect(
+        codes(r).some((c) => pckCodes.includes(c)),
+        `byte ${i}: ${codes(r).join(',')}`,
+      ).toBe(true);
     }
     expect(rejected).toBeGreaterThan(q.certification.certData.length * 0.9);
   }, 120_000);
@@ -135,7 +153,9 @@ describe('negative: every tampered part of a genuine quote is rejected with its 
     const leaf = parseCertificate(der);
     const keyAt = leaf.spki.byteOffset - der.byteOffset + leaf.spki.length - 1;
     der[keyAt] = der[keyAt]! ^ 0x01;
-    const b64 = toBase64(der).replace(/(.{64})/g, '$1\n').trim();
+    const b64 = toBase64(der)
+      .replace(/(.{64})/g, '$1\n')
+      .trim();
     const newPem = `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----`;
     expect(newPem.length).toBe(leafPem.length);
     const text = new TextDecoder('latin1').decode(q.certification.certData);

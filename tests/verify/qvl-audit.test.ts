@@ -20,7 +20,7 @@ const rawInfo = splitSignedJson(v.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info'
 const rawQe = splitSignedJson(v.collateral!.qeIdentityJson, 'enclaveIdentity', 'QE identity').body;
 const qeOk = evaluateQeIdentity(parseQeIdentity(rawQe), quote.certification.qeReport) as QeEvaluation;
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 function mutated<T>(raw: Json, parse: (b: Json) => T, mutate: (b: Json) => void): T {
   const b = structuredClone(raw);
@@ -70,7 +70,15 @@ describe('TCB info structure as Intel parses it (TcbInfo.cpp)', () => {
   });
 
   it('dates must be YYYY-MM-DDTHH:MM:SSZ naming a real time', () => {
-    for (const bad of ['2025-06-19', '2025-06-19T10:32:27+00:00', '2025-06-19T10:32:27.000Z', '2025-02-30T00:00:00Z', '2025-13-01T00:00:00Z', 'June 19, 2025', 1750329147]) {
+    for (const bad of [
+      '2025-06-19',
+      '2025-06-19T10:32:27+00:00',
+      '2025-06-19T10:32:27.000Z',
+      '2025-02-30T00:00:00Z',
+      '2025-13-01T00:00:00Z',
+      'June 19, 2025',
+      1750329147,
+    ]) {
       expect(codeOf(tcbInfo((b) => (b.issueDate = bad))), String(bad)).toBe('COLLATERAL_MALFORMED');
       expect(codeOf(tcbInfo((b) => (b.tcbLevels[0].tcbDate = bad))), String(bad)).toBe('COLLATERAL_MALFORMED');
     }
@@ -102,7 +110,7 @@ describe('QE identity as Intel reads it (EnclaveIdentityV2.cpp, EnclaveReportVer
     expect(ev).toMatchObject({ status: 'OutOfDate' });
   });
 
-  it('QE level statuses outside Intel\'s set (e.g. SWHardeningNeeded) are refused', () => {
+  it("QE level statuses outside Intel's set (e.g. SWHardeningNeeded) are refused", () => {
     expect(codeOf(qeIdentity((b) => (b.tcbLevels[0].tcbStatus = 'SWHardeningNeeded')))).toBe('COLLATERAL_MALFORMED');
     expect(codeOf(qeIdentity((b) => (b.tcbLevels = [])))).toBe('COLLATERAL_MALFORMED');
   });
@@ -115,7 +123,11 @@ describe('TD 1.5 relaunch rule names an unknown module (TDRelaunchCheck.cpp)', (
   const info5 = parseTcbInfo(splitSignedJson(v5.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body);
   const withSvns = (svn: number[], svn2: number[]) => ({
     ...q5,
-    body: { ...q5.body, teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0), teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0) },
+    body: {
+      ...q5.body,
+      teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0),
+      teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0),
+    },
   });
 
   it('TEE_TCB_SVN_2 with a module version that has no identity: TDX_MODULE_MISMATCH, as Intel fails', () => {
@@ -230,10 +242,19 @@ describe('Revoked is terminal', () => {
   });
 });
 
-describe('status convergence: exhaustive against a transcription of Intel\'s rules', () => {
-  type S = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked';
+describe("status convergence: exhaustive against a transcription of Intel's rules", () => {
+  type S =
+    'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked';
   type Qe = QeEvaluation['status'];
-  const levels: S[] = ['UpToDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded', 'Revoked'];
+  const levels: S[] = [
+    'UpToDate',
+    'SWHardeningNeeded',
+    'ConfigurationNeeded',
+    'ConfigurationAndSWHardeningNeeded',
+    'OutOfDate',
+    'OutOfDateConfigurationNeeded',
+    'Revoked',
+  ];
   const modules: S[] = ['UpToDate', 'OutOfDate', 'Revoked'];
   const qes: Qe[] = ['UpToDate', 'OutOfDate', 'Revoked', 'NotSupported'];
 

@@ -25,7 +25,15 @@ describe('collateral directory bundle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ratls-coll-'));
     try {
       await writeCollateralDir(dir, c);
-      for (const f of ['tcb_info.json', 'qe_identity.json', 'pck_crl.der', 'root_ca_crl.der', 'tcb_info_issuer_chain.pem', 'qe_identity_issuer_chain.pem', 'pck_crl_issuer_chain.pem']) {
+      for (const f of [
+        'tcb_info.json',
+        'qe_identity.json',
+        'pck_crl.der',
+        'root_ca_crl.der',
+        'tcb_info_issuer_chain.pem',
+        'qe_identity_issuer_chain.pem',
+        'pck_crl_issuer_chain.pem',
+      ]) {
         expect(readFileSync(join(dir, f)).equals(readFileSync(join(src, f)))).toBe(true);
       }
       expect(await loadCollateralDir(dir)).toEqual(c);

@@ -29,20 +29,33 @@ describe("Intel's TDX TCB rules", () => {
   });
 
   it('wire order of tcbLevels does not matter (canonical order)', () => {
-    const reversed = evaluateTcb(info((b) => b.tcbLevels.reverse()), pck, quote, qeOk);
+    const reversed = evaluateTcb(
+      info((b) => b.tcbLevels.reverse()),
+      pck,
+      quote,
+      qeOk,
+    );
     expect(reversed.status).toBe('UpToDate');
     expect(reversed.tdxLevel).toEqual(evaluateTcb(info(), pck, quote, qeOk).tdxLevel);
   });
 
   it('TEE_TCB_SVN bytes 0-1 are skipped when byte 1 > 0, graded by the module identity instead', () => {
     // Demand a higher module SVN in byte 0 of every level: Intel ignores it (dcap-qvl would not).
-    const ev = evaluateTcb(info((b) => b.tcbLevels.forEach((l: any) => (l.tcb.tdxtcbcomponents[0].svn = 200))), pck, quote, qeOk);
+    const ev = evaluateTcb(
+      info((b) => b.tcbLevels.forEach((l: any) => (l.tcb.tdxtcbcomponents[0].svn = 200))),
+      pck,
+      quote,
+      qeOk,
+    );
     expect(ev.status).toBe('UpToDate');
     // ...but the module identity's own levels grade byte 0.
     const mod = evaluateTcb(
       info((b) => {
         const id = b.tdxModuleIdentities.find((m: any) => m.id === 'TDX_01');
-        id.tcbLevels = [{ tcb: { isvsvn: 200 }, tcbDate: '2030-01-01T00:00:00Z', tcbStatus: 'UpToDate' }, { tcb: { isvsvn: 1 }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-TEST'] }];
+        id.tcbLevels = [
+          { tcb: { isvsvn: 200 }, tcbDate: '2030-01-01T00:00:00Z', tcbStatus: 'UpToDate' },
+          { tcb: { isvsvn: 1 }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate', advisoryIDs: ['INTEL-SA-TEST'] },
+        ];
       }),
       pck,
       quote,
@@ -53,7 +66,12 @@ describe("Intel's TDX TCB rules", () => {
   });
 
   it('no module identity for the quoted module version: TDX_MODULE_MISMATCH', () => {
-    const ev = evaluateTcb(info((b) => (b.tdxModuleIdentities = b.tdxModuleIdentities.filter((m: any) => m.id !== 'TDX_01'))), pck, quote, qeOk);
+    const ev = evaluateTcb(
+      info((b) => (b.tdxModuleIdentities = b.tdxModuleIdentities.filter((m: any) => m.id !== 'TDX_01'))),
+      pck,
+      quote,
+      qeOk,
+    );
     expect(ev.status).toBeNull();
     expect(ev.error?.code).toBe('TDX_MODULE_MISMATCH');
   });
@@ -98,7 +116,9 @@ describe("Intel's TDX TCB rules", () => {
     const attrs = qeId.attributes.slice();
     attrs[0] = attrs[0]! ^ 0x01;
     expect(evaluateQeIdentity({ ...qeId, attributes: attrs }, r)).toMatchObject({ code: 'QE_IDENTITY_MISMATCH' });
-    expect(evaluateQeIdentity({ ...qeId, tcbLevels: [{ isvSvn: 99, tcbDate: '', status: 'UpToDate', advisoryIds: [] }] }, r)).toEqual({ status: 'NotSupported' });
+    expect(evaluateQeIdentity({ ...qeId, tcbLevels: [{ isvSvn: 99, tcbDate: '', status: 'UpToDate', advisoryIds: [] }] }, r)).toEqual({
+      status: 'NotSupported',
+    });
   });
 });
 
@@ -108,7 +128,11 @@ describe('TD 1.5 relaunch rule (TDRelaunchCheck.cpp)', () => {
   const pck5 = pckInfoFromQuote(q5);
   const info5 = parseTcbInfo(splitSignedJson(v5.collateral!.tcbInfoJson, 'tcbInfo', 'TCB info').body);
   const withSvns = (svn: number[], svn2: number[]) => {
-    const body = { ...q5.body, teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0), teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0) };
+    const body = {
+      ...q5.body,
+      teeTcbSvn: Uint8Array.from({ length: 16 }, (_, i) => svn[i] ?? 0),
+      teeTcbSvn2: Uint8Array.from({ length: 16 }, (_, i) => svn2[i] ?? 0),
+    };
     return { ...q5, body };
   };
 

@@ -7,7 +7,11 @@ describe('verifyQuote over every real quote in the manifest, at its verification
   for (const m of manifest.quotes) {
     it(m.id, async () => {
       const v = toVector(m);
-      const r = await verifyQuote(v.quote, { collateral: v.collateral!, now: v.now, policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'], allowDebug: true } });
+      const r = await verifyQuote(v.quote, {
+        collateral: v.collateral!,
+        now: v.now,
+        policy: { allowedTcbStatuses: ['UpToDate', 'OutOfDate'], allowDebug: true },
+      });
       for (const e of r.errors) expect(ERROR_CODES).toContain(e.code);
       expect(r.quote?.mrTd).toBe(m.fields.mr_td);
       const exp = m.expected ?? {};

@@ -53,7 +53,7 @@ export function registerAttestServiceCommand(program: Command, io: CliIo): void 
     .option('--collateral-cache <dir>', 'disk cache for PCCS/PCS collateral (default: next to the key dir)')
     .option('--pccs-url <url>', 'PCCS base URL, tried before Intel PCS')
     .option('--offline', 'never fetch collateral over the network')
-    .option('--root <pem>', 'trusted root certificate file, replacing Intel\'s in every policy (repeatable; for simulated TDX)', collect)
+    .option('--root <pem>', "trusted root certificate file, replacing Intel's in every policy (repeatable; for simulated TDX)", collect)
     .option('--token-ttl <seconds>', 'token lifetime (default 300)')
     .option('--alg <alg>', 'signing algorithm of new keys: ES256 or ES384 (default ES256)')
     .option('--issuer <url>', 'iss claim (default: the service URL)')

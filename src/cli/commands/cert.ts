@@ -120,7 +120,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .command('verify')
     .description('Verify an RA-TLS certificate offline (stapled collateral, --collateral or policy sources)')
     .requiredOption('--cert <file>', 'certificate (PEM or DER)')
-    .option('--root <pem>', 'trust this root instead of Intel\'s (repeatable; e.g. a simulated DIR/root.pem)', collect)
+    .option('--root <pem>', "trust this root instead of Intel's (repeatable; e.g. a simulated DIR/root.pem)", collect)
     .option('--at <iso8601>', 'verification time (default: now)')
     .option('--policy <file>', 'client policy file (YAML/JSON)')
     .option('--collateral <dir>', 'collateral directory (seven-file layout) to use instead of stapled collateral')

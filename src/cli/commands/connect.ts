@@ -32,9 +32,13 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .requiredOption('--upstream <url>', 'https://host[:port] of the RA-TLS server')
     .option('--listen <host:port>', 'where to listen (keep it on loopback)', '127.0.0.1:8080')
     .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
-    .option('--root <pem>', 'trust this root certificate file instead of the policy\'s roots (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--nonce', 'require a nonce round trip on every new upstream connection')
-    .option('--allow-host <name>', 'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--allow-host <name>',
+      'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(async (flags: ConnectFlags) => {
       const listen = parseListen(flags.listen);
       const policy = policyFromFlags(flags);
@@ -43,14 +47,22 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
       }
       let proxy;
       try {
-        proxy = await startConnectProxy({ upstream: flags.upstream, policy, listen, ...(flags.allowHost ? { allowedHosts: flags.allowHost } : {}), log: (l) => io.err(`ratls connect: ${l}\n`) });
+        proxy = await startConnectProxy({
+          upstream: flags.upstream,
+          policy,
+          listen,
+          ...(flags.allowHost ? { allowedHosts: flags.allowHost } : {}),
+          log: (l) => io.err(`ratls connect: ${l}\n`),
+        });
       } catch (err) {
         throw new UsageError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
       }
       const s = proxy.status();
       const sim = s.lastVerified?.result.nonIntelRoot || s.lastFailure?.result.nonIntelRoot;
       io.out(`ratls connect: ${proxy.url} -> ${s.upstream}\n`);
-      io.out(`ratls connect: attestation ${s.state === 'verified' ? `VERIFIED (TCB ${s.lastVerified?.result.tcbStatus ?? '?'}, MRTD ${s.lastVerified?.result.quote?.mrTd.slice(0, 16) ?? '?'}...)` : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`);
+      io.out(
+        `ratls connect: attestation ${s.state === 'verified' ? `VERIFIED (TCB ${s.lastVerified?.result.tcbStatus ?? '?'}, MRTD ${s.lastVerified?.result.quote?.mrTd.slice(0, 16) ?? '?'}...)` : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
+      );
       io.out(`ratls connect: status page ${proxy.url}/.ratls/status\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {

@@ -34,7 +34,10 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): Cl
       xfam: [q.xfam],
       tdAttributes: [q.tdAttributes],
     },
-    freshness: { requireNonce: base.freshness.requireNonce, ...(base.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: base.freshness.maxCertAgeSeconds } : {}) },
+    freshness: {
+      requireNonce: base.freshness.requireNonce,
+      ...(base.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: base.freshness.maxCertAgeSeconds } : {}),
+    },
     collateral: base.collateral,
   };
 }
@@ -85,7 +88,8 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       ];
       if (result.nonIntelRoot) notes.push('WARNING: SIMULATED / non-Intel root. Do not publish for production.');
       if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
-      if (result.tcbStatus && result.tcbStatus !== 'UpToDate') notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
+      if (result.tcbStatus && result.tcbStatus !== 'UpToDate')
+        notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
       io.out(policyToYaml(pinnedPolicy(base, result), notes.join('\n')));
       io.setExitCode(0);
     });
@@ -111,10 +115,14 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       io.out(`  trusted roots      ${p.trustedRoots.length}\n`);
       io.out(`  TCB statuses       ${(a.allowedTcbStatuses ?? ['UpToDate']).join(', ')}\n`);
       io.out(`  advisories         ${a.allowedAdvisoryIds ? a.allowedAdvisoryIds.join(', ') || 'none allowed' : 'not checked'}\n`);
-      io.out(`  collateral         ${a.minTcbEvaluationDataNumber !== undefined ? `tcbEvaluationDataNumber >= ${a.minTcbEvaluationDataNumber}` : 'any current (no minimum evaluation number)'}\n`);
+      io.out(
+        `  collateral         ${a.minTcbEvaluationDataNumber !== undefined ? `tcbEvaluationDataNumber >= ${a.minTcbEvaluationDataNumber}` : 'any current (no minimum evaluation number)'}\n`,
+      );
       io.out(`  DEBUG              ${a.allowDebug ? 'ALLOWED' : 'rejected'}\n`);
       io.out(`  pinned             ${pinned.length ? pinned.join(', ') : 'nothing (any genuine TD passes)'}\n`);
-      io.out(`  nonce              ${p.freshness.requireNonce ? 'required' : 'not required'}${p.freshness.maxCertAgeSeconds ? `, certificates at most ${p.freshness.maxCertAgeSeconds} s old` : ''}\n`);
+      io.out(
+        `  nonce              ${p.freshness.requireNonce ? 'required' : 'not required'}${p.freshness.maxCertAgeSeconds ? `, certificates at most ${p.freshness.maxCertAgeSeconds} s old` : ''}\n`,
+      );
       io.setExitCode(0);
     });
 }

@@ -106,7 +106,9 @@ async function runInspect(f: InspectFlags, io: CliIo): Promise<void> {
     const qe = q.certification.qeReport;
     const qeJson = { isvProdId: qe.isvProdId, isvSvn: qe.isvSvn, miscSelect: qe.miscSelect, qeAuthDataBytes: q.certification.qeAuthData.length };
     if (f.json) {
-      io.out(`${JSON.stringify({ quote: summary, length: q.length, padding: bytes.length - q.length, pck: pckJson, qeReport: qeJson, ...(pckError ? { pckError } : {}) })}\n`);
+      io.out(
+        `${JSON.stringify({ quote: summary, length: q.length, padding: bytes.length - q.length, pck: pckJson, qeReport: qeJson, ...(pckError ? { pckError } : {}) })}\n`,
+      );
     } else {
       let out = `TDX quote (${q.length} bytes${bytes.length > q.length ? `, ${bytes.length - q.length} bytes of padding ignored` : ''})\n`;
       out += formatQuoteFields(summary);

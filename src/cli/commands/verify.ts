@@ -20,7 +20,7 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
     .description('Connect to an RA-TLS server and verify its attestation (exit 0 pass, 1 rejected, 2 usage or connection error)')
     .argument('<url>', 'https://host[:port]')
     .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
-    .option('--root <pem>', 'trust this root certificate file instead of the policy\'s roots (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--nonce', 'also do a nonce round trip to /.well-known/ratls/evidence on the same connection')
     .option('--json', 'print the verification result as JSON')
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
@@ -43,7 +43,9 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
       if (flags.json) {
         io.out(JSON.stringify({ ...event.result, target: url, nonceVerified: event.nonceVerified }, null, 2) + '\n');
       } else {
-        io.out(renderReport(event.result, { target: url, nonceRequested: policy.freshness.requireNonce, nonceVerified: event.nonceVerified, colour: io.isTty }));
+        io.out(
+          renderReport(event.result, { target: url, nonceRequested: policy.freshness.requireNonce, nonceVerified: event.nonceVerified, colour: io.isTty }),
+        );
       }
       io.setExitCode(event.result.ok ? 0 : 1);
     });

@@ -110,7 +110,13 @@ export async function simulatedCollateral(world: LoadedWorld, now: Date): Promis
     tcbInfoIssuerChain: pem(world.tcbSigning) + rootPem,
     qeIdentityJson: await signJson(world, 'enclaveIdentity', qeIdentityBody(world, issue, next)),
     qeIdentityIssuerChain: pem(world.tcbSigning) + rootPem,
-    pckCrl: await issueCrl({ issuer: world.pckCa, key: world.pckCaKey.privateKey, thisUpdate: issue, nextUpdate: next, revokedSerials: world.config.revokedSerials }),
+    pckCrl: await issueCrl({
+      issuer: world.pckCa,
+      key: world.pckCaKey.privateKey,
+      thisUpdate: issue,
+      nextUpdate: next,
+      revokedSerials: world.config.revokedSerials,
+    }),
     pckCrlIssuerChain: pem(world.pckCa) + rootPem,
     rootCaCrl: await issueCrl({ issuer: world.root, key: world.rootKey.privateKey, thisUpdate: issue, nextUpdate: next }),
   };

@@ -31,11 +31,7 @@ export interface SgxExtensionValues {
 export function encodeSgxExtensions(v: SgxExtensionValues): Uint8Array {
   if (v.sgxTcbComponents.length !== 16) throw new Error('SGX TCB needs exactly 16 components');
   const tcb = new asn1js.Sequence({
-    value: [
-      ...v.sgxTcbComponents.map((svn, i) => pair(`2.${i + 1}`, int(svn))),
-      pair('2.17', int(v.pceSvn)),
-      pair('2.18', oct(v.cpuSvn)),
-    ],
+    value: [...v.sgxTcbComponents.map((svn, i) => pair(`2.${i + 1}`, int(svn))), pair('2.17', int(v.pceSvn)), pair('2.18', oct(v.cpuSvn))],
   });
   const items: asn1js.AsnType[] = [
     pair('1', oct(v.ppid)),

@@ -139,7 +139,10 @@ export function validateMeasurements(m: Partial<SimulatedMeasurements>): Partial
     const hex = v.toLowerCase();
     const re = k === 'tdAttributes' || k === 'xfam' ? HEX8 : HEX48;
     if (!re.test(hex)) {
-      throw new RatlsError('EVIDENCE_PROVIDER_FAILED', `Simulated measurement ${k} must be ${k === 'tdAttributes' || k === 'xfam' ? 8 : 48} bytes of hex, got "${v.slice(0, 20)}".`);
+      throw new RatlsError(
+        'EVIDENCE_PROVIDER_FAILED',
+        `Simulated measurement ${k} must be ${k === 'tdAttributes' || k === 'xfam' ? 8 : 48} bytes of hex, got "${v.slice(0, 20)}".`,
+      );
     }
     out[k] = hex;
   }
@@ -247,13 +250,38 @@ async function generateWorld(dir: string, opts: InitSimulatedWorldOptions): Prom
   };
 
   const rootKey = await generateP256();
-  const root = await issueCert({ subject: SIM_NAMES.root, publicKey: rootKey.publicKey, issuer: { name: SIM_NAMES.root, key: rootKey.privateKey }, notBefore, notAfter, ca: true, pathLength: 1 });
+  const root = await issueCert({
+    subject: SIM_NAMES.root,
+    publicKey: rootKey.publicKey,
+    issuer: { name: SIM_NAMES.root, key: rootKey.privateKey },
+    notBefore,
+    notAfter,
+    ca: true,
+    pathLength: 1,
+  });
   const rootIssuer = { name: SIM_NAMES.root, key: rootKey.privateKey, cert: root };
   const rootCrlUrl = 'https://simulated.invalid/sgx/IntelSGXRootCA.der';
   const pckCaKey = await generateP256();
-  const pckCa = await issueCert({ subject: SIM_NAMES.pckCa, publicKey: pckCaKey.publicKey, issuer: rootIssuer, notBefore, notAfter, ca: true, pathLength: 0, crlUrl: rootCrlUrl });
+  const pckCa = await issueCert({
+    subject: SIM_NAMES.pckCa,
+    publicKey: pckCaKey.publicKey,
+    issuer: rootIssuer,
+    notBefore,
+    notAfter,
+    ca: true,
+    pathLength: 0,
+    crlUrl: rootCrlUrl,
+  });
   const tcbSigningKey = await generateP256();
-  const tcbSigning = await issueCert({ subject: SIM_NAMES.tcbSigning, publicKey: tcbSigningKey.publicKey, issuer: rootIssuer, notBefore, notAfter, ca: false, crlUrl: rootCrlUrl });
+  const tcbSigning = await issueCert({
+    subject: SIM_NAMES.tcbSigning,
+    publicKey: tcbSigningKey.publicKey,
+    issuer: rootIssuer,
+    notBefore,
+    notAfter,
+    ca: false,
+    crlUrl: rootCrlUrl,
+  });
   const pckKey = await generateP256();
   const sgxExt = encodeSgxExtensions({
     ppid: fromHex(config.ppid)!,
@@ -338,6 +366,9 @@ export async function loadWorld(dir: string): Promise<LoadedWorld> {
     };
   } catch (err) {
     if (err instanceof RatlsError) throw err;
-    throw new RatlsError('EVIDENCE_PROVIDER_FAILED', `The simulated TDX world in ${dir} is incomplete or corrupt (${err instanceof Error ? err.message : String(err)}); delete it and run \`ratls sim init\` again.`);
+    throw new RatlsError(
+      'EVIDENCE_PROVIDER_FAILED',
+      `The simulated TDX world in ${dir} is incomplete or corrupt (${err instanceof Error ? err.message : String(err)}); delete it and run \`ratls sim init\` again.`,
+    );
   }
 }
