@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { clearVerifierCache, verifyQuote } from '../src/verify/dcap.ts';
 import { splitSignedJson } from '../src/verify/collateral.ts';
-import { toHex } from '../src/util/bytes.ts';
-import type { Collateral } from '../src/verify/types.ts';
+import { toHex } from '../src/core/bytes.ts';
+import type { Collateral } from '../src/core/types.ts';
 import { collateralDirFor, loadCollateralDir, loadManifest, readTestFile } from '../tests/helpers/testdata.ts';
 
 interface DcapQvlCollateral {

@@ -1,5 +1,5 @@
 import type { ClientPolicy } from '../verify/policy-file.ts';
-import { resolveCliPolicy } from '../client/policy.ts';
+import { resolveCliPolicy } from '../policy/load.ts';
 import { UsageError } from './io.ts';
 
 /** The `--policy FILE`, `--root PEM...` and `--nonce` flags shared by the client commands. */

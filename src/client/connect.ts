@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { ClientPolicy } from '../verify/policy-file.ts';
-import { toVerifyError } from '../verify/errors.ts';
+import { toVerifyError } from '../core/errors.ts';
 import { AttestedAgent } from './agent.ts';
 import type { AttestOptions, AttestationEvent } from './attestor.ts';
 import { findAttestationError } from './dispatcher.ts';

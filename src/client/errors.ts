@@ -1,5 +1,5 @@
-import { RatlsError, type ErrorCode } from '../verify/errors.ts';
-import type { VerificationResult } from '../verify/types.ts';
+import { RatlsError, type ErrorCode } from '../core/errors.ts';
+import type { VerificationResult } from '../core/types.ts';
 
 /**
  * Thrown (or passed to callbacks) when a server fails attestation. The TLS socket it concerns has

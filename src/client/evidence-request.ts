@@ -5,7 +5,7 @@
  * to its initial (non-flowing) state for the next reader, and never loses a byte.
  */
 import type { Socket } from 'node:net';
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_BODY_BYTES = 1024 * 1024;

@@ -11,8 +11,8 @@ export {
 export { attestedFetch, createAttestedFetch } from './fetch.ts';
 export { AttestationError } from './errors.ts';
 export { Attestor, EVIDENCE_PATH, type AttestOptions, type AttestationEvent } from './attestor.ts';
-export { loadPolicyFile, resolveCliPolicy } from './policy.ts';
+export { loadPolicyFile, resolveCliPolicy } from '../policy/load.ts';
 export { startConnectProxy, type ConnectProxyOptions, type RunningConnectProxy } from './connect.ts';
 export type { ConnectStatus } from './pages.ts';
 export { parsePolicy, policyToYaml, defaultClientPolicy, type ClientPolicy } from '../verify/policy-file.ts';
-export { verifyAttestationToken, type TokenKeySource, type VerifyAttestationTokenOptions, type VerifiedAttestationToken } from './attestation-token.ts';
+export { verifyAttestationToken, type TokenKeySource, type VerifyAttestationTokenOptions, type VerifiedAttestationToken } from '../token/verify.ts';

@@ -4,7 +4,7 @@
  */
 import tls from 'node:tls';
 import { isIP } from 'node:net';
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions, type AttestationEvent } from './attestor.ts';
 import { AttestationError } from './errors.ts';

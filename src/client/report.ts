@@ -1,6 +1,6 @@
 /** Human-readable verification report for `ratls verify` (plain text; ANSI colours on a TTY). */
-import type { VerificationResult } from '../verify/types.ts';
-import type { RatlsVerificationResult } from '../verify/ratls-cert.ts';
+import type { VerificationResult } from '../core/types.ts';
+import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean } from '../verify/report.ts';
 
 export { clean };

@@ -9,9 +9,9 @@
  */
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 import { collateralMatches } from './inspect.ts';
-import { fromBase64, toBase64 } from '../util/bytes.ts';
+import { fromBase64, toBase64 } from '../core/bytes.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 interface CacheRecord {

@@ -5,8 +5,8 @@
  *
  * Browser-safe (the verifier imports it); Node-only sources are built in ./from-settings.ts.
  */
-import { RatlsError } from '../verify/errors.ts';
-import type { Collateral } from '../verify/types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { Collateral } from '../core/types.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 
 /** Asks `sources` in order: the first hit, or one note per source saying why it had nothing. */

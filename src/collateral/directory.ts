@@ -4,7 +4,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 import { loadCollateralDir } from './file.ts';
 import { collateralMatches } from './inspect.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';

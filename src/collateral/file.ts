@@ -4,8 +4,8 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RatlsError } from '../verify/errors.ts';
-import type { Collateral } from '../verify/types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { Collateral } from '../core/types.ts';
 
 /** File name for each collateral field. */
 export const COLLATERAL_FILES: Readonly<Record<keyof Collateral, string>> = {

@@ -2,8 +2,8 @@
  * Reads the few unsigned facts a source or cache needs from collateral: which FMSPC and PCK CA it
  * is for and until when it may be used. Nothing here is trusted; the verifier checks signatures.
  */
-import type { Collateral } from '../verify/types.ts';
-import type { VerifyError } from '../verify/errors.ts';
+import type { Collateral } from '../core/types.ts';
+import type { VerifyError } from '../core/errors.ts';
 import { parseCertificate, parseCrl, pemToDers } from '../verify/x509.ts';
 import { splitPemCertificates } from '../quote/parse.ts';
 import type { CollateralRequest } from './types.ts';

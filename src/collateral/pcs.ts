@@ -3,8 +3,8 @@
  * root CA CRL with their issuer chains (from response headers, percent-encoded PEM).
  * Nothing fetched is trusted: the verifier checks every signature against its trusted roots.
  */
-import { RatlsError } from '../verify/errors.ts';
-import type { Collateral } from '../verify/types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { Collateral } from '../core/types.ts';
 import { crlToDer } from '../verify/x509.ts';
 import type { CollateralRequest, CollateralSource } from './types.ts';
 

@@ -1,4 +1,4 @@
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 
 /** What a verifier needs collateral for: the platform's FMSPC and which PCK CA issued its cert. */
 export interface CollateralRequest {

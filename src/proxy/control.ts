@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { Collateral } from '../verify/types.ts';
-import { type ErrorCode, RatlsError, toVerifyError } from '../verify/errors.ts';
-import { fromHex, toBase64, toHex } from '../util/bytes.ts';
+import type { Collateral } from '../core/types.ts';
+import { type ErrorCode, RatlsError, toVerifyError } from '../core/errors.ts';
+import { fromHex, toBase64, toHex } from '../core/bytes.ts';
 import type { ServingIdentity } from './identity-source.ts';
 import type { ProxyMetrics } from './metrics.ts';
 

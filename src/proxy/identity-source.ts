@@ -3,7 +3,7 @@
  * not depend on how keys, quotes and certificates are made (RA-TLS in production, a self-signed
  * certificate in some tests).
  */
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 

@@ -10,8 +10,8 @@ import { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ServeConfig } from './config.ts';
 import type { IdentityMeasurements, IdentitySource } from './identity-source.ts';
-import type { EvidenceProvider } from '../tee/types.ts';
-import type { Collateral } from '../verify/types.ts';
+import type { EvidenceProvider } from '../ratls/evidence-provider.ts';
+import type { Collateral } from '../core/types.ts';
 import { selectEvidenceProvider } from '../tee/select.ts';
 import { withCollateralSources, type WithCollateralOptions } from '../tee/with-collateral.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
@@ -19,8 +19,8 @@ import { createRatlsIdentity, type RatlsIdentity } from '../ratls/identity.ts';
 import { createNonceEvidence } from '../ratls/evidence.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
-import { RatlsError } from '../verify/errors.ts';
-import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
+import { RatlsError } from '../core/errors.ts';
+import { verifyRatlsCertificate } from '../ratls/verify-cert.ts';
 
 /** The RA-TLS identity source plus what the CLI and tests want to inspect. */
 export interface RatlsIdentitySource extends IdentitySource<RatlsIdentity> {

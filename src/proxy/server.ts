@@ -13,7 +13,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from 'pino';
 import { createProxyLogger, type ProxyLogger } from './logger.ts';
 import type { ServeConfig } from './config.ts';
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 import { createControlApp, isControlPath, certFingerprint } from './control.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';

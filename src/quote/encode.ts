@@ -5,7 +5,7 @@
  *
  * Browser-safe: no Node APIs.
  */
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import type { EnclaveReportBody, TdReportBody } from './types.ts';
 
 /** Intel's QE vendor id (939a7233-f79c-4ca9-940a-0db3957f0607). */

@@ -2,7 +2,7 @@
  * TDX quote v4/v5 parser. Browser-safe; takes hostile input: every length is bounds-checked against
  * the buffer before use and every failure is a RatlsError with a stable code.
  */
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import type { EnclaveReportBody, QeReportCertificationData, Quote, QuoteHeader, TdReportBody } from './types.ts';
 
 export const QUOTE_HEADER_SIZE = 48;

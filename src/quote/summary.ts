@@ -1,6 +1,6 @@
 /** Hex summary of a parsed quote, as reported in results and by `ratls quote inspect`. */
-import { toHex } from '../util/bytes.ts';
-import type { QuoteSummary } from '../verify/types.ts';
+import { toHex } from '../core/bytes.ts';
+import type { QuoteSummary } from '../core/types.ts';
 import { TEE_TYPE_TDX } from './parse.ts';
 import type { Quote } from './types.ts';
 

@@ -9,8 +9,8 @@
  * Browser-safe: WebCrypto and cbor2 only.
  */
 import { encode, decode } from 'cbor2';
-import { RatlsError } from '../verify/errors.ts';
-import { concatBytes, constantTimeEqual, digest } from '../util/bytes.ts';
+import { RatlsError } from '../core/errors.ts';
+import { concatBytes, constantTimeEqual, digest } from '../core/bytes.ts';
 
 /** IANA "Named Information Hash Algorithm" ids the spec requires verifiers to support. */
 export const HASH_ALG_IDS = { 'SHA-256': 1, 'SHA-384': 7, 'SHA-512': 8 } as const;

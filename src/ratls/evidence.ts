@@ -3,8 +3,8 @@
  * claims {pubkey-hash of the identity's key, nonce}, so a client can check on the same TLS
  * connection that the peer holding this key is attested now, not replaying an old certificate.
  */
-import { RatlsError } from '../verify/errors.ts';
-import type { EvidenceProvider } from '../tee/types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { EvidenceProvider } from './evidence-provider.ts';
 import { encodeClaims, reportDataForClaims, type PubkeyHashAlg } from './claims.ts';
 import { encodeEvidence } from './extension.ts';
 

@@ -12,8 +12,8 @@
  * Browser-safe: cbor2 only.
  */
 import { encode, encodedNumber, Tag } from 'cbor2';
-import { RatlsError } from '../verify/errors.ts';
-import type { Collateral } from '../verify/types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { Collateral } from '../core/types.ts';
 import { crlToDer } from '../verify/x509.ts';
 import { strictCborDecode } from './claims.ts';
 

@@ -7,10 +7,10 @@
  */
 import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
-import { RatlsError } from '../verify/errors.ts';
-import type { Collateral } from '../verify/types.ts';
-import type { EvidenceProvider } from '../tee/types.ts';
-import { concatBytes, digest, toHex } from '../util/bytes.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { Collateral } from '../core/types.ts';
+import type { EvidenceProvider } from './evidence-provider.ts';
+import { concatBytes, digest, toHex } from '../core/bytes.ts';
 import { encodeClaims, reportDataForClaims, type PubkeyHashAlg } from './claims.ts';
 import { encodeEndorsements, encodeEvidence, OID_DSTACK_EVENT_LOG, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 

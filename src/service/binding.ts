@@ -7,11 +7,12 @@
  * accepting either lets a relying party use whichever its attester already produces; the token says
  * which one matched.
  */
-import { concatBytes, constantTimeEqual, digest } from '../util/bytes.ts';
-import type { VerifyError } from '../verify/errors.ts';
+import { concatBytes, constantTimeEqual, digest } from '../core/bytes.ts';
+import type { VerifyError } from '../core/errors.ts';
 
-/** Which rule matched. */
-export type BindingRule = 'sha512' | 'sha256-zero-padded';
+import type { BindingRule } from '../token/claims.ts';
+
+export type { BindingRule } from '../token/claims.ts';
 
 /** Outcome of the binding check. */
 export type BindingResult = { ok: true; rule: BindingRule } | { ok: false; error: VerifyError };

@@ -5,78 +5,16 @@
  * attestation service (`ear.status`); fields specific to this service are prefixed `x-ratls-`.
  * The full table is in docs/attest-service.md.
  */
-import type { JWTPayload } from 'jose';
-import type { QuoteSummary, TcbStatus, VerificationResult } from '../verify/types.ts';
-import type { VerifyError } from '../verify/errors.ts';
-import type { BindingRule } from './binding.ts';
+import type { QuoteSummary, VerificationResult } from '../core/types.ts';
+import type { AttestationClaims, BindingRule, EarStatus } from '../token/claims.ts';
+
+export type { AttestationClaims, EarStatus } from '../token/claims.ts';
 
 /** EAT profile identifying this claim set (a tag URI, so it never needs to resolve). */
 export const EAT_PROFILE = 'tag:ratls-proxy,2025:attest-service:tdx:v1';
 
 /** Build identifier in `ear.verifier-id` (bump with the claim set). */
 const VERIFIER_BUILD = '0.1.0';
-
-/** EAR appraisal status (draft-ietf-rats-ear): how much a relying party should trust the TD. */
-export type EarStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
-
-/** The claims this service puts in every token, in addition to iss/iat/nbf/exp/jti/aud. */
-export interface AttestationClaims extends JWTPayload {
-  eat_profile: string;
-  ver: string;
-  attester_type: 'TDX';
-  /** Intel's TCB status (null when verification stopped before one could be derived). */
-  attester_tcb_status: TcbStatus | null;
-  attester_advisory_ids: string[];
-  /** base64url of the runtimeData the caller sent (bound through REPORTDATA). */
-  attester_runtime_data?: string;
-  /** base64url of the caller's nonce (bound through REPORTDATA or the RA-TLS claims). */
-  eat_nonce?: string;
-  dbgstat?: 'enabled' | 'disabled-since-boot';
-  tdx_mrseam?: string;
-  tdx_mrsignerseam?: string;
-  tdx_seam_attributes?: string;
-  tdx_td_attributes?: string;
-  tdx_td_attributes_debug?: boolean;
-  tdx_td_attributes_septve_disable?: boolean;
-  tdx_td_attributes_protection_keys?: boolean;
-  tdx_td_attributes_key_locker?: boolean;
-  tdx_td_attributes_perfmon?: boolean;
-  tdx_is_debuggable?: boolean;
-  tdx_xfam?: string;
-  tdx_mrtd?: string;
-  tdx_mrconfigid?: string;
-  tdx_mrowner?: string;
-  tdx_mrownerconfig?: string;
-  tdx_rtmr0?: string;
-  tdx_rtmr1?: string;
-  tdx_rtmr2?: string;
-  tdx_rtmr3?: string;
-  tdx_report_data?: string;
-  tdx_tee_tcb_svn?: string;
-  tdx_tee_tcb_svn2?: string;
-  tdx_mrservicetd?: string;
-  tdx_fmspc?: string;
-  tdx_collateral?: { quotehash: string };
-  policy_ids_matched: Array<{ id: string; hash: string }>;
-  policy_ids_unmatched: Array<{ id: string; hash: string }>;
-  'ear.status': EarStatus;
-  /** EAR verifier identity (draft-ietf-rats-ear), so EAR libraries can read the token. */
-  'ear.verifier-id': { developer: string; build: string };
-  /** EAR per-submodule appraisal; one submodule, the TD's CPU, as the Trustee attestation service reports it. */
-  submods: { cpu0: { 'ear.status': EarStatus; 'ear.appraisal-policy-id': string } };
-  /** The verdict: true only when DCAP, policy and bindings all passed. */
-  'x-ratls-ok': boolean;
-  'x-ratls-errors': VerifyError[];
-  'x-ratls-policy': string;
-  'x-ratls-evidence': 'quote' | 'ratls-certificate';
-  /** The time the evidence was appraised at (normally equal to iat). */
-  'x-ratls-verified-at': number;
-  'x-ratls-reportdata-binding'?: BindingRule | 'ratls-claims';
-  /** SHA-256 (hex) of the RA-TLS certificate DER, for certificate evidence. */
-  'x-ratls-cert-sha256'?: string;
-  /** Present and true only when the evidence chained to a configured non-Intel (simulated) root. */
-  'x-ratls-simulated'?: true;
-}
 
 /** What the service knows after verification. */
 export interface ClaimInputs {

@@ -4,7 +4,7 @@
  * (collateral lookup, roots) lives in one place (src/service/verifier.ts).
  */
 import type { ClientPolicy } from '../verify/policy-file.ts';
-import type { VerificationResult } from '../verify/types.ts';
+import type { VerificationResult } from '../core/types.ts';
 
 /** Context of one verification. */
 export interface EvidenceContext {

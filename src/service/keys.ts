@@ -7,8 +7,8 @@
 import { mkdir, readdir, readFile, rm, stat, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { RatlsError } from '../verify/errors.ts';
-import { writeSecretFile } from '../util/secret-file.ts';
+import { RatlsError } from '../core/errors.ts';
+import { writeSecretFile } from '../core/secret-file.ts';
 
 /** Token signing algorithms the service supports. */
 export type SigningAlg = 'ES256' | 'ES384';

@@ -6,7 +6,7 @@
  */
 import { collateralMatches } from '../collateral/inspect.ts';
 import type { CollateralRequest, CollateralSource } from '../collateral/types.ts';
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 
 interface Entry {
   collateral: Collateral;

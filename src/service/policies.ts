@@ -7,11 +7,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { loadPolicyFile } from '../client/policy.ts';
+import { loadPolicyFile } from '../policy/load.ts';
 import { parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
 import { isIntelRoot } from '../verify/roots.ts';
 import { rootToDer } from '../verify/x509.ts';
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 
 /** One loaded policy. */
 export interface NamedPolicy {

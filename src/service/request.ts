@@ -3,8 +3,8 @@
  * type, encoding and size before any verifier sees it, and every rejection is a RatlsError with a
  * code the HTTP layer turns into a 400.
  */
-import { RatlsError } from '../verify/errors.ts';
-import { fromBase64 } from '../util/bytes.ts';
+import { RatlsError } from '../core/errors.ts';
+import { fromBase64 } from '../core/bytes.ts';
 
 /** A validated attestation request. */
 export type AttestRequest =

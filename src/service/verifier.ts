@@ -7,13 +7,13 @@
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
-import { RatlsError, toVerifyError } from '../verify/errors.ts';
-import type { QuoteSummary, VerificationResult } from '../verify/types.ts';
+import { RatlsError, toVerifyError } from '../core/errors.ts';
+import type { QuoteSummary, VerificationResult } from '../core/types.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
-import { verifyRatlsCertificate } from '../verify/ratls-cert.ts';
+import { verifyRatlsCertificate } from '../ratls/verify-cert.ts';
 import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
 import { MemoCollateralSource } from './memo-source.ts';
 

@@ -16,8 +16,8 @@ import * as fsp from 'node:fs/promises';
 import { access } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { RatlsError } from '../verify/errors.ts';
-import type { EvidenceProvider } from './types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { EvidenceProvider } from '../ratls/evidence-provider.ts';
 
 /** Default mount point of configfs-tsm. */
 export const DEFAULT_CONFIGFS_TSM_ROOT = '/sys/kernel/config/tsm';

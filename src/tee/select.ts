@@ -2,8 +2,8 @@
  * Picks the evidence provider: the simulated one only when asked for, otherwise configfs-tsm when
  * the kernel exposes it, otherwise a refusal that tells the user what to do. Node-only.
  */
-import { RatlsError } from '../verify/errors.ts';
-import type { EvidenceProvider } from './types.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { EvidenceProvider } from '../ratls/evidence-provider.ts';
 import { ConfigfsTsmProvider, configfsTsmAvailable, DEFAULT_CONFIGFS_TSM_ROOT } from './configfs-tsm.ts';
 import { initSimulatedWorld } from './simulated/world.ts';
 import { loadSimulatedProvider, type SimulatedProviderOptions } from './simulated/provider.ts';

@@ -8,8 +8,8 @@ import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
-import type { Collateral } from '../verify/types.ts';
-import type { EvidenceProvider } from './types.ts';
+import type { Collateral } from '../core/types.ts';
+import type { EvidenceProvider } from '../ratls/evidence-provider.ts';
 
 /** Options of {@link withCollateralSources}. */
 export interface WithCollateralOptions {

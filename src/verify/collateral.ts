@@ -5,9 +5,9 @@
  * signed text is cut out of the document verbatim and the fields used are parsed from that same
  * text: what is checked is always what was signed, even if the outer document repeats a key.
  */
-import { fromHex } from '../util/bytes.ts';
-import { RatlsError } from './errors.ts';
-import { TCB_STATUSES, type TcbStatus } from './types.ts';
+import { fromHex } from '../core/bytes.ts';
+import { RatlsError } from '../core/errors.ts';
+import { TCB_STATUSES, type TcbStatus } from '../core/types.ts';
 
 /** The signed inner object's exact text, its parsed value and the detached signature. */
 export interface SignedJson {

@@ -5,7 +5,7 @@
  * signature), so remembering successes keyed by the exact bytes can never change a verdict.
  * Failures are not remembered. Time-dependent checks are never cached here.
  */
-import { toArrayBuffer } from '../util/bytes.ts';
+import { toArrayBuffer } from '../core/bytes.ts';
 import type { Curve, Hash, SignedObject } from './x509.ts';
 
 const MAX_ENTRIES = 4096;

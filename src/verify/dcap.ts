@@ -8,15 +8,15 @@
 import { parseQuote, INTEL_QE_VENDOR_ID } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import type { Quote } from '../quote/types.ts';
-import { concatBytes, constantTimeEqual, digest, isAllZero, toHex } from '../util/bytes.ts';
+import { concatBytes, constantTimeEqual, digest, isAllZero, toHex } from '../core/bytes.ts';
 import { splitSignedJson, parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral.ts';
 import { BoundedCache, bytesKey, clearCryptoCache, verifyEcdsa, verifyMemo, verifySignedObject } from './crypto.ts';
-import { RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
+import { RatlsError, toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
 import { parsePckExtensions, pckCaType, type PckExtensions } from './pck.ts';
 import { applyPolicy } from './policy.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
 import { checkTdxModuleIdentity, evaluateQeIdentity, evaluateTcb, type TcbEvaluation } from './tcb.ts';
-import type { CheckRecord, Collateral, QuoteSummary, TcbStatus, VerificationResult, VerifyQuoteOptions } from './types.ts';
+import type { CheckRecord, Collateral, QuoteSummary, TcbStatus, VerificationResult, VerifyQuoteOptions } from '../core/types.ts';
 import { crlHasRequiredExtensions, parseCertificate, parseCrl, pemToDers, rootToDer, serialHex, type Certificate, type Crl } from './x509.ts';
 
 // ---- content-keyed caches of pure parsing results -----------------------------------------

@@ -6,7 +6,7 @@
  * This reader only walks tag-length-value triples, never allocates copies, and rejects anything
  * that is not strict DER (indefinite lengths, multi-byte tags, lengths past the end).
  */
-import { RatlsError, type ErrorCode } from './errors.ts';
+import { RatlsError, type ErrorCode } from '../core/errors.ts';
 
 export const TAG = {
   BOOLEAN: 0x01,

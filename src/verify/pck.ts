@@ -2,10 +2,10 @@
  * Intel SGX PCK certificate extensions (OID 1.2.840.113741.1.13.1) and what a verifier or
  * collateral source needs to know about a quote's PCK chain before verifying it.
  */
-import { toHex } from '../util/bytes.ts';
+import { toHex } from '../core/bytes.ts';
 import type { Quote } from '../quote/types.ts';
 import { DerReader, TAG, derRoot, intValue, oidToString } from './der.ts';
-import { RatlsError } from './errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import { OID, parseCertificate, pemToDers, type Certificate } from './x509.ts';
 
 /** Decoded SGX extensions of a PCK certificate. */

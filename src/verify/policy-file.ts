@@ -3,13 +3,13 @@
  *
  * Browser-safe: the parser takes text or an already-parsed object; reading files (the policy itself
  * and root certificates referenced by path) is done through an injected `readFile`, which the Node
- * loader in src/client/policy.ts supplies.
+ * loader in src/policy/load.ts supplies.
  */
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { RatlsError } from './errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import { INTEL_SGX_ROOT_CA_PEM, isIntelRoot } from './roots.ts';
 import { splitPemCertificates } from '../quote/parse.ts';
-import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from './types.ts';
+import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../core/types.ts';
 
 export { INTEL_SGX_ROOT_CA_PEM };
 

@@ -2,9 +2,9 @@
  * Appraisal policy applied on top of DCAP verification. Shared by raw quote verification and
  * RA-TLS certificate verification, so both reject the same things with the same codes.
  */
-import type { VerifyError } from './errors.ts';
-import type { AppraisalPolicy, QuoteSummary, TcbStatus } from './types.ts';
-import { TCB_STATUSES } from './types.ts';
+import type { VerifyError } from '../core/errors.ts';
+import type { AppraisalPolicy, QuoteSummary, TcbStatus } from '../core/types.ts';
+import { TCB_STATUSES } from '../core/types.ts';
 
 /** Statuses accepted when the policy does not say otherwise. */
 export const DEFAULT_ALLOWED_TCB_STATUSES: readonly TcbStatus[] = ['UpToDate'];

@@ -1,5 +1,5 @@
 /** Plain-text rendering of quote summaries and verification results (CLI and logs). */
-import type { QuoteSummary, VerificationResult } from './types.ts';
+import type { QuoteSummary, VerificationResult } from '../core/types.ts';
 
 const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
   ['version', 'version'],

@@ -2,7 +2,7 @@
  * Pinned trust anchors, as constants so the browser build needs no file access.
  * A test checks this equals certs/intel-sgx-root-ca.pem.
  */
-import { constantTimeEqual } from '../util/bytes.ts';
+import { constantTimeEqual } from '../core/bytes.ts';
 import { rootToDer } from './x509.ts';
 
 /** Intel SGX Root CA (CN=Intel SGX Root CA, O=Intel Corporation). */

@@ -4,11 +4,11 @@
  * already signature-checked collateral, the PCK certificate's TCB and the quote.
  */
 import type { EnclaveReportBody, Quote } from '../quote/types.ts';
-import { constantTimeEqual, toHex } from '../util/bytes.ts';
+import { constantTimeEqual, toHex } from '../core/bytes.ts';
 import type { ModuleTcbLevel, QeIdentity, TcbInfo, TdxModuleIdentity, TdxTcbLevel } from './collateral.ts';
-import type { VerifyError } from './errors.ts';
+import type { VerifyError } from '../core/errors.ts';
 import type { PckExtensions } from './pck.ts';
-import type { TcbStatus } from './types.ts';
+import type { TcbStatus } from '../core/types.ts';
 
 /** QE identity outcome, in Intel's terms. */
 export interface QeEvaluation {

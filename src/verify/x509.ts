@@ -2,10 +2,10 @@
  * The parts of X.509 certificates and CRLs that DCAP verification uses, read with the bounded DER
  * reader in der.ts. Browser-safe. Signatures are verified in crypto.ts.
  */
-import { fromBase64, fromHex, toHex } from '../util/bytes.ts';
+import { fromBase64, fromHex, toHex } from '../core/bytes.ts';
 import { splitPemCertificates } from '../quote/parse.ts';
 import { DerReader, TAG, derRoot, intValue, oidToString, parseTime, stripIntegerPadding, type Tlv } from './der.ts';
-import { RatlsError, type ErrorCode } from './errors.ts';
+import { RatlsError, type ErrorCode } from '../core/errors.ts';
 
 export const OID = {
   ecdsaWithSha256: '1.2.840.10045.4.3.2',

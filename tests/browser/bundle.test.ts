@@ -13,7 +13,7 @@ import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
 import { makeIdentity, makeWorld, type World } from '../client/helpers.ts';
 import { artifact, hasChromium, launchChromium } from './chromium.ts';
 
-const ENTRY = fileURLToPath(new URL('../../src/verify/ratls-cert.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../src/ratls/verify-cert.ts', import.meta.url));
 
 interface BrowserResult {
   ok: boolean;

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { rawGet } from '../../src/client/evidence-request.ts';
 import { renderReport } from '../../src/client/report.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 
 let server: net.Server | undefined;
 afterEach(async () => {

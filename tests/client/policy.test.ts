@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePolicy, policyToYaml, INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/policy-file.ts';
-import { defaultCacheDir, loadPolicyFile, resolveCliPolicy } from '../../src/client/policy.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { defaultCacheDir, loadPolicyFile, resolveCliPolicy } from '../../src/policy/load.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 
 const MRTD = 'ab'.repeat(48);
 
@@ -97,7 +97,7 @@ describe('root certificate files', () => {
     const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { resolveCliPolicy } = await import('../../src/client/policy.ts');
+    const { resolveCliPolicy } = await import('../../src/policy/load.ts');
     const { INTEL_SGX_ROOT_CA_PEM } = await import('../../src/verify/roots.ts');
     const { pemToDers } = await import('../../src/verify/x509.ts');
     const dir = await mkdtemp(join(tmpdir(), 'ratls-rootfile-'));

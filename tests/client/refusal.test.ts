@@ -11,7 +11,7 @@ import { createAttestedAgent, createAttestedDispatcher, attestedFetch, Attestati
 import { OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
 import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
-import { StapledCollateralSource } from '../../src/collateral/stapled.ts';
+import { StapledCollateralSource } from '../../src/ratls/stapled-source.ts';
 import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);

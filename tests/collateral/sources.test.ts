@@ -11,7 +11,7 @@ import { DirectoryCollateralSource } from '../../src/collateral/directory.ts';
 import { fetchCollateral } from '../../src/collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../../src/collateral/from-settings.ts';
 import { collateralValidUntil, pckCrlCa, tcbInfoFmspc } from '../../src/collateral/inspect.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 import type { CollateralRequest } from '../../src/collateral/types.ts';
 
 const SET = 'dcapqvl-b0c06f000000-2025-06';

@@ -4,7 +4,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import type { Collateral } from '../../src/verify/types.ts';
+import type { Collateral } from '../../src/core/types.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 

@@ -21,7 +21,7 @@ import { writeCollateralDir } from '../../src/collateral/file.ts';
 import { createRatlsIdentitySource } from '../../src/proxy/ratls-source.ts';
 import { rotationDelay, startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
 import { validateConfig, envToRaw, ConfigError, type RawConfig, type ServeConfig } from '../../src/proxy/config.ts';
-import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
+import { verifyRatlsCertificate } from '../../src/ratls/verify-cert.ts';
 import { OID_RATLS_ENDORSEMENTS, encodeEndorsements, decodeEndorsements } from '../../src/ratls/extension.ts';
 import { createAttestedFetch, defaultClientPolicy, findAttestationError } from '../../src/client/index.ts';
 import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuote, splitPemCertificates } from '../../src/quote/parse.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import { ERROR_CODES } from '../../src/verify/errors.ts';
+import { ERROR_CODES } from '../../src/core/errors.ts';
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir } from '../helpers/testdata.ts';
 import { typedParse } from '../verify/helpers.ts';
 

@@ -11,9 +11,9 @@ import { createRatlsIdentity, type RatlsIdentity } from '../../src/ratls/identit
 import { createNonceEvidence } from '../../src/ratls/evidence.ts';
 import { encodeClaims, reportDataForClaims } from '../../src/ratls/claims.ts';
 import { encodeEvidence, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
-import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../../src/verify/ratls-cert.ts';
+import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../../src/ratls/verify-cert.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
-import { toHex } from '../../src/util/bytes.ts';
+import { toHex } from '../../src/core/bytes.ts';
 import { loadManifest, readTestFile, loadCollateralDir, collateralDirFor } from '../helpers/testdata.ts';
 
 let dir: string;

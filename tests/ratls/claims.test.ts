@@ -3,9 +3,9 @@ import { decode as cborgDecode } from 'cborg';
 import { encode as cbor2Encode, Tag } from 'cbor2';
 import { decodeClaims, encodeClaims, reportDataForClaims, claimsBindKey } from '../../src/ratls/claims.ts';
 import { decodeEvidence, encodeEvidence, decodeEndorsements, encodeEndorsements } from '../../src/ratls/extension.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
-import { fromHex, toHex } from '../../src/util/bytes.ts';
-import type { Collateral } from '../../src/verify/types.ts';
+import { RatlsError } from '../../src/core/errors.ts';
+import { fromHex, toHex } from '../../src/core/bytes.ts';
+import type { Collateral } from '../../src/core/types.ts';
 
 // Claims buffers taken from the interop certificates of CCC-Attestation/interoperable-ra-tls
 // (interoperability-tests/gramine-cert.pem and rats-tls-cert.pem). The digests are SHA-256 of

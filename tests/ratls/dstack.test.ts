@@ -20,7 +20,7 @@ import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/serve
 import { initSimulatedWorld, loadSimulatedProvider, type SimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
 import { OID_DSTACK_EVENT_LOG, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
-import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
+import { verifyRatlsCertificate } from '../../src/ratls/verify-cert.ts';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { createAttestedFetch, defaultClientPolicy } from '../../src/client/index.ts';
 import { main } from '../../src/cli/main.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { encodeQuote, encodeQuoteHeader, encodeTdReportBody, encodeEnclaveReport, quoteSignedBytes, type QuoteParts } from '../../src/quote/encode.ts';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
-import { toHex } from '../../src/util/bytes.ts';
+import { RatlsError } from '../../src/core/errors.ts';
+import { toHex } from '../../src/core/bytes.ts';
 import { loadManifest, readTestFile } from '../helpers/testdata.ts';
 import { quoteParts } from '../helpers/quote.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { collateralDirFor, loadCollateralDir } from '../helpers/testdata.ts';
 import { crlToDer } from '../../src/verify/x509.ts';
-import { toBase64, toHex } from '../../src/util/bytes.ts';
+import { toBase64, toHex } from '../../src/core/bytes.ts';
 
 const der = loadCollateralDir(collateralDirFor('dcapqvl-b0c06f000000-2025-06')).pckCrl;
 const enc = new TextEncoder();

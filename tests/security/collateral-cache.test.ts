@@ -13,7 +13,7 @@ import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';
 import { PcsCollateralSource } from '../../src/collateral/pcs.ts';
 import { DiskCacheCollateralSource } from '../../src/collateral/cache.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import type { Collateral } from '../../src/verify/types.ts';
+import type { Collateral } from '../../src/core/types.ts';
 
 const DIR = collateralDirFor('dcapqvl-b0c06f000000-2025-06');
 const now = new Date('2025-07-19T10:00:34Z');

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
+import { verifyRatlsCertificate } from '../../src/ratls/verify-cert.ts';
 import { parsePolicy, policyToYaml } from '../../src/verify/policy-file.ts';
 import { collateralEvaluationDataNumber } from '../../src/collateral/inspect.ts';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';

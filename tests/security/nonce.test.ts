@@ -10,7 +10,7 @@ import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createNonceEvidence } from '../../src/ratls/evidence.ts';
 import { encodeClaims } from '../../src/ratls/claims.ts';
 import { encodeEvidence } from '../../src/ratls/extension.ts';
-import { fromHex } from '../../src/util/bytes.ts';
+import { fromHex } from '../../src/core/bytes.ts';
 import type { RatlsIdentity } from '../../src/ratls/identity.ts';
 import { createAttestedAgent } from '../../src/client/agent.ts';
 import { AttestationError } from '../../src/client/errors.ts';

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
 import { stubVerifier } from '../service/stub-verifier.ts';
-import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
+import { verifyAttestationToken } from '../../src/token/verify.ts';
 import { loadManifest, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
 
 const POLICIES = resolve(import.meta.dirname, '../../config/policies');

@@ -14,7 +14,7 @@ import { attestedFetch, createAttestedFetch } from '../../src/client/fetch.ts';
 import { probe } from '../../src/client/probe.ts';
 import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
-import { StapledCollateralSource } from '../../src/collateral/stapled.ts';
+import { StapledCollateralSource } from '../../src/ratls/stapled-source.ts';
 import { AttestationError } from '../../src/client/errors.ts';
 import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../client/helpers.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { JWK } from 'jose';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
-import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
+import { verifyAttestationToken } from '../../src/token/verify.ts';
 import { loadManifest, readTestFile, TESTDATA_DIR, type ManifestQuote } from '../helpers/testdata.ts';
 
 const POLICIES = resolve(import.meta.dirname, '../../config/policies');

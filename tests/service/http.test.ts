@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
 import { stubVerifier } from './stub-verifier.ts';
-import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
+import { verifyAttestationToken } from '../../src/token/verify.ts';
 import { loadManifest, readTestFile } from '../helpers/testdata.ts';
 
 const POLICIES = resolve(import.meta.dirname, '../../config/policies');

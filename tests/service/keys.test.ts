@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync, readdirSync, chmodSync, mkdirSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore } from '../../src/service/keys.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 
 const dirs: string[] = [];
 function tmp(): string {

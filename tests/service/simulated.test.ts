@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
-import { verifyAttestationToken } from '../../src/client/attestation-token.ts';
+import { verifyAttestationToken } from '../../src/token/verify.ts';
 import { initSimulatedWorld, loadSimulatedProvider, type SimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
 import type { CollateralSource } from '../../src/collateral/types.ts';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { ConfigfsTsmProvider, configfsTsmAvailable, type TsmFs } from '../../src/tee/configfs-tsm.ts';
 import { selectEvidenceProvider } from '../../src/tee/select.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 
 let root: string;
 beforeEach(async () => {

@@ -8,9 +8,9 @@ import { initSimulatedWorld, loadSimulatedProvider, WORLD_FILES } from '../../sr
 import { parseQuote } from '../../src/quote/parse.ts';
 import { pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { encodeQuote } from '../../src/quote/encode.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
-import { toHex } from '../../src/util/bytes.ts';
-import type { Collateral } from '../../src/verify/types.ts';
+import { RatlsError } from '../../src/core/errors.ts';
+import { toHex } from '../../src/core/bytes.ts';
+import type { Collateral } from '../../src/core/types.ts';
 import { quoteParts } from '../helpers/quote.ts';
 
 // @phala/dcap-qvl is CommonJS without ESM types for this entry point.

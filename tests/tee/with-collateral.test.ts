@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { initSimulatedWorld, loadSimulatedProvider, type SimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { withCollateralSources } from '../../src/tee/with-collateral.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
-import { verifyRatlsCertificate } from '../../src/verify/ratls-cert.ts';
+import { verifyRatlsCertificate } from '../../src/ratls/verify-cert.ts';
 import type { CollateralRequest } from '../../src/collateral/types.ts';
-import type { EvidenceProvider } from '../../src/tee/types.ts';
+import type { EvidenceProvider } from '../../src/ratls/evidence-provider.ts';
 
 let dir: string;
 let sim: SimulatedProvider;

@@ -7,8 +7,8 @@ import { initSimulatedWorld, loadWorld, loadSimulatedProvider, simulatedCollater
 import { issueCrl } from '../../src/tee/simulated/pki.ts';
 import { pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { toHex } from '../../src/util/bytes.ts';
-import type { Collateral } from '../../src/verify/types.ts';
+import { toHex } from '../../src/core/bytes.ts';
+import type { Collateral } from '../../src/core/types.ts';
 import { vector, V4_OK, V5_OK } from './helpers.ts';
 
 describe('caches never change a verdict', () => {

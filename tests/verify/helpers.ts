@@ -1,9 +1,9 @@
 /** Shared fixtures for verifier tests: the manifest's quotes with their collateral and time. */
 import { loadManifest, readTestFile, collateralDirFor, loadCollateralDir, type ManifestQuote } from '../helpers/testdata.ts';
-import type { Collateral } from '../../src/verify/types.ts';
+import type { Collateral } from '../../src/core/types.ts';
 import { expect } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { RatlsError } from '../../src/verify/errors.ts';
+import { RatlsError } from '../../src/core/errors.ts';
 
 export interface Vector {
   m: ManifestQuote;

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { splitSignedJson, parseTcbInfo } from '../../src/verify/collateral.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import { ERROR_CODES } from '../../src/verify/errors.ts';
-import type { Collateral, VerificationResult } from '../../src/verify/types.ts';
+import { ERROR_CODES } from '../../src/core/errors.ts';
+import type { Collateral, VerificationResult } from '../../src/core/types.ts';
 import { parseCrl, pemToDers } from '../../src/verify/x509.ts';
-import { toBase64 } from '../../src/util/bytes.ts';
+import { toBase64 } from '../../src/core/bytes.ts';
 import { vector, V4_OK, V5_OK, typedParse } from './helpers.ts';
 
 const base = vector(V4_OK);

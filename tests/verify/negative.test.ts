@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import * as x509 from '@peculiar/x509';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import type { ErrorCode } from '../../src/verify/errors.ts';
-import type { Collateral, VerificationResult } from '../../src/verify/types.ts';
+import type { ErrorCode } from '../../src/core/errors.ts';
+import type { Collateral, VerificationResult } from '../../src/core/types.ts';
 import { parseCertificate, pemToDers } from '../../src/verify/x509.ts';
-import { toBase64 } from '../../src/util/bytes.ts';
+import { toBase64 } from '../../src/core/bytes.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
 import { vector, V4_OK, V5_OK, OUTDATED } from './helpers.ts';
 

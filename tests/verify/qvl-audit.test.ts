@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
 import { parseQeIdentity, parseTcbInfo, splitSignedJson } from '../../src/verify/collateral.ts';
 import { DerReader, TAG, derRoot, parseTime } from '../../src/verify/der.ts';
-import { RatlsError, type ErrorCode } from '../../src/verify/errors.ts';
+import { RatlsError, type ErrorCode } from '../../src/core/errors.ts';
 import { parsePckExtensions, pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { OID, crlHasRequiredExtensions, parseCrl } from '../../src/verify/x509.ts';
 import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from '../../src/verify/roots.ts';
 import { pemToDers } from '../../src/verify/x509.ts';
-import { digest, toHex } from '../../src/util/bytes.ts';
+import { digest, toHex } from '../../src/core/bytes.ts';
 import { loadCollateralDir, writeCollateralDir } from '../../src/collateral/file.ts';
 import { collateralDirFor, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
 

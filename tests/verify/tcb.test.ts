@@ -3,7 +3,7 @@ import { parseQuote } from '../../src/quote/parse.ts';
 import { parseTcbInfo, parseQeIdentity, splitSignedJson, type TcbInfo } from '../../src/verify/collateral.ts';
 import { pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';
-import type { TcbStatus } from '../../src/verify/types.ts';
+import type { TcbStatus } from '../../src/core/types.ts';
 import { vector } from './helpers.ts';
 
 // A v4 quote on a TDX_01 module (TEE_TCB_SVN 06 01 03 ..) and its genuine TCB info.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyQuote } from '../../src/verify/dcap.ts';
-import { ERROR_CODES } from '../../src/verify/errors.ts';
+import { ERROR_CODES } from '../../src/core/errors.ts';
 import { manifest, toVector } from './helpers.ts';
 
 describe('verifyQuote over every real quote in the manifest, at its verification time', () => {

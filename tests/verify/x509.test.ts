@@ -5,7 +5,7 @@ import * as px from '@peculiar/x509';
 import { parseCertificate, parseCrl, pemToDers } from '../../src/verify/x509.ts';
 import { parsePckExtensions, pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { toArrayBuffer, toHex } from '../../src/util/bytes.ts';
+import { toArrayBuffer, toHex } from '../../src/core/bytes.ts';
 import { TESTDATA_DIR, loadManifest, readTestFile } from '../helpers/testdata.ts';
 
 /** Our bounded reader must agree with a full X.509 library on every certificate and CRL we have. */

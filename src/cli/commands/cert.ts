@@ -9,14 +9,14 @@ import { readCertificateFile } from '../cert-file.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { selectEvidenceProvider } from '../../tee/select.ts';
 import { createRatlsIdentity } from '../../ratls/identity.ts';
-import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../verify/ratls-cert.ts';
+import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../ratls/verify-cert.ts';
 import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts';
 import { loadCollateralDir } from '../../collateral/file.ts';
-import { RatlsError } from '../../verify/errors.ts';
-import { fromHex } from '../../util/bytes.ts';
-import { writeSecretFile } from '../../util/secret-file.ts';
+import { RatlsError } from '../../core/errors.ts';
+import { fromHex } from '../../core/bytes.ts';
+import { writeSecretFile } from '../../core/secret-file.ts';
 import { clean, formatVerificationReport } from '../../verify/report.ts';
-import type { Collateral } from '../../verify/types.ts';
+import type { Collateral } from '../../core/types.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

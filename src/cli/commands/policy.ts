@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
 import { readCertificateFile } from '../cert-file.ts';
 import { policyFromFlags } from '../policy-flags.ts';
-import { loadPolicyFile } from '../../client/policy.ts';
+import { loadPolicyFile } from '../../policy/load.ts';
 import { probe } from '../../client/probe.ts';
 import { Attestor } from '../../client/attestor.ts';
 import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
-import { RatlsError } from '../../verify/errors.ts';
-import { TCB_STATUSES, type VerificationResult } from '../../verify/types.ts';
+import { RatlsError } from '../../core/errors.ts';
+import { TCB_STATUSES, type VerificationResult } from '../../core/types.ts';
 
 interface FromFlags {
   url?: string;

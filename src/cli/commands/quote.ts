@@ -10,10 +10,10 @@ import { loadCollateralDir } from '../../collateral/file.ts';
 import { parseQuote } from '../../quote/parse.ts';
 import { summarizeQuote } from '../../quote/summary.ts';
 import { verifyQuote } from '../../verify/dcap.ts';
-import { RatlsError, toVerifyError } from '../../verify/errors.ts';
+import { RatlsError, toVerifyError } from '../../core/errors.ts';
 import { pckInfoFromQuote } from '../../verify/pck.ts';
 import { formatQuoteFields, formatVerificationReport } from '../../verify/report.ts';
-import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../verify/types.ts';
+import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../core/types.ts';
 
 interface VerifyFlags {
   quote: string;

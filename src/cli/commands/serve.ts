@@ -9,7 +9,7 @@ import { ConfigError, envToRaw, mergeRaw, parseUpstreamSpec, readConfigFile, val
 import { startRatlsServer, type RunningRatlsServer } from '../../proxy/server.ts';
 import { startDemoUpstream, type RunningDemoUpstream } from '../../proxy/demo-upstream.ts';
 import { renderBanner } from '../../proxy/banner.ts';
-import { RatlsError } from '../../verify/errors.ts';
+import { RatlsError } from '../../core/errors.ts';
 
 interface ServeFlags {
   config?: string;

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
 import { initSimulatedWorld, type SimulatedMeasurements } from '../../tee/simulated/world.ts';
-import { RatlsError } from '../../verify/errors.ts';
-import { TCB_STATUSES, type TcbStatus } from '../../verify/types.ts';
+import { RatlsError } from '../../core/errors.ts';
+import { TCB_STATUSES, type TcbStatus } from '../../core/types.ts';
 
 interface InitOpts {
   dir: string;

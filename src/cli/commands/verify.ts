@@ -3,7 +3,7 @@ import { type CliIo, UsageError } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
 import { renderReport } from '../../client/report.ts';
-import { RatlsError } from '../../verify/errors.ts';
+import { RatlsError } from '../../core/errors.ts';
 
 interface VerifyFlags {
   policy?: string;

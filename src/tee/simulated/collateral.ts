@@ -4,8 +4,8 @@
  * (issued by the PCK Platform CA) and the root CA CRL, with their issuer chains. Dated from the
  * `now` the caller passes, so every certificate issuance staples fresh collateral. Node-only.
  */
-import type { Collateral } from '../../verify/types.ts';
-import { toHex } from '../../util/bytes.ts';
+import type { Collateral } from '../../core/types.ts';
+import { toHex } from '../../core/bytes.ts';
 import { issueCrl, signRaw } from './pki.ts';
 import type { LoadedWorld } from './world.ts';
 

@@ -4,11 +4,11 @@
  * only for a verifier that is explicitly given the simulated root. Node-only.
  */
 import { createHash } from 'node:crypto';
-import { RatlsError } from '../../verify/errors.ts';
-import type { Collateral } from '../../verify/types.ts';
-import { concatBytes, fromHex } from '../../util/bytes.ts';
+import { RatlsError } from '../../core/errors.ts';
+import type { Collateral } from '../../core/types.ts';
+import { concatBytes, fromHex } from '../../core/bytes.ts';
 import { encodeEnclaveReport, encodeQuote, quoteSignedBytes, type QuoteParts } from '../../quote/encode.ts';
-import type { EvidenceProvider } from '../types.ts';
+import type { EvidenceProvider } from '../../ratls/evidence-provider.ts';
 import { rawPublicKey64, signRaw } from './pki.ts';
 import { loadWorld, validateMeasurements, type LoadedWorld, type SimulatedMeasurements } from './world.ts';
 import { simulatedCollateral } from './collateral.ts';

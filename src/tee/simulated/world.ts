@@ -8,10 +8,10 @@ import { mkdir, readFile, writeFile, access, open, stat, unlink } from 'node:fs/
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { RatlsError } from '../../verify/errors.ts';
-import type { TcbStatus } from '../../verify/types.ts';
-import { fromHex, toHex } from '../../util/bytes.ts';
-import { writeSecretFile } from '../../util/secret-file.ts';
+import { RatlsError } from '../../core/errors.ts';
+import type { TcbStatus } from '../../core/types.ts';
+import { fromHex, toHex } from '../../core/bytes.ts';
+import { writeSecretFile } from '../../core/secret-file.ts';
 import { encodeSgxExtensions, OID_SGX_EXTENSIONS } from './sgx-extension.ts';
 import { SIM_NAMES, generateP256, importKeyPair, issueCert, privateKeyPem } from './pki.ts';
 

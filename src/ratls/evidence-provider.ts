@@ -1,4 +1,4 @@
-import type { Collateral } from '../verify/types.ts';
+import type { Collateral } from '../core/types.ts';
 
 /** Where quotes come from inside the TD. */
 export interface EvidenceProvider {

@@ -12,7 +12,7 @@
  * if (!result.ok) console.log(result.errors.map((e) => `${e.code}: ${e.message}`));
  * ```
  */
-export { verifyQuote, clearVerifierCache } from './dcap.ts';
+export { verifyQuote, clearVerifierCache } from '../verify/dcap.ts';
 export {
   verifyRatlsCertificate,
   verifyRatlsEvidence,
@@ -20,8 +20,8 @@ export {
   type RatlsInfo,
   type RatlsCertificateInfo,
   type RatlsVerificationResult,
-} from './ratls-cert.ts';
-export { applyPolicy, DEFAULT_ALLOWED_TCB_STATUSES } from './policy.ts';
+} from '../ratls/verify-cert.ts';
+export { applyPolicy, DEFAULT_ALLOWED_TCB_STATUSES } from '../verify/policy.ts';
 export {
   parsePolicy,
   policyToYaml,
@@ -30,13 +30,13 @@ export {
   type CollateralSettings,
   type FreshnessSettings,
   type PolicyParseOptions,
-} from './policy-file.ts';
-export { parsePckExtensions, pckInfoFromQuote, type PckExtensions, type PckInfo } from './pck.ts';
-export { formatVerificationReport, formatQuoteFields } from './report.ts';
-export { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from './roots.ts';
-export { ERROR_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
-export { TCB_STATUSES } from './types.ts';
-export type { TcbStatus, Collateral, AppraisalPolicy, VerifyQuoteOptions, QuoteSummary, CheckRecord, VerificationResult } from './types.ts';
+} from '../verify/policy-file.ts';
+export { parsePckExtensions, pckInfoFromQuote, type PckExtensions, type PckInfo } from '../verify/pck.ts';
+export { formatVerificationReport, formatQuoteFields } from '../verify/report.ts';
+export { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from '../verify/roots.ts';
+export { ERROR_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
+export { TCB_STATUSES } from '../core/types.ts';
+export type { TcbStatus, Collateral, AppraisalPolicy, VerifyQuoteOptions, QuoteSummary, CheckRecord, VerificationResult } from '../core/types.ts';
 export { parseQuote } from '../quote/parse.ts';
 export { summarizeQuote } from '../quote/summary.ts';
 export type { Quote, QuoteHeader, TdReportBody } from '../quote/types.ts';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { RatlsError } from '../verify/errors.ts';
+import { RatlsError } from '../core/errors.ts';
 import { parseCertificate } from '../verify/x509.ts';
 import { defaultClientPolicy, parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
 

@@ -7,19 +7,19 @@
  * Browser-safe: WebCrypto, @peculiar/x509, cbor2; time is a parameter.
  */
 import { X509Certificate } from '@peculiar/x509';
-import { RatlsError, toVerifyError, type VerifyError } from './errors.ts';
-import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from './types.ts';
+import { RatlsError, toVerifyError, type VerifyError } from '../core/errors.ts';
+import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from '../core/types.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralMatches } from '../collateral/inspect.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
-import { pckInfoFromQuote } from './pck.ts';
-import { verifyQuote } from './dcap.ts';
-import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../util/bytes.ts';
-import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from '../ratls/claims.ts';
-import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../ratls/extension.ts';
-import { dstackReportData } from '../ratls/identity.ts';
+import { pckInfoFromQuote } from '../verify/pck.ts';
+import { verifyQuote } from '../verify/dcap.ts';
+import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../core/bytes.ts';
+import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from './claims.ts';
+import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
+import { dstackReportData } from './identity.ts';
 
 /** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
 export interface VerifyRatlsOptions {

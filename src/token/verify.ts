@@ -5,11 +5,11 @@
  * looked at, so a key confusion attack has nothing to confuse.
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
-import { RatlsError } from '../verify/errors.ts';
-import { constantTimeEqual } from '../util/bytes.ts';
-import type { AttestationClaims } from '../service/claims.ts';
+import { RatlsError } from '../core/errors.ts';
+import { constantTimeEqual } from '../core/bytes.ts';
+import type { AttestationClaims } from './claims.ts';
 
-export type { AttestationClaims } from '../service/claims.ts';
+export type { AttestationClaims } from './claims.ts';
 
 /** Where the verification keys come from. */
 export type TokenKeySource = { jwksUrl: string } | { keys: JWK[] };

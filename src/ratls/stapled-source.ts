@@ -3,11 +3,11 @@
  * (2.23.133.5.4.2). Browser-safe (no node: imports).
  */
 import { X509Certificate } from '@peculiar/x509';
-import { decodeEndorsements, OID_RATLS_ENDORSEMENTS } from '../ratls/extension.ts';
-import type { Collateral } from '../verify/types.ts';
-import { toArrayBuffer } from '../util/bytes.ts';
-import { collateralMatches } from './inspect.ts';
-import type { CollateralRequest, CollateralSource } from './types.ts';
+import { decodeEndorsements, OID_RATLS_ENDORSEMENTS } from './extension.ts';
+import type { Collateral } from '../core/types.ts';
+import { toArrayBuffer } from '../core/bytes.ts';
+import { collateralMatches } from '../collateral/inspect.ts';
+import type { CollateralRequest, CollateralSource } from '../collateral/types.ts';
 
 /** Serves one stapled collateral set when it matches the request and is still current. */
 export class StapledCollateralSource implements CollateralSource {
