@@ -1,6 +1,6 @@
 /** Hostile or mistaken policy files must never widen what a client accepts. */
 import { describe, expect, it } from 'vitest';
-import { parsePolicy } from '../../src/verify/policy-file.ts';
+import { parsePolicy } from '../../../src/verify/policy-file.ts';
 
 const invalid = (text: string) => {
   try {

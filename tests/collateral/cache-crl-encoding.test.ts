@@ -9,7 +9,7 @@ import type { CollateralRequest } from '../../src/collateral/types.ts';
 const c = loadCollateralDir(collateralDirFor('dcapqvl-b0c06f000000-2025-06'));
 const req: CollateralRequest = { fmspc: 'b0c06f000000', pckCa: 'platform', now: new Date('2025-06-25T00:00:00Z') };
 
-describe('disk cache CRL encoding (review F2.6)', () => {
+describe('disk cache CRL encoding', () => {
   it('round-trips an entry', async () => {
     const cache = new DiskCacheCollateralSource({ dir: mkdtempSync(join(tmpdir(), 'ratls-b64-')) });
     await cache.store(req, c);

@@ -4,7 +4,7 @@ import { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256, isIntelRoot } from '..
 import { rootToDer } from '../../src/verify/x509.ts';
 import { parsePolicy, policyToYaml } from '../../src/verify/policy-file.ts';
 
-describe('isIntelRoot and PEM roots in policies (review F2.3)', () => {
+describe('isIntelRoot and PEM roots in policies', () => {
   const der = rootToDer(INTEL_SGX_ROOT_CA_PEM);
   const rewrapped = `-----BEGIN CERTIFICATE-----\r\n${INTEL_SGX_ROOT_CA_PEM.replace(/-----[A-Z ]+-----/g, '')
     .replace(/\s+/g, '')

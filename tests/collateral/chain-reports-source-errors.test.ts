@@ -16,7 +16,7 @@ const failing = (name: string, msg: string): CollateralSource => ({
 });
 const empty = (name: string): CollateralSource => ({ name, get: async () => undefined });
 
-describe('ChainedCollateralSource reports why upstreams failed (review F2.5)', () => {
+describe('ChainedCollateralSource reports why upstreams failed', () => {
   it('a PCCS DNS failure behind the cache reaches the COLLATERAL_MISSING message', async () => {
     const cache = new DiskCacheCollateralSource({
       dir: mkdtempSync(join(tmpdir(), 'ratls-chain-')),

@@ -5,20 +5,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { resolveServiceConfig } from '../../src/service/config.ts';
+import { resolveServiceConfig } from '../../../src/service/config.ts';
 import { createHash } from 'node:crypto';
-import { initSimulatedWorld, loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
+import { initSimulatedWorld, loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
-import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
-import { stubVerifier } from '../service/stub-verifier.ts';
-import { verifyAttestationToken } from '../../src/token/verify.ts';
-import { loadManifest, readTestFile, TESTDATA_DIR } from '../helpers/testdata.ts';
+import { startAttestService, type AttestServiceHandle } from '../../../src/service/server.ts';
+import { stubVerifier } from '../../service/stub-verifier.ts';
+import { verifyAttestationToken } from '../../../src/token/verify.ts';
+import { loadManifest, readTestFile, TESTDATA_DIR } from '../../helpers/testdata.ts';
 
-const POLICIES = resolve(import.meta.dirname, '../../config/policies');
+const POLICIES = resolve(import.meta.dirname, '../../../config/policies');
 const genuine = loadManifest().quotes.find((q) => q.id === 'v4-b0c06f000000-dcapqvl.dat')!;
 const quoteB64 = Buffer.from(readTestFile(genuine.file)).toString('base64');
 

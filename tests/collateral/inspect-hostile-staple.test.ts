@@ -4,7 +4,7 @@ import { collateralValidUntil, pckCrlCa } from '../../src/collateral/inspect.ts'
 
 const DIR = collateralDirFor('dcapqvl-b0c06f000000-2025-06');
 
-describe('pckCrlCa on hostile stapled text (review F2.1)', () => {
+describe('pckCrlCa on hostile stapled text', () => {
   it('handles a 1 MiB chain of unterminated BEGIN lines in linear time', () => {
     const begin = '-----BEGIN CERTIFICATE-----';
     const hostile = begin.repeat(Math.ceil((1 << 20) / begin.length));

@@ -8,15 +8,15 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { request as undiciRequest } from 'undici';
-import { createAttestedAgent } from '../../src/client/agent.ts';
-import { createAttestedDispatcher } from '../../src/client/dispatcher.ts';
-import { attestedFetch, createAttestedFetch } from '../../src/client/fetch.ts';
-import { probe } from '../../src/client/probe.ts';
-import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
-import { createRatlsIdentity } from '../../src/ratls/identity.ts';
-import { StapledCollateralSource } from '../../src/ratls/stapled-source.ts';
-import { AttestationError } from '../../src/client/errors.ts';
-import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../client/helpers.ts';
+import { createAttestedAgent } from '../../../src/client/agent.ts';
+import { createAttestedDispatcher } from '../../../src/client/dispatcher.ts';
+import { attestedFetch, createAttestedFetch } from '../../../src/client/fetch.ts';
+import { probe } from '../../../src/client/probe.ts';
+import { loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
+import { createRatlsIdentity } from '../../../src/ratls/identity.ts';
+import { StapledCollateralSource } from '../../../src/ratls/stapled-source.ts';
+import { AttestationError } from '../../../src/client/errors.ts';
+import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../../client/helpers.ts';
 
 let world: World;
 

@@ -5,10 +5,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { verifyRatlsCertificate } from '../../src/ratls/verify-cert.ts';
-import { OID_RATLS_EVIDENCE } from '../../src/ratls/extension.ts';
-import { makeIdentity, makeWorld, type World } from '../client/helpers.ts';
-import type { RatlsIdentity } from '../../src/ratls/identity.ts';
+import { verifyRatlsCertificate } from '../../../src/ratls/verify-cert.ts';
+import { OID_RATLS_EVIDENCE } from '../../../src/ratls/extension.ts';
+import { makeIdentity, makeWorld, type World } from '../../client/helpers.ts';
+import type { RatlsIdentity } from '../../../src/ratls/identity.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

@@ -6,7 +6,7 @@ import { toBase64, toHex } from '../../src/core/bytes.ts';
 const der = loadCollateralDir(collateralDirFor('dcapqvl-b0c06f000000-2025-06')).pckCrl;
 const enc = new TextEncoder();
 
-describe('crlToDer, the one CRL normaliser (review F2.2)', () => {
+describe('crlToDer, the one CRL normaliser', () => {
   it('accepts DER, DER plus a NUL terminator, PEM and hex (with or without a trailing NUL)', () => {
     expect(crlToDer(der, 'PCK CRL')).toEqual(der);
     expect(crlToDer(new Uint8Array([...der, 0, 0]), 'PCK CRL')).toEqual(der);

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSecretFile } from '../../src/core/secret-file.ts';
-import { runCli } from '../helpers/cli.ts';
+import { writeSecretFile } from '../../../src/core/secret-file.ts';
+import { runCli } from '../../helpers/cli.ts';
 
 const run = runCli;
 

@@ -9,8 +9,8 @@ import https from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { startConnectProxy, type RunningConnectProxy } from '../../src/client/connect.ts';
-import { makeIdentity, makeWorld, simPolicy, type World } from '../client/helpers.ts';
+import { startConnectProxy, type RunningConnectProxy } from '../../../src/client/connect.ts';
+import { makeIdentity, makeWorld, simPolicy, type World } from '../../client/helpers.ts';
 
 let world: World;
 let upstream: { url: string; requests: string[]; upgrades: string[]; close(): Promise<void> };

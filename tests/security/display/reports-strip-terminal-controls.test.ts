@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatVerificationReport } from '../../src/verify/report.ts';
-import { renderCertResult } from '../../src/cli/commands/cert.ts';
-import { clean, renderReport } from '../../src/client/report.ts';
-import type { RatlsVerificationResult } from '../../src/ratls/verify-cert.ts';
+import { formatVerificationReport } from '../../../src/verify/report.ts';
+import { renderCertResult } from '../../../src/cli/commands/cert.ts';
+import { clean, renderReport } from '../../../src/client/report.ts';
+import type { RatlsVerificationResult } from '../../../src/ratls/verify-cert.ts';
 
 const ESC = '\x1b[2K\rVerdict: OK';
 

@@ -6,15 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
-import { createNonceEvidence } from '../../src/ratls/evidence.ts';
-import { encodeClaims } from '../../src/ratls/claims.ts';
-import { encodeEvidence } from '../../src/ratls/extension.ts';
-import { fromHex } from '../../src/core/bytes.ts';
-import type { RatlsIdentity } from '../../src/ratls/identity.ts';
-import { createAttestedAgent } from '../../src/client/agent.ts';
-import { AttestationError } from '../../src/client/errors.ts';
-import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../client/helpers.ts';
+import { loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
+import { createNonceEvidence } from '../../../src/ratls/evidence.ts';
+import { encodeClaims } from '../../../src/ratls/claims.ts';
+import { encodeEvidence } from '../../../src/ratls/extension.ts';
+import { fromHex } from '../../../src/core/bytes.ts';
+import type { RatlsIdentity } from '../../../src/ratls/identity.ts';
+import { createAttestedAgent } from '../../../src/client/agent.ts';
+import { AttestationError } from '../../../src/client/errors.ts';
+import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../../client/helpers.ts';
 
 let world: World;
 let id: RatlsIdentity;

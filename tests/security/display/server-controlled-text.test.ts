@@ -4,11 +4,11 @@
  * markup in the connect pages, no extra keys in a generated policy.
  */
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../../src/client/report.ts';
-import { refusalHtml, statusHtml } from '../../src/client/pages.ts';
-import { parsePolicy, policyToYaml, defaultClientPolicy } from '../../src/verify/policy-file.ts';
-import type { RatlsVerificationResult } from '../../src/ratls/verify-cert.ts';
-import type { AttestationEvent } from '../../src/client/attestor.ts';
+import { renderReport } from '../../../src/client/report.ts';
+import { refusalHtml, statusHtml } from '../../../src/client/pages.ts';
+import { parsePolicy, policyToYaml, defaultClientPolicy } from '../../../src/verify/policy-file.ts';
+import type { RatlsVerificationResult } from '../../../src/ratls/verify-cert.ts';
+import type { AttestationEvent } from '../../../src/client/attestor.ts';
 
 const EVIL = 'CN=vm\x1b[2K\r  Verdict:       PASS: the server is the attested TD\x1b]0;pwned\x07\u009b31m<script>alert(1)</script>';
 

@@ -13,9 +13,9 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
-import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { ENGINES, selfSignedSource, testConfig } from '../proxy/helpers.ts';
+import type { ServingIdentity } from '../../../src/proxy/identity-source.ts';
+import { startRatlsServer, type RunningRatlsServer } from '../../../src/proxy/server.ts';
+import { ENGINES, selfSignedSource, testConfig } from '../../proxy/helpers.ts';
 
 interface Seen {
   method: string;

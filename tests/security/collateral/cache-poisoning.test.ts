@@ -8,12 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collateralDirFor, loadCollateralDir, readTestFile } from '../helpers/testdata.ts';
-import { startFakePcs, type FakePcs } from '../collateral/fake-pcs.ts';
-import { PcsCollateralSource } from '../../src/collateral/pcs.ts';
-import { DiskCacheCollateralSource } from '../../src/collateral/cache.ts';
-import { verifyQuote } from '../../src/verify/dcap.ts';
-import type { Collateral } from '../../src/core/types.ts';
+import { collateralDirFor, loadCollateralDir, readTestFile } from '../../helpers/testdata.ts';
+import { startFakePcs, type FakePcs } from '../../collateral/fake-pcs.ts';
+import { PcsCollateralSource } from '../../../src/collateral/pcs.ts';
+import { DiskCacheCollateralSource } from '../../../src/collateral/cache.ts';
+import { verifyQuote } from '../../../src/verify/dcap.ts';
+import type { Collateral } from '../../../src/core/types.ts';
 
 const DIR = collateralDirFor('dcapqvl-b0c06f000000-2025-06');
 const now = new Date('2025-07-19T10:00:34Z');

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Browser } from 'playwright-core';
-import { startConnectProxy, type RunningConnectProxy } from '../../src/client/connect.ts';
-import { makeIdentity, makeWorld, simPolicy } from '../client/helpers.ts';
-import { hasChromium, launchChromium } from '../browser/chromium.ts';
+import { startConnectProxy, type RunningConnectProxy } from '../../../src/client/connect.ts';
+import { makeIdentity, makeWorld, simPolicy } from '../../client/helpers.ts';
+import { hasChromium, launchChromium } from '../../browser/chromium.ts';
 
 describe.skipIf(!hasChromium)('a cross-site page in Chromium against ratls connect', () => {
   const seen: string[] = [];
