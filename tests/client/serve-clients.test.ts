@@ -7,7 +7,7 @@ import https from 'node:https';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama, type RunningDemoOllama } from '../../src/demo/ollama.ts';
 import { validateConfig } from '../../src/proxy/config.ts';
 import { createAttestedAgent, createAttestedDispatcher, createAttestedFetch, AttestationError, type AttestationEvent } from '../../src/client/index.ts';
 import { probe } from '../../src/client/probe.ts';
@@ -16,12 +16,12 @@ import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
 import { makeWorld, simPolicy, simulatedSource, type World } from './helpers.ts';
 
 let world: World;
-let demo: RunningDemoUpstream;
+let demo: RunningDemoOllama;
 let srv: RunningRatlsServer;
 
 beforeAll(async () => {
   world = await makeWorld();
-  demo = await startDemoUpstream({ tokenDelayMs: 20 });
+  demo = await startDemoOllama({ tokenDelayMs: 20 });
   srv = await startRatlsServer(
     validateConfig({
       listen: '127.0.0.1:0',
