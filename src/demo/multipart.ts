@@ -33,7 +33,7 @@ const bad = (detail: string) => new HttpReply(400, { detail });
 /** The boundary of a multipart/form-data content type, or undefined when it is not one. */
 export function multipartBoundary(contentType: string | undefined): string | undefined {
   if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType)) return undefined;
-  const m = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))/i.exec(contentType);
+  const m = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))\s*(?:;|$)/i.exec(contentType);
   const b = m?.[1] ?? m?.[2];
   // RFC 2046 bchars, no trailing space
   return b && /^[0-9A-Za-z'()+_,\-./:=? ]*[0-9A-Za-z'()+_,\-./:=?]$/.test(b) ? b : undefined;

@@ -28,6 +28,8 @@ export interface DemoOllamaOptions {
 export interface RunningDemoOllama extends RunningDemoServer {
   /** The models currently held (after pulls and deletes). */
   models(): DemoModel[];
+  /** Streams (chat, generate, pull) still being written; a client that leaves ends its stream. */
+  activeStreams(): number;
 }
 
 /** Version string the demo backend reports; says plainly that it is not Ollama. */
@@ -41,6 +43,15 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
   const delay = opts.tokenDelayMs ?? 40;
   const models = new Map((opts.models ?? defaultDemoModels()).map((m) => [m.name, m]));
   const version = opts.version ?? DEMO_OLLAMA_VERSION;
+  let active = 0;
+  const paced = async (res: http.ServerResponse, pieces: string[], last: string): Promise<void> => {
+    active++;
+    try {
+      await writePaced(res, pieces, delay, last);
+    } finally {
+      active--;
+    }
+  };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e: unknown) => replyError(res, e, err));
   });
@@ -133,7 +144,7 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const lines = tokens.map((t) => `${JSON.stringify({ model, created_at: new Date().toISOString(), ...piece(t), done: false })}\n`);
     // created_at of each line is when it is written in Ollama; the demo stamps the whole batch up front
-    await writePaced(res, lines, delay, `${JSON.stringify(final(''))}\n`);
+    await paced(res, lines, `${JSON.stringify(final(''))}\n`);
   }
 
   async function openAiChat(res: http.ServerResponse, body: JsonObject, model: string): Promise<void> {
@@ -161,10 +172,9 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
       });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    await writePaced(
+    await paced(
       res,
       tokens.map((t) => sseEvent(chunk({ role: 'assistant', content: t }, null))),
-      delay,
       sseEvent(chunk({ role: 'assistant', content: '' }, 'stop')) + sseEvent('[DONE]'),
     );
   }
@@ -185,16 +195,15 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     res.once('finish', done);
-    await writePaced(
+    await paced(
       res,
       steps.map((s) => `${JSON.stringify(s)}\n`),
-      delay,
       `${JSON.stringify({ status: 'success' })}\n`,
     );
   }
 
   const running = await listen(server, opts.host ?? '127.0.0.1', opts.port ?? 0);
-  return { ...running, models: () => [...models.values()] };
+  return { ...running, models: () => [...models.values()], activeStreams: () => active };
 }
 
 function showResponse(m: DemoModel): JsonObject {

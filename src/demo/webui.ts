@@ -23,7 +23,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { Server as IoServer } from 'socket.io';
-import { DemoAuth, MESSAGES, type DemoRole, type DemoUser } from './auth.ts';
+import { credentialOf, DemoAuth, MESSAGES, type DemoRole, type DemoUser } from './auth.ts';
 import type { DemoCredentials } from './credentials.ts';
 import { HttpReply, listen, pathOf, readJsonObject, replyError, sendJson, type JsonObject, type RunningDemoServer } from './http.ts';
 import { receiveFile, type UploadedFile } from './multipart.ts';
@@ -193,7 +193,7 @@ export async function startDemoWebui(opts: DemoWebuiOptions): Promise<RunningDem
       return signedIn(res, auth.signup({ name: str(b.name), email: str(b.email), password: str(b.password) }));
     }
     if (m('POST', /^\/api\/v1\/auths\/signout$/)) {
-      const token = (req.headers.authorization ?? '').replace(/^bearer\s+/i, '') || undefined;
+      const token = credentialOf(req);
       if (token && !token.startsWith('sk-')) auth.revoke(token);
       return sendJson(res, 200, { status: true }, { 'set-cookie': 'token=; Max-Age=0; Path=/; SameSite=Lax' });
     }
@@ -207,7 +207,7 @@ export async function startDemoWebui(opts: DemoWebuiOptions): Promise<RunningDem
     }
     if (m('GET', /^\/api\/v1\/auths\/?$/)) {
       const user = auth.authenticate(req);
-      const presented = (req.headers.authorization ?? '').replace(/^bearer\s+/i, '');
+      const presented = credentialOf(req) ?? '';
       const { token, expiresAt } = presented && !presented.startsWith('sk-') ? { token: presented, expiresAt: null } : auth.issueToken(user);
       return sendJson(res, 200, { ...userJson(user), token, token_type: 'Bearer', expires_at: expiresAt, permissions: permissions(auth) });
     }
