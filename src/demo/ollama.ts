@@ -30,6 +30,8 @@ export interface RunningDemoOllama extends RunningDemoServer {
   models(): DemoModel[];
   /** Streams (chat, generate, pull) still being written; a client that leaves ends its stream. */
   activeStreams(): number;
+  /** Requests received so far, by "METHOD /path" (tests check what reached Ollama and what did not). */
+  requestsSeen(): string[];
 }
 
 /** Version string the demo backend reports; says plainly that it is not Ollama. */
@@ -44,6 +46,7 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
   const models = new Map((opts.models ?? defaultDemoModels()).map((m) => [m.name, m]));
   const version = opts.version ?? DEMO_OLLAMA_VERSION;
   let active = 0;
+  const seen: string[] = [];
   const paced = async (res: http.ServerResponse, pieces: string[], last: string): Promise<void> => {
     active++;
     try {
@@ -53,6 +56,7 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
     }
   };
   const server = http.createServer((req, res) => {
+    if (seen.length < 10_000) seen.push(`${req.method ?? 'GET'} ${pathOf(req)}`);
     handle(req, res).catch((e: unknown) => replyError(res, e, err));
   });
 
@@ -203,7 +207,7 @@ export async function startDemoOllama(opts: DemoOllamaOptions = {}): Promise<Run
   }
 
   const running = await listen(server, opts.host ?? '127.0.0.1', opts.port ?? 0);
-  return { ...running, models: () => [...models.values()], activeStreams: () => active };
+  return { ...running, models: () => [...models.values()], activeStreams: () => active, requestsSeen: () => [...seen] };
 }
 
 function showResponse(m: DemoModel): JsonObject {
