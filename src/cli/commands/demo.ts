@@ -10,6 +10,7 @@ import { loadOrCreateDemoCredentials } from '../../demo/credentials.ts';
 import { startDemoOllama } from '../../demo/ollama.ts';
 import { startDemoWebui } from '../../demo/webui.ts';
 import type { RunningDemoServer } from '../../demo/http.ts';
+import { FLAGS } from '../flags.ts';
 
 interface WebuiFlags {
   listen: string;
@@ -70,8 +71,8 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
   demo
     .command('webui')
     .description('Run the open-webui-shaped demo app (login, API keys, /api, /ollama, /openai, socket.io) in front of an Ollama(-shaped) backend')
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
-    .option('--ollama <url>', 'Ollama origin the app talks to (e.g. a "ratls demo ollama")', DEFAULT_OLLAMA_URL)
+    .addOption(FLAGS.listen('127.0.0.1:8080'))
+    .addOption(FLAGS.ollama(DEFAULT_OLLAMA_URL))
     .option('--state-dir <dir>', 'where the admin password and API key are kept (created 0700, files 0600)', '.ratls/demo')
     .option('--no-signup', 'close signup (by default anyone may sign up as a "user" after the admin)')
     .action(async (f: WebuiFlags) => {
@@ -104,7 +105,7 @@ export function registerDemoCommands(program: Command, io: CliIo): void {
   demo
     .command('ollama')
     .description('Run the Ollama-shaped demo backend (/api/tags, /api/chat, /api/pull, ...); like Ollama it has no authentication')
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:11434')
+    .addOption(FLAGS.listen('127.0.0.1:11434'))
     .option('--token-delay <ms>', 'pause between streamed tokens in milliseconds', '40')
     .action(async (f: OllamaFlags) => {
       const listen = listenOf(f.listen);

@@ -21,6 +21,7 @@ import { startRatlsServer, type RunningRatlsServer } from '../../proxy/server.ts
 import { renderBanner, type BannerDemo } from '../../proxy/banner.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { startDemoApps, type RunningDemoApps } from '../../demo/apps.ts';
+import { FLAGS } from '../flags.ts';
 
 interface ServeFlags {
   config?: string;
@@ -90,25 +91,27 @@ export function resolveServeConfig(f: ServeFlags, env: NodeJS.ProcessEnv): { con
 export function registerServeCommand(program: Command, io: CliIo): void {
   program
     .command('serve')
-    .description('Run the attested TLS reverse proxy in front of open-webui and Ollama')
-    .option('--config <file>', 'YAML config file (see config/ratls.example.yaml); env RATLS_CONFIG')
-    .option('--listen <host:port>', 'address to listen on (default 0.0.0.0:8443; demo 127.0.0.1:8443)')
-    .option('--simulate', 'use the SIMULATED TDX evidence provider (no real attestation; development only)')
-    .option('--sim-dir <dir>', 'state directory of the simulated TDX world (default .ratls/sim)')
-    .option('--open-webui <url>', 'open-webui origin; every path on the listener goes there (default http://127.0.0.1:8080; env RATLS_OPEN_WEBUI_URL)')
-    .option('--ollama <url>', 'Ollama origin, never published on the listener (default http://127.0.0.1:11434; env RATLS_OLLAMA_URL)')
+    .description(
+      'Run the attested TLS reverse proxy in front of open-webui; Ollama is reached through open-webui (/ollama/, login or API key), never published directly. Listen address default 0.0.0.0:8443 (--demo: 127.0.0.1:8443); env RATLS_* and --config (config/ratls.example.yaml) as well',
+    )
+    .addOption(FLAGS.config())
+    .addOption(FLAGS.listen())
+    .addOption(FLAGS.simulate())
+    .addOption(FLAGS.simDir())
+    .option('--open-webui <url>', "open-webui's origin, http://host:port; every path on the listener goes there (default http://127.0.0.1:8080)")
+    .addOption(FLAGS.ollama())
     .option('--upstream <spec>', 'custom route PREFIX=URL[,strip][,host][,block-admin]; repeat for more (replaces the default route to open-webui)', collect)
     .option('--demo', 'simulated TDX plus the demo apps: an open-webui-shaped app in front of an Ollama-shaped backend (npm start)')
     .option('--tls12', 'also accept TLS 1.2 (default: TLS 1.3 only)')
-    .option('--key-alg <alg>', 'P-256 (default) or P-384')
+    .addOption(FLAGS.keyAlg())
     .option('--cert-validity <duration>', 'certificate lifetime, e.g. 24h; rotated at 2/3 of it')
-    .option('--host <name>', 'DNS name or IP for the certificate; repeat for more', collect)
+    .addOption(FLAGS.host())
     .option('--max-body <size>', 'largest request body, e.g. 100MiB')
     .option('--upstream-timeout <duration>', 'how long to wait for upstream response headers, e.g. 10m')
     .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
     .option('--block-ollama-admin', 'on custom routes to Ollama (--upstream ...,host): refuse its pull/push/create/delete/copy routes')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .option('--profile <profile>', 'RA-TLS certificate profile: ccc (default) or dstack (env RATLS_PROFILE)')
+    .addOption(FLAGS.profile())
     .option('--engine <name>', 'upstream client for HTTP requests: undici (default) or http-proxy-3 (WebSockets always use http-proxy-3)')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
