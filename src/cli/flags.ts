@@ -33,4 +33,5 @@ export const FLAGS = {
     return defaultValue === undefined ? o : o.default(defaultValue);
   },
   config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
+  cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
 } as const;

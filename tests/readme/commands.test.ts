@@ -322,5 +322,5 @@ describe('README commands', () => {
         }
       }
     }
-  });
+  }, 300_000); // about 20 CLI runs and three servers, each starting tsx: minutes on a busy 2-core machine
 });

@@ -127,7 +127,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
   cert
     .command('verify')
     .description('Verify an RA-TLS certificate offline (stapled collateral, --collateral or policy sources)')
-    .requiredOption('--cert <file>', 'certificate (PEM or DER)')
+    .addOption(FLAGS.cert().makeOptionMandatory())
     .addOption(FLAGS.policy())
     .addOption(FLAGS.root())
     .addOption(FLAGS.at())

@@ -70,10 +70,10 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
   policy
     .command('from')
     .description(
-      'Make a policy pinned to the measurements and TCB status a server presents, for review (exit 0 ok, 1 not verifiable, 2 usage or connection error). A simulated server needs --root .ratls/sim/root.pem',
+      'Make a policy pinned to the measurements and TCB status a server (--url) or its certificate (--cert) presents, for review (exit 0 ok, 1 not verifiable, 2 usage or connection error). A simulated server needs --root .ratls/sim/root.pem',
     )
     .option('--url <url>', 'https://host[:port] of the RA-TLS server')
-    .option('--cert <file>', 'an RA-TLS certificate (PEM or DER) instead of connecting')
+    .addOption(FLAGS.cert())
     .addOption(FLAGS.root())
     .addOption(FLAGS.policy())
     .option('--out <file>', 'write the policy to this file, only when it could be made (default: standard output)')
