@@ -1,4 +1,6 @@
 /** HTML and JSON bodies of `ratls connect`: the refusal page and the status page. */
+import { checkMark } from '../core/checks.ts';
+import { allAdvisoryIds } from '../core/types.ts';
 import type { AttestationEvent } from './attestor.ts';
 
 /** Escapes text for HTML element and attribute content. */
@@ -57,7 +59,7 @@ export function refusalHtml(upstream: string, e: AttestationEvent | null, fallba
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
   const items = errors.map((x) => `<li><code>${esc(x.code)}</code>: ${esc(x.message)}</li>`).join('');
   const checks = (e?.result.checks ?? [])
-    .map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAIL'}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`)
+    .map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${checkMark(c)}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`)
     .join('');
   return page(
     'Refused: attestation failed',
@@ -83,7 +85,7 @@ export function statusHtml(s: ConnectStatus): string {
   if (v) {
     rows.push(['Last verified', v.at.toISOString()]);
     rows.push(['TCB status', v.result.tcbStatus ?? 'unknown']);
-    rows.push(['Advisories', v.result.advisoryIds.join(', ') || 'none']);
+    rows.push(['Advisories', allAdvisoryIds(v.result).join(', ') || 'none']);
     rows.push(['Certificate sha256', v.certSha256 ?? '']);
     rows.push(['Nonce round trip', v.nonceVerified ? 'passed' : 'not required by policy']);
   }

@@ -1,5 +1,6 @@
 /** Human-readable verification report for `ratls verify` (plain text; ANSI colours on a TTY). */
-import type { VerificationResult } from '../core/types.ts';
+import { checkMark } from '../core/checks.ts';
+import { allAdvisoryIds, type VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean } from '../verify/report.ts';
 
@@ -38,7 +39,8 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   row('Verdict', result.ok ? ok('PASS: the server is the attested TD the policy expects') : bad('REJECTED'));
   if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
   row('TCB status', result.tcbStatus ? (result.tcbStatus === 'UpToDate' ? ok(result.tcbStatus) : warn(clean(result.tcbStatus))) : 'unknown');
-  row('Advisories', result.advisoryIds.length > 0 ? warn(clean(result.advisoryIds.join(', '))) : 'none');
+  const advisories = allAdvisoryIds(result);
+  row('Advisories', advisories.length > 0 ? warn(clean(advisories.join(', '))) : 'none');
   if (r.certificate) {
     row('Certificate', clean(r.certificate.subject));
     row('  valid', clean(`${r.certificate.notBefore} .. ${r.certificate.notAfter}`));
@@ -66,7 +68,8 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   }
   lines.push('  Checks:');
   for (const ch of result.checks) {
-    lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
+    const mark = checkMark(ch);
+    lines.push(`    ${mark === 'ok' ? ok('ok  ') : mark === 'WARN' ? warn('WARN') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
   }
   if (result.errors.length > 0) {
     lines.push('  Reasons:');
