@@ -4,6 +4,7 @@
  * request triggers a new attestation first, at most once per retry interval, so a server that
  * was fixed is used again without a restart and a broken one is not hammered.
  */
+import { failedResult } from '../core/checks.ts';
 import { toVerifyError } from '../core/errors.ts';
 import type { AttestationEvent } from './attestor.ts';
 import type { ConnectStatus } from './pages.ts';
@@ -82,7 +83,7 @@ export class UpstreamAttestation {
       const e = toVerifyError(err, 'CONNECTION_FAILED');
       this.rejected({
         peer: this.o.peer,
-        result: { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote: null, checks: [{ name: 'connect', ok: false, detail: e.message }] },
+        result: failedResult(e, { check: 'connect' }),
         nonceVerified: false,
         at: new Date(this.clockMs()),
       });
