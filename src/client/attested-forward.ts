@@ -21,7 +21,7 @@ export function wantsJson(req: http.IncomingMessage): boolean {
 export interface AdmissionGate {
   /** True when requests may be forwarded now. */
   admit(): Promise<boolean>;
-  readonly status: Pick<ConnectStatus, 'lastFailure'>;
+  readonly status: Pick<ConnectStatus, 'lastFailure' | 'policy'>;
 }
 
 /** Options of {@link createAttestedForward}. */
@@ -62,7 +62,8 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (res.headersSent) return void res.destroy();
     const json = wantsJson(req);
-    const body = json ? refusalJson(upstream, gate.status.lastFailure) : refusalHtml(upstream, gate.status.lastFailure);
+    const { lastFailure, policy } = gate.status;
+    const body = json ? refusalJson(upstream, lastFailure, undefined, policy) : refusalHtml(upstream, lastFailure, undefined, policy);
     res.writeHead(502, { 'content-type': json ? 'application/json' : 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-ratls-refused': '1' });
     res.end(body);
   };
@@ -96,7 +97,7 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
       gate.admit().then(
         (ok) => {
           if (ok) return proxy.ws(req, socket, head);
-          const body = refusalJson(upstream, gate.status.lastFailure);
+          const body = refusalJson(upstream, gate.status.lastFailure, undefined, gate.status.policy);
           socket.end(
             `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
           );

@@ -74,6 +74,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   const attestation = new UpstreamAttestation({
     upstream,
     peer: upstreamUrl.host,
+    policy: opts.policy.appraisal,
     check: () => probe(upstream, opts.policy, { attestor: agent.attestor }),
     ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
     log,

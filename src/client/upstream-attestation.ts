@@ -5,6 +5,7 @@
  * was fixed is used again without a restart and a broken one is not hammered.
  */
 import { failedResult } from '../core/checks.ts';
+import type { AppraisalPolicy } from '../core/types.ts';
 import { toVerifyError } from '../core/errors.ts';
 import type { AttestationEvent } from './attestor.ts';
 import type { ConnectStatus } from './pages.ts';
@@ -16,6 +17,8 @@ export interface UpstreamAttestationOptions {
   upstream: string;
   /** host:port, for the event recorded when no connection could be made. */
   peer: string;
+  /** The appraisal policy the upstream is judged by (the status and refusal pages show it). */
+  policy?: AppraisalPolicy;
   /**
    * Attests a new upstream connection; its outcome arrives through {@link UpstreamAttestation.verified}
    * and {@link UpstreamAttestation.rejected}. A throw counts as a refusal (CONNECTION_FAILED).
@@ -50,6 +53,7 @@ export class UpstreamAttestation {
       refusals: 0,
       certificateChanges: 0,
       lastCertificateChangeAt: null,
+      ...(o.policy ? { policy: o.policy } : {}),
     };
   }
 
