@@ -52,6 +52,7 @@ export function renderBanner(b: BannerInput): string {
     const what = b.demo && r.target === b.demo.webuiUrl ? ' (demo open-webui-shaped app)' : r.name === 'open-webui' ? ' (open-webui)' : '';
     L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${what}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   }
+  for (const w of b.config.warnings) L.push(`  WARNING            ${w}`);
   const exposed = routesToOllama(b.config);
   if (exposed.length > 0) {
     L.push(`  WARNING            route ${exposed.join(', ')} publishes Ollama's API, which has no authentication: anyone who reaches this port can use it`);

@@ -101,6 +101,12 @@ export interface ServeConfig {
     headersTimeoutMs: number;
     /** Time allowed for a whole request body to arrive (default 1 h; 0 = unlimited). */
     requestTimeoutMs: number;
+    /**
+     * Longest pause in a request body (default 60 s; 0 = none): after that long without a byte
+     * the client gets 408 and the upstream request is cancelled, so slow senders cannot hold
+     * upstream connections. Pauses the proxy causes itself (a slow upstream) do not count.
+     */
+    bodyIdleTimeoutMs: number;
     /** Idle keep-alive time of client connections (default 65 s). */
     keepAliveTimeoutMs: number;
   };
@@ -109,10 +115,13 @@ export interface ServeConfig {
   /** Start the built-in demo upstream and route to it (npm start). */
   demo: boolean;
   /**
-   * Client used for the upstream leg of plain HTTP requests: 'undici' (default: about half the CPU
-   * per request, see docs/serve.md) or 'http-proxy-3'. WebSocket upgrades always use http-proxy-3.
+   * Client used for the upstream leg of plain HTTP requests: undici, the only one. WebSocket
+   * upgrades use http-proxy-3. The value 'http-proxy-3' is still accepted and means undici (see
+   * docs/serve.md, Engines), with a warning.
    */
-  engine: 'http-proxy-3' | 'undici';
+  engine: 'undici';
+  /** Sentences about accepted but deprecated settings; the banner and the log repeat them. */
+  warnings: string[];
 }
 
 /** Thrown for invalid configuration; the message names the key and what is accepted. */
@@ -157,12 +166,14 @@ export function defaultServeConfig(): ServeConfig {
       upstreamTimeoutMs: 600_000,
       headersTimeoutMs: 60_000,
       requestTimeoutMs: 3_600_000,
+      bodyIdleTimeoutMs: 60_000,
       keepAliveTimeoutMs: 65_000,
     },
     shutdown: { drainTimeoutMs: 30_000 },
     log: { level: 'info' },
     demo: false,
     engine: 'undici',
+    warnings: [],
   };
 }
 
@@ -255,6 +266,7 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_UPSTREAMS) set(['routes'], env.RATLS_UPSTREAMS.split(/\s+/).filter(Boolean).map(parseUpstreamSpec));
   if (env.RATLS_MAX_BODY) set(['limits', 'maxBody'], env.RATLS_MAX_BODY);
   if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
+  if (env.RATLS_BODY_IDLE_TIMEOUT) set(['limits', 'bodyIdleTimeout'], env.RATLS_BODY_IDLE_TIMEOUT);
   if (env.RATLS_DRAIN_TIMEOUT) set(['shutdown', 'drainTimeout'], env.RATLS_DRAIN_TIMEOUT);
   if (env.RATLS_LOG_LEVEL) set(['log', 'level'], env.RATLS_LOG_LEVEL);
   if (env.RATLS_ENGINE) set(['engine'], env.RATLS_ENGINE);
@@ -280,7 +292,7 @@ const KNOWN: Record<string, readonly string[]> = {
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
   evidence: ['provider', 'simDir', 'configfsRoot'],
-  limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
+  limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'bodyIdleTimeout', 'keepAliveTimeout'],
   shutdown: ['drainTimeout'],
   log: ['level'],
   route: ['prefix', 'target', 'stripPrefix', 'rewriteHost', 'blockOllamaAdmin', 'name'],
@@ -476,13 +488,28 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       upstreamTimeoutMs: duration(lim.upstreamTimeout, 'limits.upstreamTimeout', d.limits.upstreamTimeoutMs),
       headersTimeoutMs: duration(lim.headersTimeout, 'limits.headersTimeout', d.limits.headersTimeoutMs),
       requestTimeoutMs: duration(lim.requestTimeout, 'limits.requestTimeout', d.limits.requestTimeoutMs),
+      bodyIdleTimeoutMs: duration(lim.bodyIdleTimeout, 'limits.bodyIdleTimeout', d.limits.bodyIdleTimeoutMs),
       keepAliveTimeoutMs: duration(lim.keepAliveTimeout, 'limits.keepAliveTimeout', d.limits.keepAliveTimeoutMs),
     },
     shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
     log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
     demo: bool(raw.demo, 'demo', d.demo),
-    engine: oneOf(raw.engine, 'engine', ['http-proxy-3', 'undici'] as const, d.engine),
+    engine: 'undici',
+    warnings: engineWarnings(raw.engine),
   };
+}
+
+/**
+ * `engine` once chose between undici and http-proxy-3 for plain HTTP. http-proxy-3 is no longer an
+ * HTTP engine (docs/serve.md, Engines): its value is still accepted, so existing configurations
+ * keep starting, and means undici, with a warning.
+ */
+function engineWarnings(v: unknown): string[] {
+  const engine = oneOf(v, 'engine', ['undici', 'http-proxy-3'] as const, 'undici');
+  if (engine === 'undici') return [];
+  return [
+    'engine: http-proxy-3 is no longer an HTTP engine; plain HTTP goes through undici (WebSockets still use http-proxy-3). Remove the setting (see docs/serve.md, Engines).',
+  ];
 }
 
 /** Loads the effective config: YAML file (optional) < RATLS_* env < flags. */
