@@ -5,7 +5,6 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
-import { X509Certificate } from '@peculiar/x509';
 import { verifyRatlsCertificate, verifyRatlsEvidence } from '../ratls/verify-cert.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
@@ -14,7 +13,8 @@ import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import type { CheckRecord, VerificationResult } from '../core/types.ts';
 import { failedResult } from '../core/checks.ts';
 import { toVerifyError, type VerifyError } from '../core/errors.ts';
-import { toArrayBuffer, toHex } from '../core/bytes.ts';
+import { toHex } from '../core/bytes.ts';
+import { readRatlsCertificate } from '../ratls/certificate.ts';
 import { AttestationError } from './errors.ts';
 import { rawGet } from './evidence-request.ts';
 import { clean } from './report.ts';
@@ -125,7 +125,7 @@ export class Attestor {
             ),
           );
         }
-        const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
+        const spki = readRatlsCertificate(der).spkiDer;
         // The nonce evidence staples nothing: reuse the certificate's collateral (same platform).
         let stapled: StapledCollateralSource | undefined;
         try {
