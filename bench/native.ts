@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { clearVerifierCache, verifyQuote } from '../src/verify/dcap.ts';
-import { splitSignedJson } from '../src/verify/collateral.ts';
+import { splitSignedJson } from '../src/verify/signed-json.ts';
 import { toHex } from '../src/core/bytes.ts';
 import { nativeVerdict, runNative, type NativeResult, type NativeTool } from '../scripts/peers/native.ts';
 import { requirePeers } from '../scripts/peers/pins.ts';
