@@ -136,6 +136,9 @@ export async function createTinyModels(ollama: RunningOllama, dir: string): Prom
         // 2-core machine turned 12 tokens from milliseconds into tens of seconds
         'PARAMETER num_thread 1',
         'PARAMETER num_predict 12',
+        // Greedy decoding of random weights settles into one repeated word, and Ollama aborts a
+        // generation that repeats a token more than 30 times; penalising repeats keeps long answers going.
+        'PARAMETER frequency_penalty 5',
         // open-webui's chat page sends tool descriptions and a system prompt: thousands of tokens
         // with this byte-level vocabulary, and a prompt that fills the context leaves no room to answer
         'PARAMETER num_ctx 4096',
