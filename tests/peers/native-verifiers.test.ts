@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyQuote } from '../../src/verify/dcap.ts';
+import { allAdvisoryIds } from '../../src/core/types.ts';
 import { nativeVerdict, runNative } from '../../scripts/peers/native.ts';
 import { TESTDATA_DIR, collateralDirFor, loadCollateralDir, loadManifest, readTestFile, type ManifestQuote } from '../helpers/testdata.ts';
 import { peers } from './context.ts';
@@ -40,7 +41,8 @@ async function ours(q: (typeof quotes)[number]): Promise<{ verdict: string; advi
   });
   const codes = r.errors.map((e) => e.code);
   const verdict = r.tcbStatus ?? (codes.includes('TCB_NOT_SUPPORTED') ? 'NO_TCB_LEVEL' : `ERROR: ${codes.join(',')}`);
-  return { verdict, advisoryIds: [...r.advisoryIds].sort(), debugRefused: codes.includes('TD_DEBUG') };
+  // dcap-qvl reports one list: the union of the platform, TDX module and QE levels' advisories
+  return { verdict, advisoryIds: allAdvisoryIds(r).sort(), debugRefused: codes.includes('TD_DEBUG') };
 }
 
 describe(`native verifiers: dcap-qvl ${P.versions.dcapQvl} (Rust) and go-tdx-guest ${P.versions.goTdxGuest} (Go)`, () => {
