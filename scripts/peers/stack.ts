@@ -1,7 +1,7 @@
 /**
  * The whole real stack on loopback, as an admin would run it in a TD (simulated here):
  *
- *   browser -> ratls connect (http, verifies) -> ratls serve (RA-TLS, one route / -> open-webui)
+ *   browser -> ratls connect (http, verifies) -> ratls serve (RA-TLS, default routing: / -> open-webui)
  *           -> open-webui (its own /ollama/, /openai/, /api/, /ws/socket.io) -> Ollama (tiny models)
  *
  * `ratls serve` and `ratls connect` run as the CLI (bin/ratls), in their own processes, exactly
@@ -82,20 +82,21 @@ export async function startStack(opts: StackOptions = {}): Promise<RunningStack>
 
     const owPort = await freePort();
     const simDir = join(dir, 'sim');
-    const startServe = async (name: string, upstream: string): Promise<{ url: string; port: number; proc: PeerProcess }> => {
+    const startServe = async (name: string, routing: string[]): Promise<{ url: string; port: number; proc: PeerProcess }> => {
       const proc = startProcess(
         name,
         process.execPath,
-        [RATLS_BIN, 'serve', '--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', '--upstream', upstream, '--log-level', 'warn'],
+        [RATLS_BIN, 'serve', '--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', ...routing, '--log-level', 'warn'],
         { env: cliEnv(), logFile: join(dir, `${name.replace(/ /g, '-')}.log`) },
       );
       started.push(proc);
       const m = await proc.waitForLine(/listening on (https:\/\/127\.0\.0\.1:(\d+))\/?/, 60_000);
       return { url: m[1]!, port: Number(m[2]), proc };
     };
-    const serve = { ...(await startServe('ratls serve', `/=http://127.0.0.1:${owPort}`)), rootPem: join(simDir, 'root.pem') };
+    // the default routing (every path to open-webui), only open-webui's address given
+    const serve = { ...(await startServe('ratls serve', ['--open-webui', `http://127.0.0.1:${owPort}`])), rootPem: join(simDir, 'root.pem') };
     log(`ratls serve on ${serve.url} -> open-webui on 127.0.0.1:${owPort}`);
-    const ollamaServe = await startServe('ratls serve ollama', `/=${ollama.url},host,block-admin`);
+    const ollamaServe = await startServe('ratls serve ollama', ['--upstream', `/=${ollama.url},host,block-admin`]);
     log(`ratls serve on ${ollamaServe.url} -> ollama on ${ollama.url}`);
 
     const connectProc = startProcess(
@@ -107,8 +108,11 @@ export async function startStack(opts: StackOptions = {}): Promise<RunningStack>
     started.push(connectProc);
     const cm = await connectProc.waitForLine(/ratls connect: (http:\/\/127\.0\.0\.1:(\d+)) -> /, 60_000);
     const connect = { url: cm[1]!, port: Number(cm[2]), proc: connectProc };
-    await connectProc.waitForLine(/attestation VERIFIED/, 30_000);
-    log(`ratls connect on ${connect.url} (attestation VERIFIED)`);
+    await connectProc.waitForLine(/status page /, 30_000);
+    // its own status API, not its wording, says whether it verified ratls serve
+    const status = (await (await fetch(`${connect.url}/.ratls/status?format=json`)).json()) as { state?: string };
+    if (status.state !== 'verified') throw new Error(`ratls connect did not verify ratls serve (state ${String(status.state)}): ${connectProc.tail()}`);
+    log(`ratls connect on ${connect.url} (attestation verified)`);
 
     // open-webui takes the longest to start: make the models meanwhile.
     const t1 = Date.now();
