@@ -215,6 +215,18 @@ describe.runIf(canSetpriv)('the image and compose settings under setpriv (same u
     expect(err).not.toContain('cannot listen');
   });
 
+  it('a collateral cache directory of another user is refused at start, not silently ignored', async () => {
+    const root = await stateRoot('foreign-cache');
+    // writable through the group, so only ownership is wrong: the cache would ignore every entry in it
+    await mkdir(join(root, 'collateral'));
+    await chown(join(root, 'collateral'), 1000, 0);
+    await chmod(join(root, 'collateral'), 0o770);
+    const run = runEntrypoint(composeIdentity(), serveEnv(root, { RATLS_LISTEN: '127.0.0.1:0', RATLS_PCCS_URL: 'http://127.0.0.1:9' }));
+    expect(await run.exited).toBe(2);
+    expect(run.stderr()).toContain(`The collateral cache ${root}/collateral belongs to uid 1000, but ratls runs as uid 0`);
+    expect(run.stderr()).toContain('[STATE_DIR_UNUSABLE]');
+  });
+
   it('a port it may not bind is reported as a port problem', async () => {
     const privileged = Number((await readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')).trim());
     expect(privileged).toBeGreaterThan(443); // the host's default (1024); containers often lower it
