@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { clearVerifierCache, verifyQuote } from '../src/verify/dcap.ts';
-import { splitSignedJson } from '../src/verify/collateral.ts';
+import { splitSignedJson } from '../src/verify/signed-json.ts';
 import { toHex } from '../src/core/bytes.ts';
 import type { Collateral } from '../src/core/types.ts';
 import { collateralDirFor, loadCollateralDir, loadManifest, readTestFile } from '../tests/helpers/testdata.ts';

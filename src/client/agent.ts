@@ -8,8 +8,12 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions } from './attestor.ts';
-import { AttestationError, failedResult } from './errors.ts';
+import { failedResult } from '../core/checks.ts';
+import type { VerifyError } from '../core/errors.ts';
+import { AttestationError } from './errors.ts';
 import { noRenegotiation } from './tls-options.ts';
+
+const CLOSED_DURING_ATTESTATION: VerifyError = { code: 'CONNECTION_FAILED', message: 'The connection closed during attestation.' };
 
 /** Options of {@link createAttestedAgent}. */
 export interface AttestedAgentOptions extends AttestOptions {
@@ -52,7 +56,9 @@ export class AttestedAgent extends https.Agent {
         () => {
           socket.removeListener('error', onError);
           if (socket.destroyed)
-            return once(new AttestationError(`${host}:${options.port ?? 443}`, failedResult('CONNECTION_FAILED', 'The connection closed during attestation.')));
+            return once(
+              new AttestationError(`${host}:${options.port ?? 443}`, failedResult(CLOSED_DURING_ATTESTATION, { check: CLOSED_DURING_ATTESTATION.code })),
+            );
           once(null, socket);
         },
         (err: unknown) => {

@@ -12,11 +12,14 @@ import type { CollateralSource } from '../collateral/types.ts';
 import { StapledCollateralSource } from '../ratls/stapled-source.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import type { CheckRecord, VerificationResult } from '../core/types.ts';
-import { toVerifyError } from '../core/errors.ts';
+import { failedResult } from '../core/checks.ts';
+import { toVerifyError, type VerifyError } from '../core/errors.ts';
 import { toArrayBuffer, toHex } from '../core/bytes.ts';
-import { AttestationError, failedResult } from './errors.ts';
+import { AttestationError } from './errors.ts';
 import { rawGet } from './evidence-request.ts';
 import { clean } from './report.ts';
+
+const NO_CERTIFICATE: VerifyError = { code: 'EVIDENCE_MISSING', message: 'The server presented no certificate.' };
 
 /** Path of the nonce evidence route served by `ratls serve`. */
 export const EVIDENCE_PATH = '/.well-known/ratls/evidence';
@@ -73,7 +76,7 @@ export class Attestor {
       });
     } catch (err) {
       const e = toVerifyError(err);
-      return failedResult(e.code, e.message);
+      return failedResult(e, { check: e.code });
     }
   }
 
@@ -90,7 +93,7 @@ export class Attestor {
     const raw = socket.getPeerCertificate(false)?.raw;
     const event: AttestationEvent = {
       peer,
-      result: failedResult('EVIDENCE_MISSING', 'The server presented no certificate.'),
+      result: failedResult(NO_CERTIFICATE, { check: NO_CERTIFICATE.code }),
       nonceVerified: false,
       at: this.now(),
     };
@@ -116,7 +119,10 @@ export class Attestor {
           }
           throw new AttestationError(
             peer,
-            failedResult('NONCE_MISSING', `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.`),
+            failedResult(
+              { code: 'NONCE_MISSING', message: `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.` },
+              { check: 'NONCE_MISSING' },
+            ),
           );
         }
         const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
@@ -148,7 +154,7 @@ export class Attestor {
           event.result = err.result;
         } else {
           const e = toVerifyError(err, 'NONCE_MISMATCH');
-          event.result = failedResult(e.code, e.message);
+          event.result = failedResult(e, { check: e.code });
         }
         return this.reject(event);
       }

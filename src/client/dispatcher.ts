@@ -7,6 +7,7 @@ import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import type { TLSSocket } from 'node:tls';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions } from './attestor.ts';
+import { failedResult } from '../core/checks.ts';
 import { AttestationError } from './errors.ts';
 import { noRenegotiation } from './tls-options.ts';
 
@@ -39,14 +40,10 @@ export function createAttestedDispatcher(policy: ClientPolicy, opts: AttestedDis
   const connect: buildConnector.connector = (options, callback) => {
     if (options.protocol !== 'https:') {
       callback(
-        new AttestationError(`${options.hostname}:${options.port}`, {
-          ok: false,
-          tcbStatus: null,
-          advisoryIds: [],
-          quote: null,
-          checks: [],
-          errors: [{ code: 'CONNECTION_FAILED', message: `Refusing ${options.protocol}//${options.hostname}: attested connections need https.` }],
-        }),
+        new AttestationError(
+          `${options.hostname}:${options.port}`,
+          failedResult({ code: 'CONNECTION_FAILED', message: `Refusing ${options.protocol}//${options.hostname}: attested connections need https.` }),
+        ),
         null,
       );
       return;

@@ -26,8 +26,3 @@ export class AttestationError extends RatlsError {
     this.peer = peer;
   }
 }
-
-/** A result holding only `error`, for failures before any quote was looked at. */
-export function failedResult(code: ErrorCode, message: string): VerificationResult {
-  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code, message }], quote: null, checks: [{ name: code, ok: false, detail: message }] };
-}

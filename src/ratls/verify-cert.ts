@@ -7,8 +7,9 @@
  * Browser-safe: WebCrypto, @peculiar/x509, cbor2; time is a parameter.
  */
 import { X509Certificate } from '@peculiar/x509';
-import { RatlsError, toVerifyError, type VerifyError } from '../core/errors.ts';
-import type { AppraisalPolicy, CheckRecord, Collateral, VerificationResult } from '../core/types.ts';
+import { CheckRecorder } from '../core/checks.ts';
+import { RatlsError } from '../core/errors.ts';
+import type { AppraisalPolicy, Collateral, QuoteSummary, VerificationResult } from '../core/types.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralMatches } from '../collateral/inspect.ts';
@@ -78,22 +79,9 @@ const UNDERSTOOD_CRITICAL = new Set([
   OID_DSTACK_QUOTE,
 ]);
 
-interface Acc {
-  errors: VerifyError[];
-  checks: CheckRecord[];
-}
-
-function fail(acc: Acc, name: string, err: VerifyError): void {
-  acc.errors.push(err);
-  acc.checks.push({ name, ok: false, detail: err.message });
-}
-
-function pass(acc: Acc, name: string, detail?: string): void {
-  acc.checks.push(detail === undefined ? { name, ok: true } : { name, ok: true, detail });
-}
-
-function emptyResult(acc: Acc, certificate: RatlsCertificateInfo | null = null): RatlsVerificationResult {
-  return { ok: false, tcbStatus: null, advisoryIds: [], errors: acc.errors, quote: null, checks: acc.checks, ratls: null, certificate };
+/** A result that stopped before DCAP verification: what was recorded, never ok. */
+function stopped(rec: CheckRecorder, certificate: RatlsCertificateInfo | null = null, ratls: RatlsInfo | null = null): RatlsVerificationResult {
+  return { ...rec.result(), ok: false, ratls, certificate };
 }
 
 /** Where the quote and its binding come from. */
@@ -106,15 +94,15 @@ interface Evidence {
 
 /** Verifies an RA-TLS certificate (DER). Never throws. */
 export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
-  const acc: Acc = { errors: [], checks: [] };
-  if (!validTime(acc, opts)) return emptyResult(acc);
+  const rec = new CheckRecorder();
+  if (!validTime(rec, opts)) return stopped(rec);
   try {
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(toArrayBuffer(der));
     } catch {
-      fail(acc, 'certificate', { code: 'CERT_MALFORMED', message: 'The peer certificate is not a valid X.509 DER certificate.' });
-      return emptyResult(acc);
+      rec.fail('certificate', { code: 'CERT_MALFORMED', message: 'The peer certificate is not a valid X.509 DER certificate.' });
+      return stopped(rec);
     }
     const info: RatlsCertificateInfo = {
       notBefore: cert.notBefore.toISOString(),
@@ -122,17 +110,17 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
       fingerprintSha256: toHex(await digest('SHA-256', der)),
       subject: cert.subject,
     };
-    checkValidity(acc, cert, opts);
+    checkValidity(rec, cert, opts);
     const spkiDer = new Uint8Array(cert.publicKey.rawData);
     try {
       if (!(await cert.verify({ signatureOnly: true }))) {
-        fail(acc, 'certificate signature', {
+        rec.fail('certificate signature', {
           code: 'CERT_MALFORMED',
           message: 'The certificate is not validly self-signed by its own key; it was altered after issuance.',
         });
-      } else pass(acc, 'certificate signature');
+      } else rec.pass('certificate signature');
     } catch {
-      fail(acc, 'certificate signature', {
+      rec.fail('certificate signature', {
         code: 'CERT_MALFORMED',
         message: 'The certificate signature could not be checked (unsupported key or signature algorithm).',
       });
@@ -141,29 +129,29 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
     const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensions.filter((e) => e.type === oid).length > 1);
     if (dup) {
-      fail(acc, 'evidence extension', {
+      rec.fail('evidence extension', {
         code: 'CERT_MALFORMED',
         message: `The certificate carries extension ${dup} more than once; it is malformed or crafted to confuse verifiers.`,
       });
-      return emptyResult(acc, info);
+      return stopped(rec, info);
     }
     // RFC 5280 4.2: a critical extension the verifier does not process makes the certificate invalid;
     // nothing else checks it here, because the WebPKI check is off for RA-TLS peers.
     const unknownCritical = cert.extensions.find((e) => e.critical && !UNDERSTOOD_CRITICAL.has(e.type));
     if (unknownCritical) {
-      fail(acc, 'critical extensions', {
+      rec.fail('critical extensions', {
         code: 'CERT_MALFORMED',
         message: `The certificate marks extension ${unknownCritical.type} critical and this verifier does not understand it, so it must reject the certificate (RFC 5280).`,
       });
-      return emptyResult(acc, info);
+      return stopped(rec, info);
     }
     let evidence: Evidence;
     try {
       evidence = extractEvidence(cert);
-      pass(acc, 'evidence extension', evidence.profile === 'ccc' ? OID_RATLS_EVIDENCE : OID_DSTACK_QUOTE);
+      rec.pass('evidence extension', evidence.profile === 'ccc' ? OID_RATLS_EVIDENCE : OID_DSTACK_QUOTE);
     } catch (err) {
-      fail(acc, 'evidence extension', toVerifyError(err, 'EVIDENCE_MALFORMED'));
-      return emptyResult(acc, info);
+      rec.failWith('evidence extension', err, 'EVIDENCE_MALFORMED');
+      return stopped(rec, info);
     }
 
     let stapled: Collateral | undefined;
@@ -171,17 +159,17 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     if (endorsements) {
       try {
         stapled = decodeEndorsements(new Uint8Array(endorsements.value)).collateral;
-        pass(acc, 'stapled collateral', 'decoded');
+        rec.pass('stapled collateral', 'decoded');
       } catch (err) {
         // A broken staple is reported but does not stop other sources from supplying collateral.
-        fail(acc, 'stapled collateral', toVerifyError(err, 'COLLATERAL_MALFORMED'));
+        rec.failWith('stapled collateral', err, 'COLLATERAL_MALFORMED');
       }
     }
-    const result = await verifyEvidenceParts(acc, evidence, spkiDer, opts, stapled);
+    const result = await verifyEvidenceParts(rec, evidence, spkiDer, opts, stapled);
     return { ...result, certificate: info };
   } catch (err) {
-    fail(acc, 'internal', toVerifyError(err));
-    return emptyResult(acc);
+    rec.failWith('internal', err);
+    return stopped(rec);
   }
 }
 
@@ -190,47 +178,47 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
  * the SPKI of the TLS connection it came over. Pass `expectedNonce` to require the nonce. Never throws.
  */
 export async function verifyRatlsEvidence(evidence: Uint8Array, spkiDer: Uint8Array, opts: VerifyRatlsOptions): Promise<RatlsVerificationResult> {
-  const acc: Acc = { errors: [], checks: [] };
-  if (!validTime(acc, opts)) return emptyResult(acc);
+  const rec = new CheckRecorder();
+  if (!validTime(rec, opts)) return stopped(rec);
   try {
     let ev: Evidence;
     try {
       const { quote, claimsBuffer } = decodeEvidence(evidence);
       ev = { profile: 'ccc', quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
-      pass(acc, 'evidence');
+      rec.pass('evidence');
     } catch (err) {
-      fail(acc, 'evidence', toVerifyError(err, 'EVIDENCE_MALFORMED'));
-      return emptyResult(acc);
+      rec.failWith('evidence', err, 'EVIDENCE_MALFORMED');
+      return stopped(rec);
     }
-    return await verifyEvidenceParts(acc, ev, spkiDer, opts, undefined);
+    return await verifyEvidenceParts(rec, ev, spkiDer, opts, undefined);
   } catch (err) {
-    fail(acc, 'internal', toVerifyError(err));
-    return emptyResult(acc);
+    rec.failWith('internal', err);
+    return stopped(rec);
   }
 }
 
 /** Every time comparison against an invalid Date is false, which would pass checks: fail closed. */
-function validTime(acc: Acc, opts: VerifyRatlsOptions): boolean {
+function validTime(rec: CheckRecorder, opts: VerifyRatlsOptions): boolean {
   if (opts && opts.now instanceof Date && !Number.isNaN(opts.now.getTime())) return true;
-  fail(acc, 'verification time', { code: 'INTERNAL', message: 'The verification time is missing or not a valid date; pass options.now.' });
+  rec.fail('verification time', { code: 'INTERNAL', message: 'The verification time is missing or not a valid date; pass options.now.' });
   return false;
 }
 
-function checkValidity(acc: Acc, cert: X509Certificate, opts: VerifyRatlsOptions): void {
+function checkValidity(rec: CheckRecorder, cert: X509Certificate, opts: VerifyRatlsOptions): void {
   const now = opts.now.getTime();
   if (now < cert.notBefore.getTime()) {
-    fail(acc, 'certificate validity', {
+    rec.fail('certificate validity', {
       code: 'CERT_NOT_YET_VALID',
       message: `The certificate is valid only from ${cert.notBefore.toISOString()}; check this machine's clock or the server's.`,
     });
   } else if (now > cert.notAfter.getTime()) {
-    fail(acc, 'certificate validity', {
+    rec.fail('certificate validity', {
       code: 'CERT_EXPIRED',
       message: `The certificate expired at ${cert.notAfter.toISOString()}; the server failed to rotate it. Retry later or report it to the operator.`,
     });
-  } else pass(acc, 'certificate validity', `${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()}`);
+  } else rec.pass('certificate validity', `${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()}`);
   if (opts.maxCertAgeSeconds !== undefined && now - cert.notBefore.getTime() > opts.maxCertAgeSeconds * 1000) {
-    fail(acc, 'certificate age', {
+    rec.fail('certificate age', {
       code: 'CERT_TOO_OLD',
       message: `The certificate was issued at ${cert.notBefore.toISOString()}, more than ${opts.maxCertAgeSeconds} s ago; ask for fresh evidence with a nonce or relax maxCertAgeSeconds.`,
     });
@@ -274,7 +262,7 @@ function unwrapOctetString(b: Uint8Array): Uint8Array | undefined {
 }
 
 async function verifyEvidenceParts(
-  acc: Acc,
+  rec: CheckRecorder,
   ev: Evidence,
   spkiDer: Uint8Array,
   opts: VerifyRatlsOptions,
@@ -289,8 +277,8 @@ async function verifyEvidenceParts(
   try {
     parsed = parseQuote(ev.quote);
   } catch (err) {
-    fail(acc, 'quote structure', toVerifyError(err, 'QUOTE_MALFORMED'));
-    return { ...emptyResult(acc), ratls };
+    rec.failWith('quote structure', err, 'QUOTE_MALFORMED');
+    return stopped(rec, null, ratls);
   }
   const reportData = parsed.body.reportData;
 
@@ -298,43 +286,43 @@ async function verifyEvidenceParts(
   if (ev.profile === 'ccc') {
     const expected = await reportDataForClaims(ev.claimsBuffer!);
     if (!constantTimeEqual(expected, reportData)) {
-      fail(acc, 'REPORTDATA binding', {
+      rec.fail('REPORTDATA binding', {
         code: 'REPORTDATA_MISMATCH',
         message:
           `The quote's REPORTDATA (${toHex(reportData.subarray(0, 8))}...) is not SHA-256 of the certificate's claims followed by zeros (${toHex(expected.subarray(0, 8))}...): ` +
           'the quote was not produced for this certificate (for example, a quote copied from another machine or certificate).',
       });
-    } else pass(acc, 'REPORTDATA binding', 'REPORTDATA = SHA-256(claims) || 0^32');
+    } else rec.pass('REPORTDATA binding', 'REPORTDATA = SHA-256(claims) || 0^32');
     if (!(await claimsBindKey(ev.claims!, spkiDer))) {
-      fail(acc, 'public key binding', {
+      rec.fail('public key binding', {
         code: 'PUBKEY_MISMATCH',
         message: `The pubkey-hash claim does not match ${ev.claims!.pubkeyHashAlg} of this certificate's public key: the evidence belongs to a different key (key swapped or evidence transplanted).`,
       });
-    } else pass(acc, 'public key binding', `pubkey-hash = ${ev.claims!.pubkeyHashAlg}(SPKI)`);
+    } else rec.pass('public key binding', `pubkey-hash = ${ev.claims!.pubkeyHashAlg}(SPKI)`);
   } else {
     const expected = await dstackReportData(spkiDer);
     if (!constantTimeEqual(expected, reportData)) {
-      fail(acc, 'REPORTDATA binding', {
+      rec.fail('REPORTDATA binding', {
         code: 'REPORTDATA_MISMATCH',
         message:
           'The quote\'s REPORTDATA is not SHA-512("ratls-cert:" || SPKI) of this certificate\'s key (dstack profile): the quote was made for another key.',
       });
-    } else pass(acc, 'REPORTDATA binding', 'REPORTDATA = SHA-512("ratls-cert:" || SPKI)');
+    } else rec.pass('REPORTDATA binding', 'REPORTDATA = SHA-512("ratls-cert:" || SPKI)');
   }
 
   if (opts.expectedNonce) {
     const got = ev.claims?.nonce;
     if (!got) {
-      fail(acc, 'nonce', {
+      rec.fail('nonce', {
         code: 'NONCE_MISSING',
         message: 'A nonce was expected but the evidence carries none; the server did not answer the freshness challenge.',
       });
     } else if (!constantTimeEqual(got, opts.expectedNonce)) {
-      fail(acc, 'nonce', {
+      rec.fail('nonce', {
         code: 'NONCE_MISMATCH',
         message: 'The evidence carries a different nonce than the one sent: it is a replay or belongs to another request.',
       });
-    } else pass(acc, 'nonce');
+    } else rec.pass('nonce');
   }
 
   // Collateral: explicit, else stapled (if current), else sources; a stale staple is still handed
@@ -369,41 +357,32 @@ async function verifyEvidenceParts(
         );
       }
     } catch (err) {
-      fail(acc, 'collateral', toVerifyError(err, 'COLLATERAL_MISSING'));
+      rec.failWith('collateral', err, 'COLLATERAL_MISSING');
     }
   }
 
   // a staple or cache older than the policy's minimum is skipped above; if nothing newer was found
   // (or collateral was supplied), verifyQuote reports TCB_EVALUATION_TOO_OLD from the signed data
 
-  let base: VerificationResult;
-  if (collateral) {
-    pass(acc, 'collateral', collateralSource);
-    const policy: AppraisalPolicy | undefined = opts.policy ? { ...opts.policy } : undefined;
-    // Raw-quote REPORTDATA pinning makes no sense here: RA-TLS binds REPORTDATA itself.
-    if (policy) delete policy.reportData;
-    base = await verifyQuote(ev.quote, {
-      collateral,
-      now: opts.now,
-      ...(opts.trustedRoots ? { trustedRoots: opts.trustedRoots } : {}),
-      ...(policy ? { policy } : {}),
-    });
-  } else {
-    let summary;
+  if (!collateral) {
+    // The reason is recorded above; the quote's fields are still worth reporting.
+    let summary: QuoteSummary | null;
     try {
       summary = summarizeQuote(parsed);
     } catch {
       summary = null;
     }
-    base = { ok: false, tcbStatus: null, advisoryIds: [], errors: [], quote: summary, checks: [] };
+    return { ...rec.result({ quote: summary }), ok: false, ratls, certificate: null };
   }
-  const errors = [...acc.errors, ...base.errors];
-  return {
-    ...base,
-    ok: base.ok && errors.length === 0,
-    errors,
-    checks: [...acc.checks, ...base.checks],
-    ratls,
-    certificate: null,
-  };
+  rec.pass('collateral', collateralSource);
+  const policy: AppraisalPolicy | undefined = opts.policy ? { ...opts.policy } : undefined;
+  // Raw-quote REPORTDATA pinning makes no sense here: RA-TLS binds REPORTDATA itself.
+  if (policy) delete policy.reportData;
+  const base = await verifyQuote(ev.quote, {
+    collateral,
+    now: opts.now,
+    ...(opts.trustedRoots ? { trustedRoots: opts.trustedRoots } : {}),
+    ...(policy ? { policy } : {}),
+  });
+  return { ...rec.around(base), ratls, certificate: null };
 }

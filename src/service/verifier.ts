@@ -7,6 +7,7 @@
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
+import { failedResult } from '../core/checks.ts';
 import { RatlsError, toVerifyError } from '../core/errors.ts';
 import type { QuoteSummary, VerificationResult } from '../core/types.ts';
 import { parseQuote } from '../quote/parse.ts';
@@ -114,5 +115,5 @@ function failed(err: unknown, quote: QuoteSummary | null = null): VerificationRe
     err instanceof RatlsError
       ? toVerifyError(err)
       : { code: 'INTERNAL' as const, message: 'The verifier failed unexpectedly; the operator can find details in the service log.' };
-  return { ok: false, tcbStatus: null, advisoryIds: [], errors: [e], quote, checks: [] };
+  return failedResult(e, { quote });
 }

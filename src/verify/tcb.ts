@@ -5,7 +5,8 @@
  */
 import type { EnclaveReportBody, Quote } from '../quote/types.ts';
 import { constantTimeEqual, toHex } from '../core/bytes.ts';
-import type { ModuleTcbLevel, QeIdentity, TcbInfo, TdxModuleIdentity, TdxTcbLevel } from './collateral.ts';
+import type { ModuleTcbLevel, TcbInfo, TdxModuleIdentity, TdxTcbLevel } from './tcb-info.ts';
+import type { QeIdentity } from './qe-identity.ts';
 import type { VerifyError } from '../core/errors.ts';
 import type { PckExtensions } from './pck.ts';
 import type { TcbStatus } from '../core/types.ts';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { splitSignedJson, parseTcbInfo } from '../../src/verify/collateral.ts';
+import { splitSignedJson } from '../../src/verify/signed-json.ts';
+import { parseTcbInfo } from '../../src/verify/tcb-info.ts';
 import { verifyQuote } from '../../src/verify/dcap.ts';
 import { ERROR_CODES } from '../../src/core/errors.ts';
 import type { Collateral, VerificationResult } from '../../src/core/types.ts';

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { parseQeIdentity, parseTcbInfo, splitSignedJson } from '../../src/verify/collateral.ts';
+import { parseQeIdentity } from '../../src/verify/qe-identity.ts';
+import { splitSignedJson } from '../../src/verify/signed-json.ts';
+import { parseTcbInfo } from '../../src/verify/tcb-info.ts';
 import { DerReader, TAG, derRoot, parseTime } from '../../src/verify/der.ts';
 import { RatlsError, type ErrorCode } from '../../src/core/errors.ts';
 import { parsePckExtensions, pckInfoFromQuote } from '../../src/verify/pck.ts';

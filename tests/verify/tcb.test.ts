@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuote } from '../../src/quote/parse.ts';
-import { parseTcbInfo, parseQeIdentity, splitSignedJson, type TcbInfo } from '../../src/verify/collateral.ts';
+import { parseQeIdentity } from '../../src/verify/qe-identity.ts';
+import { splitSignedJson } from '../../src/verify/signed-json.ts';
+import { parseTcbInfo, type TcbInfo } from '../../src/verify/tcb-info.ts';
 import { pckInfoFromQuote } from '../../src/verify/pck.ts';
 import { evaluateQeIdentity, evaluateTcb, type QeEvaluation } from '../../src/verify/tcb.ts';
 import type { TcbStatus } from '../../src/core/types.ts';
