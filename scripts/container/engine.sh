@@ -26,11 +26,13 @@ install_missing() {
 
 start() {
   install_missing
-  if $DOCKER info >/dev/null 2>&1; then
+  local why
+  if why="$($DOCKER version --format '{{.Server.Version}}' 2>&1 >/dev/null)"; then
     ct_log "using the running Docker engine"
     return 0
   fi
-  [ "$(id -u)" -eq 0 ] || ct_die "no Docker engine answers ($DOCKER info failed) and only root can start dockerd here; start it (systemctl start docker) or run as root"
+  why="$(printf '%s' "$why" | grep -v '^$' | tail -n 1)"
+  [ "$(id -u)" -eq 0 ] || ct_die "no Docker engine answers ($why); start one (systemctl start docker), get access to its socket, or run as root so that this script starts dockerd"
   if [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null 2>&1; then
     ct_die "a dockerd is running but does not answer on /var/run/docker.sock; see its log, or stop it and retry"
   fi
