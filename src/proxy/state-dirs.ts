@@ -17,17 +17,19 @@ export interface StateDir {
   purpose: string;
   /** Config key an admin changes to move it. */
   key: string;
+  /** The directory must belong to this process's user (the collateral cache reads nothing from anyone else's). */
+  mustOwn: boolean;
 }
 
 /** The state directories `config` makes the proxy write to. */
 export function stateDirsFor(config: ServeConfig): StateDir[] {
   const dirs: StateDir[] = [];
   if (config.evidence.provider === 'simulated') {
-    dirs.push({ path: config.evidence.simDir, purpose: 'simulated TDX world', key: 'evidence.simDir (RATLS_SIM_DIR, --sim-dir)' });
+    dirs.push({ path: config.evidence.simDir, purpose: 'simulated TDX world', key: 'evidence.simDir (RATLS_SIM_DIR, --sim-dir)', mustOwn: false });
   }
   // The simulated provider staples collateral of its own; only a real provider fills the cache.
   if (config.collateral.cacheDir && config.evidence.provider !== 'simulated' && config.tls.stapleCollateral) {
-    dirs.push({ path: config.collateral.cacheDir, purpose: 'collateral cache', key: 'collateral.cacheDir (RATLS_COLLATERAL_CACHE_DIR)' });
+    dirs.push({ path: config.collateral.cacheDir, purpose: 'collateral cache', key: 'collateral.cacheDir (RATLS_COLLATERAL_CACHE_DIR)', mustOwn: true });
   }
   return dirs;
 }
@@ -59,13 +61,13 @@ export async function prepareStateDirs(config: ServeConfig): Promise<StateDir[]>
       await fail('create a file in', d.path, err);
     }
     await unlink(probe).catch(() => undefined);
-    if (d.purpose === 'collateral cache') {
+    if (d.mustOwn) {
       const st = await stat(d.path);
       const uid = process.getuid?.();
       if (uid !== undefined && st.uid !== uid) {
         throw new RatlsError(
           'STATE_DIR_UNUSABLE',
-          `The collateral cache ${d.path} belongs to uid ${st.uid}, but ratls runs as uid ${uid}; the cache only trusts entries in a directory of its own user. ` +
+          `The ${d.purpose} ${d.path} belongs to uid ${st.uid}, but ratls runs as uid ${uid}; the cache only trusts entries in a directory of its own user. ` +
             `Give it to uid ${uid} (chown -R ${uid} ${d.path}) or remove it so that it is created again, or point ${d.key} elsewhere.`,
         );
       }
