@@ -172,8 +172,9 @@ export class Stack {
     return changes.filter((c) => !/^[AC] /.test(c) || !byEngine.has(c.slice(2)));
   }
 
+  /** The service container's output, stdout and stderr (from the engine: docker-compose starts slowly). */
   async logs(service: string): Promise<string> {
-    const r = await this.compose('logs', '--no-color', service);
+    const r = await run(DOCKER, ['logs', await this.id(service)]);
     return r.stdout + r.stderr;
   }
 
