@@ -1,7 +1,7 @@
 /**
  * deploy/compose.yaml as an admin without TDX runs it (RATLS_EVIDENCE_PROVIDER=simulated in the
- * env file), with open-webui and Ollama swapped for stand-ins and every security setting of the
- * proxy service kept. Everything is checked from the host, through the published port only.
+ * env file), with open-webui and Ollama swapped for the project's demo apps (`ratls demo webui`,
+ * `ratls demo ollama`) and every security setting of the proxy service kept. Everything is checked from the host, through the published port only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -15,6 +15,9 @@ const stack = new Stack({ overrides: ['tests/container/compose.stand-ins.yaml'],
 let work: string;
 let rootPem: string;
 let attested: AttestedFetch & { close(): Promise<void> };
+let apiKey: string;
+/** A model the demo Ollama backend holds from the start. */
+let MODEL: string;
 
 /** The simulated world's root, copied out of the ratls-state volume through the container. */
 async function copyRoot(name: string): Promise<string> {
@@ -26,15 +29,13 @@ async function copyRoot(name: string): Promise<string> {
 /** `ratls verify` from the host's checkout, as a client would run it. */
 const verify = (root: string) => run(process.execPath, [join(ROOT, 'bin/ratls'), 'verify', stack.url, '--root', root, '--nonce'], { timeoutMs: 60_000 });
 
-/** Streams a chat through the proxy's /ollama/ route with the official client; records when each part arrived. */
-async function chat(tokens: number, onPart?: (n: number) => void): Promise<{ text: string; times: number[]; done: boolean }> {
-  const ollama = new Ollama({ host: `${stack.url}/ollama`, fetch: attested });
-  const stream = await ollama.chat({
-    model: 'stand-in:latest',
-    messages: [{ role: 'user', content: 'through the container' }],
-    stream: true,
-    options: { num_predict: tokens },
-  });
+/**
+ * Streams a chat with the official client through the proxy's /ollama/, which open-webui serves
+ * behind its API keys (as open-webui documents for programmatic clients); records when each part arrived.
+ */
+async function chat(onPart?: (n: number) => void): Promise<{ text: string; times: number[]; done: boolean }> {
+  const ollama = new Ollama({ host: `${stack.url}/ollama`, fetch: attested, headers: { authorization: `Bearer ${apiKey}` } });
+  const stream = await ollama.chat({ model: MODEL, messages: [{ role: 'user', content: 'through the container' }], stream: true });
   let text = '';
   let done = false;
   const times: number[] = [];
@@ -56,6 +57,11 @@ beforeAll(async () => {
   policy.trustedRoots = [rootPem];
   policy.collateral = { offline: true }; // only what the certificate staples
   attested = createAttestedFetch(policy);
+  // the demo app's admin API key, from open-webui's data volume (where `ratls demo webui --state-dir` keeps it)
+  await docker('cp', `${await stack.id('open-webui')}:/app/backend/data/api-key`, join(work, 'api-key'));
+  apiKey = (await readFile(join(work, 'api-key'), 'utf8')).trim();
+  const tags = await attested(`${stack.url}/ollama/api/tags`, { headers: { authorization: `Bearer ${apiKey}` } });
+  MODEL = ((await tags.json()) as { models: Array<{ name: string }> }).models[0]!.name;
 });
 
 afterAll(async () => {
@@ -109,29 +115,33 @@ describe('deploy/compose.yaml with the simulated provider, from the host', () =>
     expect(r.stdout).toMatch(/SIMULATED/);
   });
 
-  it('streams a chat to the Ollama stand-in and serves the open-webui stand-in, verified by the client', async () => {
-    const { text, times, done } = await chat(20);
+  it('streams a chat through open-webui to Ollama, verified by the client; Ollama itself is not reachable', async () => {
+    const { text, times, done } = await chat();
     expect(text).toContain('You said: "through the container".');
     expect(done).toBe(true);
-    expect(times.length).toBeGreaterThanOrEqual(20);
-    // 20 tokens 50 ms apart: parts arrive as they are made, not all at once at the end
-    expect(times.at(-1)! - times[0]!).toBeGreaterThan(400);
+    expect(times.length).toBeGreaterThan(10);
+    // tokens 100 ms apart: parts arrive as they are made, not all at once at the end
+    expect(times.at(-1)! - times[0]!).toBeGreaterThan(times.length * 50);
+    // /ollama/ is open-webui's, behind its login: without a key it answers open-webui's 401, where raw Ollama would list its models
+    const anonymous = await attested(`${stack.url}/ollama/api/tags`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { detail?: string }).detail).toBeTruthy();
     const page = await attested(`${stack.url}/`);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('open-webui stand-in');
+    expect(await page.text()).toContain('open-webui-shaped');
   });
 
   it('drains an open stream on `docker stop`, then exits 0', async () => {
     const id = await stack.id('ratls');
     let stopping: Promise<string> | undefined;
-    // 60 tokens 50 ms apart: about 3 s of stream, well inside RATLS_DRAIN_TIMEOUT (30 s)
-    const streamed = await chat(60, (n) => {
+    // a stream of about 2 s, well inside RATLS_DRAIN_TIMEOUT (30 s); the proxy is stopped after its third part
+    const streamed = await chat((n) => {
       if (n === 3) stopping = docker('stop', id);
     });
     expect(stopping).toBeDefined();
     await stopping;
     expect(streamed.done).toBe(true);
-    expect(streamed.times.length).toBeGreaterThanOrEqual(60);
+    expect(streamed.text).toContain('through the attested TLS proxy.');
     expect(await stack.inspect('ratls', '.State.ExitCode')).toBe(0);
     expect(await stack.logs('ratls')).toMatch(/SIGTERM received, draining/);
   });

@@ -26,10 +26,10 @@ describe('deploy/compose.yaml', () => {
     const tsm = ratls.volumes!.find((v) => v.startsWith('/sys/kernel/config/tsm:'))!;
     expect(tsm.split(':')[1]).toBe(config.evidence.configfsRoot);
     expect(config.evidence.configfsRoot.startsWith('/sys/')).toBe(false);
-    // Routes reach the other services by name; Ollama's admin routes are refused.
-    const ollama = config.routes.find((r) => r.prefix === '/ollama/')!;
-    expect(ollama).toMatchObject({ target: 'http://ollama:11434', stripPrefix: true, rewriteHost: true, blockOllamaAdmin: true });
-    expect(config.routes.find((r) => r.prefix === '/')!.target).toBe('http://open-webui:8080');
+    // Every path goes to open-webui by its service name, /ollama/ included (open-webui serves it
+    // behind its login); Ollama is known but never routed to from the public listener.
+    expect(config.routes.map((r) => [r.prefix, r.target])).toEqual([['/', 'http://open-webui:8080']]);
+    expect(config.upstreams).toEqual({ openWebui: 'http://open-webui:8080', ollama: 'http://ollama:11434' });
   });
 
   it('publishes only the proxy, on the port it listens on, locked down', () => {
