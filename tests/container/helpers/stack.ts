@@ -142,13 +142,16 @@ export class Stack {
     return JSON.parse(await docker('inspect', '-f', `{{json ${format}}}`, await this.id(service))) as T;
   }
 
-  /** Waits until the service's container reports healthy; fails at once if it exits or turns unhealthy. */
-  async waitHealthy(service: string, timeoutMs = 60_000): Promise<void> {
+  /**
+   * Waits until the service's container reports healthy; fails at once if it exits. "unhealthy" is
+   * not final: on a busy machine a slow start fails a few probes before one passes.
+   */
+  async waitHealthy(service: string, timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const state = await this.inspect<{ Status: string; Health?: { Status: string } }>(service, '.State');
       if (state.Health?.Status === 'healthy') return;
-      if (state.Status === 'exited' || state.Status === 'dead' || state.Health?.Status === 'unhealthy' || Date.now() > deadline) {
+      if (state.Status === 'exited' || state.Status === 'dead' || Date.now() > deadline) {
         throw new Error(`${service} is ${state.Status}/${state.Health?.Status ?? 'no health'}:\n${await this.logs(service)}`);
       }
       await new Promise((r) => setTimeout(r, 250));
