@@ -66,7 +66,9 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
   if (ctx.at) row('Verified at', ctx.at.toISOString());
   const tcbRow = cmp.rows.find((x) => x.what === 'TCB status')!;
-  const tcbText = `${clean(tcbRow.actual)}   (policy allows: ${clean(tcbRow.expected.join(', '))})`;
+  // Intel's own result name adds what tcbStatus cannot say (TD relaunch advised).
+  const qvl = result.qvlStatus?.includes('RELAUNCH') ? ` (Intel QVL result ${clean(result.qvlStatus)})` : '';
+  const tcbText = `${clean(tcbRow.actual)}${qvl}   (policy allows: ${clean(tcbRow.expected.join(', '))})`;
   row('TCB status', tcbRow.ok ? (result.tcbStatus === 'UpToDate' ? ok(tcbText) : warn(tcbText)) : bad(tcbText));
   const adv = cmp.rows.find((x) => x.what === 'advisories');
   const advisories = allAdvisoryIds(result);
