@@ -16,7 +16,7 @@ import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
-import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, digest, toHex } from '../core/bytes.ts';
 import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from './claims.ts';
 import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 import { dstackReportData } from './identity.ts';
