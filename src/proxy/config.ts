@@ -2,10 +2,11 @@
  * Configuration of `ratls serve`: the typed shape, defaults, and loading from YAML < env < flags
  * with validation that names the offending key. Node-only.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, parseSize, formatSize } from './units.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs.ts';
+import { RatlsError } from '../core/errors.ts';
+import { readTrustedFile } from '../core/trusted-path.ts';
 
 /** One upstream route, matched by longest path prefix. */
 export interface RouteConfig {
@@ -197,8 +198,10 @@ export function mergeRaw(base: RawConfig, over: RawConfig): RawConfig {
 export function readConfigFile(path: string): RawConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // it decides what is published and where requests go: only if nobody else could have written it
+    text = readTrustedFile(path, { what: 'config file', kind: 'config' }).toString('utf8');
   } catch (err) {
+    if (err instanceof RatlsError) throw new ConfigError(`${err.message} [${err.code}]`);
     throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
   }
   let doc: unknown;
