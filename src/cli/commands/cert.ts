@@ -132,7 +132,10 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .addOption(FLAGS.root())
     .addOption(FLAGS.at())
     .addOption(FLAGS.collateral())
-    .option('--expect-nonce <hex>', "require the certificate's claims to carry this nonce (hex)")
+    .option(
+      '--expect-nonce <hex>',
+      "require the certificate's claims to carry this nonce, in hex as the evidence route (?nonce=HEX) and reports (ratls.nonce) write it",
+    )
     .addOption(new Option('--nonce <hex>').hideHelp())
     .option('--max-age <seconds>', 'reject certificates issued longer ago than this')
     .addOption(FLAGS.json())
@@ -144,7 +147,10 @@ export function registerCertCommands(program: Command, io: CliIo): void {
       const nonceHex = o.expectNonce ?? o.nonce;
       if (nonceHex !== undefined) {
         expectedNonce = fromHex(nonceHex);
-        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--expect-nonce must be non-empty hex.');
+        if (!expectedNonce || expectedNonce.length === 0)
+          throw new UsageError(
+            '--expect-nonce must be the nonce in hex (an even number of 0-9a-f digits, e.g. from `openssl rand -hex 32`), as the evidence route (?nonce=HEX) and reports (ratls.nonce) write it.',
+          );
       }
       const policy = policyFromFlags({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
       let collateral: Collateral | undefined;
