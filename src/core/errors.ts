@@ -81,6 +81,8 @@ export const ERROR_CODES = [
   'TOKEN_KEYS_INSECURE',
   // collateral older than the policy's minTcbEvaluationDataNumber
   'TCB_EVALUATION_TOO_OLD',
+  // evidence posted in the wrong field of an attestation request (e.g. CCC evidence as "quote")
+  'EVIDENCE_FORMAT_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
