@@ -83,6 +83,7 @@ const PLANS: Record<string, Plan> = {
   'npm ci': { kind: 'not run', why: 'it would replace node_modules under the running suite', coveredBy: '.ci/run' },
   'npm start': { kind: 'quickstart', expect: () => undefined }, // started in beforeAll; its banner is checked below
   'npm test': { kind: 'not run', why: 'it is this suite', coveredBy: '.ci/run' },
+  'npm run test:container': { kind: 'not run', why: 'it needs root and a container engine, and runs on its own', coveredBy: 'scripts/container/run.sh' },
   './bin/ratls verify https://localhost:8443 --root .ratls/sim/root.pem --nonce': {
     kind: 'quickstart',
     expect: (r) => {
@@ -133,8 +134,8 @@ const PLANS: Record<string, Plan> = {
   'ratls serve --config /etc/ratls/ratls.yaml': { kind: 'sandbox', expect: refusesWithoutTdx },
   'docker compose -f deploy/compose.yaml up -d': {
     kind: 'not run',
-    why: 'no Docker engine here; the compose file it starts is checked',
-    coveredBy: 'tests/deploy/compose.test.ts',
+    why: 'this suite runs without a container engine; npm run test:container runs this compose file',
+    coveredBy: 'tests/container/stack.test.ts',
   },
   'ratls verify https://vm.example:8443 --nonce': {
     kind: 'sandbox',
