@@ -3,6 +3,7 @@
  * verdict first, what the service and its token proved, then every measurement with what your
  * policy expects next to what the token states, the checks, and the reasons.
  */
+import { checkMark } from '../core/checks.ts';
 import type { AppraisalPolicy, VerificationResult } from '../core/types.ts';
 import { comparePolicy, type PolicyComparison } from '../verify/report.ts';
 import type { ServiceAttestation } from './attest-via-service.ts';
@@ -90,7 +91,10 @@ export function renderAttestReport(a: ServiceAttestation, ctx: AttestReportConte
     }
   }
   lines.push('  Checks:');
-  for (const ch of a.checks) lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
+  for (const ch of a.checks) {
+    const mark = checkMark(ch);
+    lines.push(`    ${mark === 'ok' ? ok('ok  ') : mark === 'WARN' ? warn('WARN') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
+  }
   if (a.errors.length > 0) {
     lines.push('  Reasons:');
     for (const e of a.errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);

@@ -166,6 +166,9 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
       ok: cert.ok && ev.ok,
       tcbStatus: ev.tcbStatus,
       advisoryIds: ev.advisoryIds,
+      ...(ev.tdxModuleAdvisoryIds ? { tdxModuleAdvisoryIds: ev.tdxModuleAdvisoryIds } : {}),
+      ...(ev.qeAdvisoryIds ? { qeAdvisoryIds: ev.qeAdvisoryIds } : {}),
+      ...(ev.qvlStatus !== undefined ? { qvlStatus: ev.qvlStatus } : {}),
       errors,
       // the token describes the fresh quote, not the certificate's
       quote: ev.quote,
