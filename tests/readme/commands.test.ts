@@ -83,7 +83,6 @@ const PLANS: Record<string, Plan> = {
   'npm ci': { kind: 'not run', why: 'it would replace node_modules under the running suite', coveredBy: '.ci/run' },
   'npm start': { kind: 'quickstart', expect: () => undefined }, // started in beforeAll; its banner is checked below
   'npm test': { kind: 'not run', why: 'it is this suite', coveredBy: '.ci/run' },
-  'npm run test:container': { kind: 'not run', why: 'it needs root and a container engine, and runs on its own', coveredBy: 'scripts/container/run.sh' },
   './bin/ratls verify https://localhost:8443 --root .ratls/sim/root.pem --nonce': {
     kind: 'quickstart',
     expect: (r) => {
