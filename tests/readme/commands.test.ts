@@ -214,7 +214,7 @@ const PLANS: Record<string, Plan> = {
       expect(a.policyCheck.verdict).toMatch(/the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, RTMR3/);
       const token = bash(
         SUBSTITUTIONS(
-          'jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --nonce "$(jq -r .nonce attest.json)" --allow-simulated',
+          'jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --expect-nonce "$(jq -r .nonce attest.json)" --allow-simulated',
         ),
       );
       expect(token.code, token.out).toBe(0);
@@ -232,7 +232,7 @@ const PLANS: Record<string, Plan> = {
     why: 'needs the service above running; run in its step',
     coveredBy: 'tests/readme/commands.test.ts',
   },
-  ['jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --nonce "$(jq -r .nonce attest.json)" --allow-simulated']:
+  ['jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --expect-nonce "$(jq -r .nonce attest.json)" --allow-simulated']:
     { kind: 'not run', why: 'needs the service above running; run in its step', coveredBy: 'tests/readme/commands.test.ts' },
   'ratls quote verify --quote quote.dat --collateral DIR --at 2025-07-19T10:00:34Z': {
     kind: 'sandbox',
