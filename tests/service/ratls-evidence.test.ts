@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
 import { startAttestService, type AttestServiceHandle } from '../../src/service/server.ts';
 import { verifyAttestationToken } from '../../src/token/verify.ts';
@@ -190,5 +190,52 @@ describe('what is not readable evidence is a 400 without a token', () => {
     expect(status).toBe(400);
     expect(res.error?.code).toBe(code);
     expect(res.token).toBeUndefined();
+  });
+});
+
+describe('hostile evidence', () => {
+  it('bit flips, truncations and random tails never throw, pass only where the quote is unsigned text (its PCK chain PEM), and refusals carry known codes', async () => {
+    const { appraiseAttestRequest } = await import('../../src/service/appraise.ts');
+    const { createDcapEvidenceVerifier } = await import('../../src/service/verifier.ts');
+    const { ERROR_CODES } = await import('../../src/core/errors.ts');
+    const { defaultClientPolicy } = await import('../../src/verify/policy-file.ts');
+    const policy = defaultClientPolicy();
+    policy.trustedRoots = [provider.rootPem];
+    const deps = {
+      policies: { defaultName: 'default', byName: new Map([['default', { name: 'default', hash: 'h', policy, nonIntelRoots: true }]]) },
+      verifier: createDcapEvidenceVerifier({ sources: [{ name: 'simulated', get: (req) => provider.collateral(req.now) }], offline: true }),
+      verifyAt: () => new Date(),
+      verifyTimeoutMs: 10_000,
+    };
+    const ev = await createNonceEvidence(id, provider, nonce);
+    const body = (e: Uint8Array) => JSON.stringify({ evidence: b64(e), certificate: b64(id.certDer), nonce: b64(nonce) });
+    const clean = await appraiseAttestRequest(body(ev), deps);
+    expect('result' in clean && clean.result.ok).toBe(true);
+    const text = Buffer.from(ev);
+    const pem = { start: text.indexOf('-----BEGIN'), end: text.lastIndexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----\n'.length };
+    expect(pem.start).toBeGreaterThan(0);
+    const known = new Set<string>(ERROR_CODES);
+    let refused = 0;
+    for (let i = 0; i < 150; i++) {
+      const m = ev.slice();
+      const at = Math.floor(Math.random() * m.length);
+      if (i % 3 === 0) m[at]! ^= 1 << (i % 8);
+      const bytes =
+        i % 3 === 1 ? m.subarray(0, Math.floor(Math.random() * m.length)) : i % 3 === 2 ? new Uint8Array([...m.subarray(0, 3), ...randomBytes(i)]) : m;
+      const a = await appraiseAttestRequest(body(bytes), deps);
+      if ('refused' in a) {
+        refused++;
+        expect(a.status).toBe(400);
+        expect(known.has(a.refused.code), a.refused.code).toBe(true);
+      } else if (a.result.ok) {
+        // the one unsigned part of a quote: the PCK chain as PEM text, which is parsed leniently
+        // (separators, the label after END); trust comes from the signatures of the DER inside
+        // and from the configured root, not from this text
+        expect(i % 3 === 0 && at >= pem.start && at < pem.end, `mutation ${i} at ${at} passed`).toBe(true);
+      } else {
+        for (const e of a.result.errors) expect(known.has(e.code), e.code).toBe(true);
+      }
+    }
+    expect(refused).toBeGreaterThan(50);
   });
 });
