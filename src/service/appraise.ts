@@ -1,7 +1,8 @@
 /**
- * The appraisal behind `POST /v1/attest`, without HTTP: the body is validated, the named policy
- * chosen, the evidence verified within the time limit, the nonce and runtime-data binding checked,
- * and the token's claims built. The route in app.ts only signs the claims and answers; a refusal
+ * The appraisal behind `POST /v1/attest`, without HTTP: the body is validated (a raw quote, CCC
+ * RA-TLS evidence with or without its certificate, or a certificate; src/service/formats.ts tells
+ * them apart), the named policy chosen, the evidence verified within the time limit, the nonce and
+ * runtime-data binding checked, and the token's claims built. The route in app.ts only signs the claims and answers; a refusal
  * carries the status it is answered with.
  */
 import { createHash } from 'node:crypto';
