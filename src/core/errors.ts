@@ -86,6 +86,11 @@ export const ERROR_CODES = [
   'TOKEN_KEYS_INSECURE',
   // collateral older than the policy's minTcbEvaluationDataNumber
   'TCB_EVALUATION_TOO_OLD',
+  // evidence posted in the wrong field of an attestation request (e.g. CCC evidence as "quote")
+  'EVIDENCE_FORMAT_MISMATCH',
+  // the bearer token of an opt-in listener (the Ollama listener): none configured, or weak or exposed
+  'ACCESS_TOKEN_MISSING',
+  'ACCESS_TOKEN_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
