@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { startAttestService, type AttestServiceHandle } from '../../../src/service/server.ts';
 import { verifyAttestationToken } from '../../../src/token/verify.ts';
 import { stubVerifier } from '../../service/stub-verifier.ts';
+import { runCli } from '../../helpers/cli.ts';
 import { loadManifest, readTestFile } from '../../helpers/testdata.ts';
 
 const POLICIES = resolve(import.meta.dirname, '../../../config/policies');
@@ -78,5 +79,26 @@ describe('expectedNonce given as text', () => {
     for (const bad of ['not base64!', '', 'abcde']) {
       await expect(check(token, bad)).rejects.toMatchObject({ code: 'NONCE_INVALID', message: expect.stringContaining('openssl rand -base64 32') });
     }
+  });
+});
+
+describe('--expect-nonce on the command line', () => {
+  it('takes hex, as ratls prints nonces, and says how to convert base64 instead of guessing', async () => {
+    const token = await tokenFor(OPENSSL_STYLE);
+    const r = await runCli('token', 'verify', token, '--jwks', jwksUrl, '--expect-nonce', OPENSSL_STYLE);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--expect-nonce takes the nonce in hex');
+    expect(r.err).toContain('base64 -d | xxd -p');
+    // the hex of the same nonce passes the nonce check (the token is read; its verdict is the stub's failure)
+    const ok = JSON.parse((await runCli('token', 'verify', token, '--jwks', jwksUrl, '--expect-nonce', NONCE.toString('hex'), '--json')).out) as Record<
+      string,
+      unknown
+    >;
+    expect(ok).toMatchObject({ nonceChecked: true, claims: { eat_nonce: NONCE.toString('base64url') } });
+    const other = JSON.parse((await runCli('token', 'verify', token, '--jwks', jwksUrl, '--expect-nonce', '00'.repeat(32), '--json')).out) as Record<
+      string,
+      unknown
+    >;
+    expect(other).toMatchObject({ ok: false, errors: [{ code: 'NONCE_MISMATCH' }] });
   });
 });
