@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServingIdentity } from '../../../src/proxy/identity-source.ts';
-import type { RunningRatlsServer } from '../../../src/proxy/server.ts';
-import { ENGINE_SETTINGS } from '../../proxy/helpers.ts';
+import { startRatlsServer, type RunningRatlsServer } from '../../../src/proxy/server.ts';
+import { ENGINE_SETTINGS, selfSignedSource, testConfig } from '../../proxy/helpers.ts';
 import { metricValue, rawExchange, recordingUpstream, startProxy, statusOf, upgradeRequest } from './raw-peers.ts';
 
 describe.each(ENGINE_SETTINGS)('ratls serve (engine: %s) refuses request-targets with a fragment', (engine) => {
@@ -71,5 +71,37 @@ describe.each(ENGINE_SETTINGS)('ratls serve (engine: %s) refuses request-targets
     expect(statusOf(await rawExchange(srv.port, post('/api/chat/completions')))).toBe(200);
     expect(statusOf(await rawExchange(srv.port, post('/api/files/a%23b')))).toBe(200);
     expect(arrived()).toEqual(['POST /api/chat/completions', 'POST /api/files/a%23b']);
+  });
+});
+
+describe('the opt-in Ollama listener refuses request-targets with a fragment (admin routes blocked there by default)', () => {
+  const TOKEN = 'q7Vf3kR9xM2pL8wZ4nB6tY1cH5jD0sGa';
+  let ollama: Awaited<ReturnType<typeof recordingUpstream>>;
+  let srv: RunningRatlsServer<ServingIdentity>;
+  let port: number;
+
+  beforeAll(async () => {
+    ollama = await recordingUpstream();
+    srv = await startRatlsServer(testConfig({ upstreams: { ollama: ollama.url }, ollamaListener: { listen: '127.0.0.1:0' } }), {
+      identitySource: selfSignedSource(),
+      ollamaToken: TOKEN,
+    });
+    port = srv.ollama!.port;
+  });
+  afterAll(async () => {
+    await srv?.close({ drainTimeoutMs: 500 });
+    await ollama?.close();
+  });
+
+  it('answers 400 with a valid token, for requests and upgrades, and forwards nothing', async () => {
+    const auth = `Host: localhost\r\nAuthorization: Bearer ${TOKEN}\r\n`;
+    const post = `POST /api/pull#x HTTP/1.1\r\n${auth}Content-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{"model":"bad"}`;
+    expect(statusOf(await rawExchange(port, post))).toBe(400);
+    expect(statusOf(await rawExchange(port, upgradeRequest('/api/pull#x', auth)))).toBe(400);
+    expect(ollama.seen).toEqual([]);
+    // baseline: the same admin route without the fragment is blocked, an ordinary one forwarded
+    expect(statusOf(await rawExchange(port, post.replace('/api/pull#x', '/api/pull')))).toBe(403);
+    expect(statusOf(await rawExchange(port, post.replace('/api/pull#x', '/api/chat')))).toBe(200);
+    expect(ollama.seen.map((a) => a.url)).toEqual(['/api/chat']);
   });
 });
