@@ -61,6 +61,17 @@ function withByte(at: number, value: number, from = der): Uint8Array {
 
 const extensionValue = (oid: string): Uint8Array => new Uint8Array(cert.extensions.find((e) => e.type === oid)!.value);
 
+/** DER of the OIDs of the small extensions damaged below (their values are too short to search for). */
+const OID_DER: Record<string, number[]> = { '2.5.29.17': [0x06, 0x03, 0x55, 0x1d, 0x11], '2.5.29.19': [0x06, 0x03, 0x55, 0x1d, 0x13] };
+
+/** Offset of the extnValue contents of extension `oid`: after its OID, the optional critical flag and the OCTET STRING header. */
+function extensionValueAt(oid: string): number {
+  let at = offsetOf(der, Buffer.from(OID_DER[oid]!)) + OID_DER[oid]!.length;
+  if (der[at] === 0x01) at += 3; // critical BOOLEAN
+  expect(der[at], 'OCTET STRING').toBe(0x04);
+  return at + (der[at + 1]! < 0x80 ? 2 : 2 + (der[at + 1]! & 0x7f));
+}
+
 /** The tag byte of the first commonName value inside the Name DER at `nameAt`. */
 function cnValueTag(nameAt: number): number {
   return offsetOf(der.subarray(nameAt), Buffer.from([0x06, 0x03, 0x55, 0x04, 0x03])) + nameAt + 5;
@@ -79,8 +90,9 @@ function caIssued(from: Uint8Array): Uint8Array {
 
 /** Damaged certificates, each one or two bytes away from the genuine one. */
 function damaged(): Array<{ name: string; der: Uint8Array; part: RegExp }> {
-  const san = offsetOf(der, extensionValue('2.5.29.17'));
-  const bc = offsetOf(der, extensionValue('2.5.29.19'));
+  const san = extensionValueAt('2.5.29.17');
+  const bc = extensionValueAt('2.5.29.19');
+  expect([der[san], der[bc]]).toEqual([0x30, 0x30]);
   const spki = offsetOf(der, cert.publicKey.rawData);
   const subjectAt = offsetOf(der, cert.subjectName.toArrayBuffer(), true);
   const issuerAt = offsetOf(der, cert.issuerName.toArrayBuffer());
