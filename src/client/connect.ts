@@ -16,6 +16,7 @@ import { findAttestationError } from './dispatcher.ts';
 import { parseHttpsUrl, probe } from './probe.ts';
 import { clean } from './report.ts';
 import { refusalHtml, refusalJson, statusHtml, statusJson, type ConnectStatus } from './pages.ts';
+import { limitWebSocketAge } from './ws-close.ts';
 
 /** Prefix of the proxy's own pages; never forwarded. */
 export const LOCAL_PREFIX = '/.ratls/';
@@ -131,6 +132,8 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     autoRewrite: true,
     protocolRewrite: 'http',
   });
+  // HTTP connections end at maxConnectionAge through the agent; WebSockets through this
+  limitWebSocketAge(proxy, agent.ages);
 
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, fallback?: { code: string; message: string }) => {
     if (res.headersSent) return void res.destroy();

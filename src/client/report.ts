@@ -11,6 +11,12 @@ export interface ReportContext {
   nonceRequested: boolean;
   nonceVerified: boolean;
   colour: boolean;
+  /** The policy's freshness.binding (default session). */
+  binding?: 'session' | 'certificate';
+  /** True when session-bound evidence passed on this connection. */
+  sessionBound?: boolean;
+  /** True when the policy pins the platform (PPID, FMSPC or PCE ID). */
+  platformPinned?: boolean;
 }
 
 const MEASUREMENT_ROWS: Array<[string, keyof NonNullable<VerificationResult['quote']>]> = [
@@ -45,19 +51,37 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
     row('  sha256', clean(r.certificate.fingerprintSha256));
   }
   if (r.ratls) row('Evidence', clean(`${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`));
-  const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
+  const keyBinding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
   row(
     'Key binding',
-    binding ? (binding.ok ? ok(`bound to this TLS key (${clean(binding.detail ?? 'ok')})`) : bad(clean(binding.detail ?? 'failed'))) : 'not checked',
+    keyBinding
+      ? keyBinding.ok
+        ? ok(`bound to this TLS key (${clean(keyBinding.detail ?? 'ok')})`)
+        : bad(clean(keyBinding.detail ?? 'failed'))
+      : 'not checked',
+  );
+  const binding = ctx.binding ?? 'session';
+  row(
+    'Binding',
+    binding === 'session'
+      ? ctx.sessionBound
+        ? ok('session: evidence bound to this TLS session (RFC 9266 exporter), this key and our nonce; a leaked key cannot relay it')
+        : bad('session binding did not pass')
+      : warn('certificate only: evidence bound to the TLS key, not to this session; relayable if the TLS key leaks'),
   );
   row(
     'Freshness',
     ctx.nonceVerified
-      ? ok('nonce round trip passed on this connection')
-      : ctx.nonceRequested
-        ? bad('nonce round trip failed')
-        : 'no nonce requested (use --nonce)',
+      ? ok(binding === 'session' ? 'fresh: quoted after our nonce, on this connection' : 'nonce round trip passed on this connection')
+      : ctx.nonceRequested || binding === 'session'
+        ? bad(binding === 'session' ? 'no fresh evidence' : 'nonce round trip failed')
+        : 'no nonce requested (use --nonce, or the default session binding)',
   );
+  if (result.quote) {
+    const q = result.quote;
+    const ids = q.ppid ? `PPID ${q.ppid}, FMSPC ${q.fmspc ?? '?'}, PCE ID ${q.pceId ?? '?'}` : 'unknown (PCK certificate not read)';
+    row('Platform', clean(ids) + (ctx.platformPinned ? ok(' (pinned)') : ' (not pinned: the same image on any machine passes)'));
+  }
   if (result.quote) {
     lines.push('  Measurements:');
     for (const [label, key] of MEASUREMENT_ROWS) lines.push(`    ${label.padEnd(13)}${clean(String(result.quote[key]))}`);

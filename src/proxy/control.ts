@@ -1,16 +1,17 @@
 /**
- * Control routes served by the proxy itself (Hono): RA-TLS evidence with a client nonce, the
- * certificate, collateral, health, readiness and Prometheus metrics.
+ * Control routes served by the proxy itself (Hono): session-bound evidence, RA-TLS evidence with a
+ * client nonce, the certificate, collateral, health, readiness and Prometheus metrics.
  */
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Collateral } from '../core/types.ts';
 import { type ErrorCode, RatlsError, toVerifyError } from '../core/errors.ts';
 import { fromHex, toBase64, toHex } from '../core/bytes.ts';
 import type { ServingIdentity } from './identity-source.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { MAX_NONCE_ROUTE_BYTES, type EvidenceAnswer, type EvidenceService } from './evidence-service.ts';
 
 /** Path prefix of the control routes. */
 export const CONTROL_PREFIX = '/.well-known/ratls/';
@@ -22,15 +23,14 @@ export function isControlPath(path: string): boolean {
 }
 
 /** Largest nonce the evidence route accepts, in bytes (createNonceEvidence itself allows up to 256): the claims hash makes longer nonces pointless. */
-export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = 64;
-/** Quote generation is slow and serialised on real TDX: cap concurrent evidence requests. */
-const MAX_CONCURRENT_EVIDENCE = 4;
+export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = MAX_NONCE_ROUTE_BYTES;
 
 /** What the control routes need from the running server. */
 export interface ControlContext<I extends ServingIdentity> {
   /** The identity whose certificate this TLS connection was served with (falls back to current). */
   identityFor(certDer: Uint8Array | undefined): I;
-  evidence?: (identity: I, nonce: Uint8Array) => Promise<Uint8Array>;
+  /** Session and nonce evidence, queued fairly (src/proxy/evidence-service.ts). */
+  evidence: EvidenceService<I>;
   collateral(): Promise<Collateral | undefined>;
   ready(): boolean;
   metrics: ProxyMetrics;
@@ -48,7 +48,6 @@ function wantsJson(accept: string | undefined, format: string | undefined): bool
 /** Builds the Hono app for the control routes. */
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
-  let evidenceInFlight = 0;
 
   const servedCert = (socket: unknown): Uint8Array | undefined => {
     const s = socket as Partial<TLSSocket>;
@@ -71,8 +70,31 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
   });
 
+  const send = (c: Context<{ Bindings: HttpBindings }>, a: EvidenceAnswer) => {
+    if (a.body instanceof Uint8Array) return c.body(a.body.slice().buffer as ArrayBuffer, a.status as 200, a.headers);
+    return c.json(a.body, a.status as 400, a.headers);
+  };
+
+  app.get(`${CONTROL_PREFIX}session`, async (c) => {
+    const socket = c.env.incoming.socket as TLSSocket;
+    const id = ctx.identityFor(servedCert(socket));
+    return send(c, await ctx.evidence.session(socket, id, c.req.query('nonce')));
+  });
+
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
+    const socket = c.env.incoming.socket as TLSSocket;
+    const id = ctx.identityFor(servedCert(socket));
     const nonceHex = c.req.query('nonce');
+    if (nonceHex === undefined) {
+      // no nonce: the certificate's own evidence, made once per certificate, no quote
+      const ev = ctx.evidence.certificateEvidence(id);
+      if (ev)
+        return c.body(ev.slice().buffer as ArrayBuffer, 200, {
+          'content-type': 'application/cbor',
+          'cache-control': 'no-store',
+          'x-ratls-binding': 'certificate',
+        });
+    }
     if (!nonceHex)
       return c.json(
         errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`),
@@ -83,22 +105,9 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     if (!nonce || nonce.length === 0) {
       return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
-    if (!ctx.evidence)
-      return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
-    if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
-      return c.json(errorBody('EVIDENCE_PROVIDER_FAILED', 'Too many evidence requests at once; retry in a second.'), 503, { 'retry-after': '1' });
-    }
-    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
-    evidenceInFlight++;
-    let evidence: Uint8Array;
-    try {
-      evidence = await ctx.evidence(id, nonce);
-    } catch (err) {
-      const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
-      return c.json(errorBody(e.code, e.message), 500);
-    } finally {
-      evidenceInFlight--;
-    }
+    const got = await ctx.evidence.nonce(socket, id, nonce);
+    if (!(got instanceof Uint8Array)) return send(c, got);
+    const evidence = got;
     const headers = { 'cache-control': 'no-store', 'x-ratls-simulated': String(id.simulated) };
     if (wantsJson(c.req.header('accept'), c.req.query('format'))) {
       return c.json(
@@ -144,7 +153,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     c.json(
       errorBody(
         'INTERNAL',
-        'Unknown control route. Known: /.well-known/ratls/evidence?nonce=HEX, /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
+        'Unknown control route. Known: /.well-known/ratls/session?nonce=HEX, /.well-known/ratls/evidence[?nonce=HEX], /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
       ),
       404,
     ),

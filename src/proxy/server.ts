@@ -19,6 +19,8 @@ import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
 import type { RatlsIdentity } from '../ratls/identity.ts';
+import type { SessionClaimsHook } from '../ratls/session-quoter.ts';
+import { createEvidenceService } from './evidence-service.ts';
 
 /** Optional collaborators of {@link startRatlsServer}. */
 export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
@@ -42,6 +44,8 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * benchmark that measured the difference; see docs/serve.md).
    */
   hotPath?: 'raw' | 'hono';
+  /** Extra claims for every session evidence batch quote (e.g. the runtime event log's "runtime-log"). */
+  sessionClaims?: SessionClaimsHook;
 }
 
 /** A running proxy. */
@@ -109,7 +113,15 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
       }
       return current;
     },
-    ...(source.evidence ? { evidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+    evidence: createEvidenceService<I>({
+      ...(source.quote ? { quote: (rd: Uint8Array) => source.quote!(rd) } : {}),
+      ...(source.evidence ? { nonceEvidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+      maxQueued: config.evidence.maxQueued,
+      maxBatch: config.evidence.maxBatch,
+      maxPerPeer: config.evidence.maxPerPeer,
+      ...(deps.sessionClaims ? { sessionClaims: deps.sessionClaims } : {}),
+      metrics,
+    }),
     collateral: async () => {
       if (!source.collateral) return undefined;
       // Collateral changes rarely; re-signing or re-fetching per request would be wasteful.

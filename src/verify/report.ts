@@ -12,6 +12,7 @@ const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
   ['userData', 'user data'],
   ['fmspc', 'FMSPC'],
   ['pceId', 'PCE ID'],
+  ['ppid', 'PPID'],
   ['teeTcbSvn', 'TEE_TCB_SVN'],
   ['teeTcbSvn2', 'TEE_TCB_SVN2'],
   ['mrSeam', 'MRSEAM'],

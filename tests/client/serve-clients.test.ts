@@ -1,6 +1,7 @@
 /**
- * Verifying clients against `ratls serve` (startRatlsServer, simulated world): nonce round trip
- * on the same connection, and the official openai and ollama clients streaming through it.
+ * Verifying clients against `ratls serve` (startRatlsServer, simulated world): session-bound
+ * evidence (the default) and the legacy nonce round trip on the same connection, and the official
+ * openai and ollama clients streaming through it with the default policy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
@@ -52,10 +53,27 @@ function get(url: string, agent: https.Agent): Promise<string> {
 }
 
 describe('against ratls serve', () => {
-  it('agent with a nonce round trip on the same connection, then the request', async () => {
+  it('agent with the default policy: session-bound evidence on the same connection, then the request', async () => {
+    const events: AttestationEvent[] = [];
+    const agent = createAttestedAgent(simPolicy(world), { onVerified: (e) => events.push(e) });
+    expect(JSON.parse(await get(`${srv.url}ollama/api/version`, agent))).toEqual({ version: '0.0.0-ratls-demo' });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.binding).toBe('session');
+    expect(events[0]!.sessionBound).toBe(true);
+    expect(events[0]!.nonceVerified).toBe(true);
+    expect(events[0]!.session?.claimNames).toEqual(['pubkey-hash', 'session-root']);
+    expect(events[0]!.session?.claims.get('session-root')).toHaveLength(32);
+    expect(events[0]!.result.checks.find((c) => c.name === 'session binding')?.detail).toMatch(/RFC 9266 exporter/);
+    await get(`${srv.url}ollama/api/tags`, agent);
+    expect(events).toHaveLength(1);
+    agent.destroy();
+  });
+
+  it('agent with certificate binding and a nonce round trip on the same connection, then the request', async () => {
     const events: AttestationEvent[] = [];
     const agent = createAttestedAgent(
       simPolicy(world, (p) => {
+        p.freshness.binding = 'certificate';
         p.freshness.requireNonce = true;
       }),
       { onVerified: (e) => events.push(e) },
@@ -64,6 +82,8 @@ describe('against ratls serve', () => {
     expect(events).toHaveLength(1);
     expect(events[0]!.nonceVerified).toBe(true);
     expect(events[0]!.result.checks.some((c) => c.name === 'nonce round trip' && c.ok)).toBe(true);
+    expect(events[0]!.sessionBound).toBe(false);
+    expect(events[0]!.result.checks.find((c) => c.name === 'binding')?.detail).toMatch(/relayable if the TLS key leaks/);
     // the connection is reused afterwards (keep-alive) without another attestation
     await get(`${srv.url}ollama/api/tags`, agent);
     expect(events).toHaveLength(1);
@@ -74,6 +94,7 @@ describe('against ratls serve', () => {
     const seen = new Set<string>();
     const d = createAttestedDispatcher(
       simPolicy(world, (p) => {
+        p.freshness.binding = 'certificate';
         p.freshness.requireNonce = true;
       }),
       { onVerified: (e) => seen.add(e.certSha256!) },
@@ -109,8 +130,9 @@ describe('against ratls serve', () => {
 });
 
 describe('official clients through the attested fetch', () => {
-  it('openai v6 streams chat completions (custom fetch)', async () => {
-    const fetch = createAttestedFetch(simPolicy(world));
+  it('openai v6 streams chat completions (custom fetch, default policy: session binding)', async () => {
+    const events: AttestationEvent[] = [];
+    const fetch = createAttestedFetch(simPolicy(world), { onVerified: (e) => events.push(e) });
     const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetch });
     const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hi there' }], stream: true });
     const times: number[] = [];
@@ -123,6 +145,8 @@ describe('official clients through the attested fetch', () => {
     expect(times.length).toBeGreaterThan(5);
     // streamed, not buffered: chunks arrived spread over time (20 ms between tokens upstream)
     expect(times[times.length - 1]! - times[0]!).toBeGreaterThan(100);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.sessionBound)).toBe(true);
     await fetch.close();
   });
 
@@ -152,8 +176,9 @@ describe('official clients through the attested fetch', () => {
     await dispatcher.close();
   });
 
-  it('ollama streams chat (custom fetch)', async () => {
-    const fetch = createAttestedFetch(simPolicy(world));
+  it('ollama streams chat (custom fetch, default policy: session binding)', async () => {
+    const events: AttestationEvent[] = [];
+    const fetch = createAttestedFetch(simPolicy(world), { onVerified: (e) => events.push(e) });
     const ollama = new Ollama({ host: `${srv.url}ollama`, fetch });
     const stream = await ollama.chat({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hello ollama' }], stream: true });
     let text = '';
@@ -164,6 +189,8 @@ describe('official clients through the attested fetch', () => {
     }
     expect(text).toContain('You said: "hello ollama"');
     expect(parts).toBeGreaterThan(5);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.sessionBound)).toBe(true);
     await fetch.close();
   });
 });

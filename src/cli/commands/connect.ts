@@ -10,6 +10,7 @@ interface ConnectFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  binding?: string;
   allowHost?: string[];
 }
 
@@ -33,7 +34,8 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .option('--listen <host:port>', 'where to listen (keep it on loopback)', '127.0.0.1:8080')
     .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
     .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--nonce', 'require a nonce round trip on every new upstream connection')
+    .option('--binding <kind>', 'session (default: evidence bound to each upstream TLS session) or certificate (the key only; relayable if the TLS key leaks)')
+    .option('--nonce', 'with --binding certificate: require a nonce round trip on every new upstream connection')
     .option(
       '--allow-host <name>',
       'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable',
@@ -61,7 +63,10 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
       const sim = s.lastVerified?.result.nonIntelRoot || s.lastFailure?.result.nonIntelRoot;
       io.out(`ratls connect: ${proxy.url} -> ${s.upstream}\n`);
       io.out(
-        `ratls connect: attestation ${s.state === 'verified' ? `VERIFIED (TCB ${s.lastVerified?.result.tcbStatus ?? '?'}, MRTD ${s.lastVerified?.result.quote?.mrTd.slice(0, 16) ?? '?'}...)` : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
+        `ratls connect: attestation ${s.state === 'verified' ? `VERIFIED (TCB ${s.lastVerified?.result.tcbStatus ?? '?'}, MRTD ${s.lastVerified?.result.quote?.mrTd.slice(0, 16) ?? '?'}..., platform PPID ${s.lastVerified?.result.quote?.ppid ?? '?'})` : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
+      );
+      io.out(
+        `ratls connect: binding ${policy.freshness.binding === 'session' ? 'session (evidence bound to each upstream TLS session)' : 'CERTIFICATE ONLY: relayable if the TLS key leaks'}; upstream connections closed after ${policy.freshness.maxConnectionAgeSeconds ? `${policy.freshness.maxConnectionAgeSeconds} s` : 'no limit'} and re-attested\n`,
       );
       io.out(`ratls connect: status page ${proxy.url}/.ratls/status\n`);
       await new Promise<void>((resolve) => {

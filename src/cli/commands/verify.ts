@@ -4,11 +4,13 @@ import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
 import { renderReport } from '../../client/report.ts';
 import { RatlsError } from '../../core/errors.ts';
+import { platformPinned } from '../../verify/policy-file.ts';
 
 interface VerifyFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  binding?: string;
   json?: boolean;
   timeout: string;
 }
@@ -21,7 +23,8 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
     .argument('<url>', 'https://host[:port]')
     .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
     .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--nonce', 'also do a nonce round trip to /.well-known/ratls/evidence on the same connection')
+    .option('--binding <kind>', 'session (default: evidence bound to this TLS session) or certificate (the key only; relayable if the TLS key leaks)')
+    .option('--nonce', 'with --binding certificate: also do a nonce round trip to /.well-known/ratls/evidence (session evidence already carries a nonce)')
     .option('--json', 'print the verification result as JSON')
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
     .action(async (url: string, flags: VerifyFlags) => {
@@ -41,10 +44,31 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
         throw err;
       }
       if (flags.json) {
-        io.out(JSON.stringify({ ...event.result, target: url, nonceVerified: event.nonceVerified }, null, 2) + '\n');
+        io.out(
+          JSON.stringify(
+            {
+              ...event.result,
+              target: url,
+              binding: policy.freshness.binding,
+              sessionBound: event.sessionBound === true,
+              ...(event.session ? { session: event.session } : {}),
+              nonceVerified: event.nonceVerified,
+            },
+            null,
+            2,
+          ) + '\n',
+        );
       } else {
         io.out(
-          renderReport(event.result, { target: url, nonceRequested: policy.freshness.requireNonce, nonceVerified: event.nonceVerified, colour: io.isTty }),
+          renderReport(event.result, {
+            target: url,
+            nonceRequested: policy.freshness.requireNonce,
+            nonceVerified: event.nonceVerified,
+            colour: io.isTty,
+            binding: policy.freshness.binding,
+            sessionBound: event.sessionBound === true,
+            platformPinned: platformPinned(policy),
+          }),
         );
       }
       io.setExitCode(event.result.ok ? 0 : 1);
