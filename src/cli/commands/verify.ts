@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
+import { FLAGS } from '../flags.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
-import { renderReport } from '../../client/report.ts';
+import { policyCheckJson, renderReport } from '../../client/report.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { platformPinned } from '../../verify/policy-file.ts';
 
@@ -15,17 +16,25 @@ interface VerifyFlags {
   timeout: string;
 }
 
+/** The commands that pin what `target` presents, with the same roots, for the report. */
+export function pinCommands(source: { url: string } | { cert: string }, root: string[] | undefined): string[] {
+  const roots = (root ?? []).map((r) => ` --root ${r}`).join('');
+  return 'url' in source
+    ? [`ratls policy from --url ${source.url}${roots} --out policy.yaml`, `ratls verify ${source.url} --policy policy.yaml`]
+    : [`ratls policy from --cert ${source.cert}${roots} --out policy.yaml`, `ratls cert verify --cert ${source.cert} --policy policy.yaml`];
+}
+
 /** `ratls verify https://host[:port]`: connect, attest, report. Exit 0 pass, 1 rejected, 2 usage/connection. */
 export function registerVerifyCommand(program: Command, io: CliIo): void {
   program
     .command('verify')
     .description('Connect to an RA-TLS server and verify its attestation (exit 0 pass, 1 rejected, 2 usage or connection error)')
     .argument('<url>', 'https://host[:port]')
-    .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
-    .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--binding <kind>', 'session (default: evidence bound to this TLS session) or certificate (the key only; relayable if the TLS key leaks)')
-    .option('--nonce', 'with --binding certificate: also do a nonce round trip to /.well-known/ratls/evidence (session evidence already carries a nonce)')
-    .option('--json', 'print the verification result as JSON')
+    .addOption(FLAGS.policy())
+    .addOption(FLAGS.root())
+    .addOption(FLAGS.binding())
+    .addOption(FLAGS.nonce())
+    .addOption(FLAGS.json())
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
     .action(async (url: string, flags: VerifyFlags) => {
       const policy = policyFromFlags(flags);
@@ -53,6 +62,7 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
               sessionBound: event.sessionBound === true,
               ...(event.session ? { session: event.session } : {}),
               nonceVerified: event.nonceVerified,
+              policyCheck: policyCheckJson(event.result, policy.appraisal),
             },
             null,
             2,
@@ -68,6 +78,8 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
             binding: policy.freshness.binding,
             sessionBound: event.sessionBound === true,
             platformPinned: platformPinned(policy),
+            policy: policy.appraisal,
+            pinCommands: pinCommands({ url }, flags.root),
           }),
         );
       }
