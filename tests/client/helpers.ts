@@ -34,6 +34,36 @@ export async function makeIdentity(world: World, opts: SimulatedProviderOptions 
   return createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'] });
 }
 
+/** A spy server with a fresh RA-TLS identity from `world` that answers session evidence requests like ratls serve. */
+export async function sessionSpyServer(
+  world: World,
+  opts: SimulatedProviderOptions = {},
+  handler?: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<SpyServer> {
+  const provider = await loadSimulatedProvider(world.dir, opts);
+  const id = await createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'] });
+  return startSpyServer(id, handler, { sessionQuote: (rd) => provider.getQuote(rd) });
+}
+
+/** An RA-TLS identity from `world` that can answer session evidence requests on any https server. */
+export type SessionIdentity = RatlsIdentity & {
+  /** Answers the request when it is a session evidence request (returns true); false otherwise. */
+  answerSession(req: IncomingMessage, res: ServerResponse): boolean;
+};
+
+export async function makeSessionIdentity(world: World, opts: SimulatedProviderOptions = {}): Promise<SessionIdentity> {
+  const provider = await loadSimulatedProvider(world.dir, opts);
+  const id = await createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'] });
+  const answer = sessionAnswerer(id, (rd) => provider.getQuote(rd));
+  return Object.assign(id, {
+    answerSession(req: IncomingMessage, res: ServerResponse): boolean {
+      if (!(req.url ?? '').startsWith('/.well-known/ratls/session?')) return false;
+      answer(req, res).catch(() => res.destroy());
+      return true;
+    },
+  });
+}
+
 /** IdentitySource for startRatlsServer backed by a simulated world. */
 export async function simulatedSource(world: World, opts: SimulatedProviderOptions = {}): Promise<IdentitySource<RatlsIdentity>> {
   const provider = await loadSimulatedProvider(world.dir, opts);
@@ -73,6 +103,11 @@ export interface SpyServer {
 
 /** The one request line a session-bound client sends before attestation passes. */
 export const SESSION_REQUEST = /^GET \/\.well-known\/ratls\/session\?nonce=[0-9a-f]{64}$/;
+
+/** The requests a spy server received other than session evidence requests. */
+export function userRequests(s: { requests: string[] }): string[] {
+  return s.requests.filter((r) => !SESSION_REQUEST.test(r));
+}
 
 /** True when `text` (decrypted bytes) holds nothing but session evidence requests (no user request). */
 export function onlySessionRequests(text: string): boolean {
