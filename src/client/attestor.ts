@@ -78,11 +78,28 @@ function mayCarryEvidence(der: Uint8Array): boolean {
   return EVIDENCE_OID_DER.some((oid) => b.includes(oid));
 }
 
+/** Certificates whose parts are kept: a client talks to few servers, each with one certificate at a time. */
+const CERT_PARTS_KEPT = 16;
+
+/** What fresh evidence needs from the certificate: its key and its stapled collateral. */
+interface CertParts {
+  spki: Uint8Array;
+  staple: StapledCollateralSource | undefined;
+}
+
+/** node:crypto SHA-256 for the session leaf and path: synchronous, no WebCrypto round trip per hash. */
+const nodeSha256 = async (data: Uint8Array): Promise<Uint8Array> => new Uint8Array(createHash('sha256').update(data).digest());
+
 /** Verifies TLS peers under one policy; cheap to share between connections. */
 export class Attestor {
   readonly policy: ClientPolicy;
   private readonly sources: CollateralSource[];
   private readonly opts: AttestOptions;
+  /**
+   * Parsing a 14 KB RA-TLS certificate and its staple again for every connection cost as much as
+   * verifying it; these are pure functions of the certificate bytes, so they are kept by SHA-256.
+   */
+  private readonly certParts = new Map<string, CertParts>();
 
   constructor(policy: ClientPolicy, opts: AttestOptions = {}) {
     this.policy = policy;
@@ -176,19 +193,20 @@ export class Attestor {
     const res = got.res;
     if (res.status !== 200) return this.reject({ ...event, result: withFailure(event.result, refusalReason(res, 'session'), 'session evidence') });
 
-    let spki: Uint8Array;
+    let parts: CertParts;
     try {
-      spki = spkiOf(der);
+      parts = this.partsOf(der, event.certSha256!);
     } catch (err) {
       return this.reject({ ...event, result: withFailure(event.result, toVerifyError(err, 'CERT_MALFORMED'), 'session evidence') });
     }
-    const r = await verifySessionEvidence(res.body, spki, {
+    const r = await verifySessionEvidence(res.body, parts.spki, {
       now: this.now(),
       trustedRoots: this.policy.trustedRoots,
       policy: this.policy.appraisal,
-      collateralSources: this.withStaple(der),
+      collateralSources: parts.staple ? [parts.staple, ...this.sources] : this.sources,
       exporter,
       nonce,
+      hash: nodeSha256,
     });
     if (!r.ok) {
       event.result = mergeFailed(event.result, r, 'session evidence');
@@ -226,11 +244,12 @@ export class Attestor {
       event.result = failedResult(e, { check: e.code });
       return this.reject(event);
     }
-    const r = await verifyRatlsEvidence(res.body, spkiOf(der), {
+    const parts = this.partsOf(der, createHash('sha256').update(der).digest('hex'));
+    const r = await verifyRatlsEvidence(res.body, parts.spki, {
       now: this.now(),
       trustedRoots: this.policy.trustedRoots,
       policy: this.policy.appraisal,
-      collateralSources: this.withStaple(der),
+      collateralSources: parts.staple ? [parts.staple, ...this.sources] : this.sources,
       expectedNonce: nonce,
     });
     if (!r.ok) {
@@ -242,15 +261,23 @@ export class Attestor {
     event.nonceVerified = true;
   }
 
-  /** Fresh evidence staples nothing: the certificate's collateral (same platform) comes first. */
-  private withStaple(der: Uint8Array): CollateralSource[] {
-    let stapled: StapledCollateralSource | undefined;
+  /**
+   * The certificate's key, and its staple: fresh evidence staples nothing, so the certificate's
+   * collateral (same platform) is tried first. Kept per certificate (they depend on its bytes only).
+   */
+  private partsOf(der: Uint8Array, sha256: string): CertParts {
+    const hit = this.certParts.get(sha256);
+    if (hit) return hit;
+    let staple: StapledCollateralSource | undefined;
     try {
-      stapled = StapledCollateralSource.fromCertificate(der);
+      staple = StapledCollateralSource.fromCertificate(der);
     } catch {
-      stapled = undefined; // already reported by the certificate check
+      staple = undefined; // already reported by the certificate check
     }
-    return stapled ? [stapled, ...this.sources] : this.sources;
+    const parts = { spki: spkiOf(der), staple };
+    if (this.certParts.size >= CERT_PARTS_KEPT) this.certParts.delete(this.certParts.keys().next().value!);
+    this.certParts.set(sha256, parts);
+    return parts;
   }
 
   private reject(event: AttestationEvent): never {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Collateral } from '../core/types.ts';
@@ -28,7 +29,12 @@ export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = MAX_NONCE_ROUTE_BYTES;
 /** What the control routes need from the running server. */
 export interface ControlContext<I extends ServingIdentity> {
   /** The identity whose certificate this TLS connection was served with (falls back to current). */
-  identityFor(certDer: Uint8Array | undefined): I;
+  /**
+   * The identity whose certificate this TLS connection was served with (falls back to current).
+   * `certDer` reads it from the connection, which costs a few hundred microseconds for a 14 KB
+   * certificate: call it only when more than one identity could be the answer.
+   */
+  identityFor(certDer: () => Uint8Array | undefined): I;
   /** Session and nonce evidence, queued fairly (src/proxy/evidence-service.ts). */
   evidence: EvidenceService<I>;
   collateral(): Promise<Collateral | undefined>;
@@ -45,16 +51,57 @@ function wantsJson(accept: string | undefined, format: string | undefined): bool
   return !!accept && accept.includes('application/json') && !accept.includes('application/cbor');
 }
 
+/** Path of the session evidence route. */
+export const SESSION_ROUTE = `${CONTROL_PREFIX}session`;
+
+/**
+ * GET /.well-known/ratls/session straight on Node's request, without Hono: every session-bound
+ * client makes exactly one such request per connection, and Hono's request and response objects
+ * cost about as much CPU as the rest of the route (bench/README.md). Returns false for any other
+ * request. The Hono app answers the same route the same way (for `hotPath: 'hono'`).
+ */
+export function createSessionRoute<I extends ServingIdentity>(ctx: ControlContext<I>): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) !== SESSION_ROUTE || req.method !== 'GET') return false;
+    const socket = req.socket as TLSSocket;
+    const nonce = q < 0 ? undefined : (new URLSearchParams(url.slice(q + 1)).get('nonce') ?? undefined);
+    ctx.evidence
+      .session(
+        socket,
+        ctx.identityFor(() => servedCertOf(socket)),
+        nonce,
+      )
+      .then(
+        (a) => {
+          const body = a.body instanceof Uint8Array ? a.body : Buffer.from(JSON.stringify(a.body));
+          res.writeHead(a.status, {
+            ...a.headers,
+            ...(a.body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
+            'content-length': String(body.length),
+          });
+          res.end(body);
+        },
+        () => res.destroy(),
+      );
+    return true;
+  };
+}
+
+/** The DER certificate this TLS connection was served with, when there is one. */
+function servedCertOf(socket: unknown): Uint8Array | undefined {
+  const s = socket as Partial<TLSSocket>;
+  if (typeof s.getCertificate !== 'function') return undefined;
+  const cert = s.getCertificate();
+  return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
+}
+
 /** Builds the Hono app for the control routes. */
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
 
-  const servedCert = (socket: unknown): Uint8Array | undefined => {
-    const s = socket as Partial<TLSSocket>;
-    if (typeof s.getCertificate !== 'function') return undefined;
-    const cert = s.getCertificate();
-    return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
-  };
+  const servedCert = servedCertOf;
 
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
@@ -64,7 +111,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
   });
 
   app.get(`${CONTROL_PREFIX}certificate`, (c) => {
-    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
+    const id = ctx.identityFor(() => servedCert(c.env.incoming.socket));
     const der = c.req.query('format') === 'der' || (c.req.header('accept') ?? '').includes('application/pkix-cert');
     if (der) return c.body(id.certDer.slice().buffer as ArrayBuffer, 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'no-store' });
     return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
@@ -77,13 +124,13 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
 
   app.get(`${CONTROL_PREFIX}session`, async (c) => {
     const socket = c.env.incoming.socket as TLSSocket;
-    const id = ctx.identityFor(servedCert(socket));
+    const id = ctx.identityFor(() => servedCert(socket));
     return send(c, await ctx.evidence.session(socket, id, c.req.query('nonce')));
   });
 
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
     const socket = c.env.incoming.socket as TLSSocket;
-    const id = ctx.identityFor(servedCert(socket));
+    const id = ctx.identityFor(() => servedCert(socket));
     const nonceHex = c.req.query('nonce');
     if (nonceHex === undefined) {
       // no nonce: the certificate's own evidence, made once per certificate, no quote

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { createProxyLogger, type ProxyLogger } from './logger.ts';
 import type { ServeConfig } from './config.ts';
 import type { Collateral } from '../core/types.ts';
-import { createControlApp, isControlPath, certFingerprint } from './control.ts';
+import { createControlApp, createSessionRoute, isControlPath, certFingerprint, type ControlContext } from './control.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
@@ -104,8 +104,11 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   });
 
   const upstream = new UpstreamProxy(config, metrics, log);
-  const app = createControlApp<I>({
-    identityFor: (der) => {
+  const controlContext: ControlContext<I> = {
+    identityFor: (certDer) => {
+      // before the first rotation there is one answer, and asking the connection is not free
+      if (recent.length === 1) return current;
+      const der = certDer();
       if (der) {
         const fp = certFingerprint(der);
         const hit = recent.find((r) => r.fp === fp);
@@ -132,7 +135,9 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     },
     ready: () => !draining,
     metrics,
-  });
+  };
+  const app = createControlApp<I>(controlContext);
+  const sessionRoute = createSessionRoute<I>(controlContext);
 
   const hotPath = deps.hotPath ?? 'raw';
   if (hotPath === 'hono') {
@@ -156,7 +161,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
           'request',
         );
       });
-      void honoListener(req, res);
+      if (!sessionRoute(req, res)) void honoListener(req, res);
       return;
     }
     if (hotPath === 'hono') {

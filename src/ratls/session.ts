@@ -14,7 +14,7 @@
  * docs/ratls.md gives the reasoning and the threat analysis. Browser-safe: the hash defaults to
  * WebCrypto and can be replaced by a faster synchronous one on the server.
  */
-import { decode, encode } from 'cbor2';
+import { decode } from 'cbor2';
 import { RatlsError } from '../core/errors.ts';
 import { concatBytes, digest } from '../core/bytes.ts';
 import { CLAIM_NONCE, CLAIM_PUBKEY_HASH, CLAIM_SESSION_ROOT, encodeClaims, type PubkeyHashAlg } from './claims.ts';
@@ -184,15 +184,38 @@ export async function encodeSessionClaims(opts: {
   });
 }
 
-/** Wire encoding of what one client receives (definite-length CBOR map, keys in this order). */
+/** CBOR head (RFC 8949 3.1) of major type `major` with argument `n`, shortest form. */
+function head(major: number, n: number): Uint8Array {
+  const m = major << 5;
+  if (n < 24) return Uint8Array.of(m | n);
+  if (n < 0x100) return Uint8Array.of(m | 24, n);
+  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff);
+  return Uint8Array.of(m | 26, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+}
+const text = (s: string): Uint8Array => concatBytes(head(3, s.length), new TextEncoder().encode(s));
+const bstr = (b: Uint8Array): Uint8Array => concatBytes(head(2, b.length), b);
+const KEY_EVIDENCE = text('evidence');
+const KEY_INDEX = text('index');
+const KEY_SIZE = text('size');
+const KEY_PATH = text('path');
+
+/**
+ * Wire encoding of what one client receives: a definite-length CBOR map with the keys in this
+ * order, every length in its shortest form (what any CBOR encoder writes). Written by hand because
+ * the server writes one per session and the evidence is the same few kilobytes for all of a batch.
+ */
 export function encodeSessionEvidence(e: SessionEvidence): Uint8Array {
-  return encode(
-    new Map<string, unknown>([
-      ['evidence', new Uint8Array(e.evidence)],
-      ['index', e.index],
-      ['size', e.size],
-      ['path', e.path.map((h) => new Uint8Array(h))],
-    ]),
+  return concatBytes(
+    head(5, 4),
+    KEY_EVIDENCE,
+    bstr(e.evidence),
+    KEY_INDEX,
+    head(0, e.index),
+    KEY_SIZE,
+    head(0, e.size),
+    KEY_PATH,
+    head(4, e.path.length),
+    ...e.path.map(bstr),
   );
 }
 

@@ -8,7 +8,7 @@
  * for browsers) can use it.
  */
 import { CheckRecorder } from '../core/checks.ts';
-import { constantTimeEqual, digest, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, toHex } from '../core/bytes.ts';
 import { RatlsError } from '../core/errors.ts';
 import { CLAIM_SESSION_ROOT, decodeClaims } from './claims.ts';
 import { decodeEvidence } from './extension.ts';
@@ -79,7 +79,7 @@ export async function verifySessionEvidence(bytes: Uint8Array, spkiDer: Uint8Arr
     } else {
       const hash = opts.hash ?? webCryptoSha256;
       try {
-        const leaf = await sessionLeaf({ exporter: opts.exporter, spkiSha256: await digest('SHA-256', spkiDer), nonce: opts.nonce }, hash);
+        const leaf = await sessionLeaf({ exporter: opts.exporter, spkiSha256: await hash(spkiDer), nonce: opts.nonce }, hash);
         const got = await rootFromPath(leaf, index, size, path, hash);
         if (constantTimeEqual(got, root)) {
           rec.pass('session binding', `the quote commits to this TLS session (RFC 9266 exporter), this key and our nonce; root ${toHex(root.subarray(0, 8))}…`);

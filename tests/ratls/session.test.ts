@@ -132,6 +132,26 @@ describe('byte encodings', () => {
     const wire = encodeSessionEvidence(e);
     const m = cborgDecode(wire, { useMaps: true }) as Map<string, unknown>;
     expect([...m.keys()]).toEqual(['evidence', 'index', 'size', 'path']);
+    // the hand-written encoder writes exactly what a CBOR library writes (shortest lengths), at every size
+    const { encode: cbor2Encode } = await import('cbor2');
+    for (const [n, index, size, path] of [
+      [3, 0, 1, 0],
+      [23, 23, 24, 1],
+      [24, 255, 256, 5],
+      [300, 65535, 65536, 16],
+      [70_000, 70_000, 1 << 20, 20],
+    ] as const) {
+      const x = { evidence: bytes(n), index, size, path: Array.from({ length: path }, (_, i) => bytes(32, i)) };
+      const want = cbor2Encode(
+        new Map<string, unknown>([
+          ['evidence', x.evidence],
+          ['index', x.index],
+          ['size', x.size],
+          ['path', x.path],
+        ]),
+      );
+      expect(toHex(encodeSessionEvidence(x)), `evidence ${n}, index ${index}`).toBe(toHex(want));
+    }
     const back = decodeSessionEvidence(wire);
     expect(back.index).toBe(2);
     expect(back.size).toBe(5);
