@@ -2,14 +2,13 @@
  * Control routes served by the proxy itself (Hono): session-bound evidence, RA-TLS evidence with a
  * client nonce, the certificate, collateral, health, readiness and Prometheus metrics.
  */
-import { createHash } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TLSSocket } from 'node:tls';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Collateral } from '../core/types.ts';
 import { type ErrorCode, RatlsError, toVerifyError } from '../core/errors.ts';
 import { fromHex, toBase64, toHex } from '../core/bytes.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingIdentity } from './identity-source.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { MAX_NONCE_ROUTE_BYTES, type EvidenceAnswer, type EvidenceService } from './evidence-service.ts';
@@ -25,17 +24,24 @@ export function isControlPath(path: string): boolean {
 
 /** Largest nonce the evidence route accepts, in bytes (createNonceEvidence itself allows up to 256): the claims hash makes longer nonces pointless. */
 export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = MAX_NONCE_ROUTE_BYTES;
+/** Path of the session evidence route. */
+export const SESSION_ROUTE = `${CONTROL_PREFIX}session`;
 
-/** What the control routes need from the running server. */
+/**
+ * What the control routes need from the running server. Every listener of one server may share
+ * one context (and, without hotPath 'hono', one app): identities, collateral and readiness are
+ * the server's, not a listener's.
+ */
 export interface ControlContext<I extends ServingIdentity> {
   /** The identity whose certificate this TLS connection was served with (falls back to current). */
+  identityFor(certDer: Uint8Array | undefined): I;
   /**
-   * The identity whose certificate this TLS connection was served with (falls back to current).
-   * `certDer` reads it from the connection, which costs a few hundred microseconds for a 14 KB
-   * certificate: call it only when more than one identity could be the answer.
+   * The identity when only one has been served so far (before the first rotation): then the
+   * connection need not be asked which certificate it got, which costs a few hundred
+   * microseconds for a 14 KB certificate, on every evidence request.
    */
-  identityFor(certDer: () => Uint8Array | undefined): I;
-  /** Session and nonce evidence, queued fairly (src/proxy/evidence-service.ts). */
+  soleIdentity?(): I | undefined;
+  /** Session and nonce evidence, queued fairly (src/proxy/evidence-service.ts); one per server. */
   evidence: EvidenceService<I>;
   collateral(): Promise<Collateral | undefined>;
   ready(): boolean;
@@ -51,57 +57,65 @@ function wantsJson(accept: string | undefined, format: string | undefined): bool
   return !!accept && accept.includes('application/json') && !accept.includes('application/cbor');
 }
 
-/** Path of the session evidence route. */
-export const SESSION_ROUTE = `${CONTROL_PREFIX}session`;
+/**
+ * The TLS socket a control request arrived on (the same socket for every request of a keep-alive
+ * connection), or undefined when the request did not come over TLS (e.g. `app.request` in tests).
+ * Evidence bound to a TLS session is computed from it.
+ */
+export function requestTlsSocket(c: Context<{ Bindings: HttpBindings }>): TLSSocket | undefined {
+  const socket: unknown = c.env?.incoming?.socket;
+  return socket instanceof TLSSocket ? socket : undefined;
+}
+
+/** DER of the certificate this server presented on `socket`. */
+export function servedCertificate(socket: TLSSocket | undefined): Uint8Array | undefined {
+  const cert = socket?.getCertificate();
+  return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
+}
+
+/** The identity a request's connection was served with, asking the connection only when needed. */
+function identityOf<I extends ServingIdentity>(ctx: ControlContext<I>, socket: TLSSocket | undefined): I {
+  return ctx.soleIdentity?.() ?? ctx.identityFor(servedCertificate(socket));
+}
+
+/** Sends an answer of the evidence service through Hono. */
+function send(c: Context<{ Bindings: HttpBindings }>, a: EvidenceAnswer): Response {
+  if (a.body instanceof Uint8Array) return c.body(a.body.slice().buffer as ArrayBuffer, a.status as 200, a.headers);
+  return c.json(a.body, a.status as 400, a.headers);
+}
 
 /**
  * GET /.well-known/ratls/session straight on Node's request, without Hono: every session-bound
  * client makes exactly one such request per connection, and Hono's request and response objects
  * cost about as much CPU as the rest of the route (bench/README.md). Returns false for any other
- * request. The Hono app answers the same route the same way (for `hotPath: 'hono'`).
+ * request, which then goes to the Hono app (which answers this route the same way).
  */
 export function createSessionRoute<I extends ServingIdentity>(ctx: ControlContext<I>): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    if ((q < 0 ? url : url.slice(0, q)) !== SESSION_ROUTE || req.method !== 'GET') return false;
-    const socket = req.socket as TLSSocket;
+    if ((q < 0 ? url : url.slice(0, q)) !== SESSION_ROUTE || req.method !== 'GET' || !(req.socket instanceof TLSSocket)) return false;
+    const socket = req.socket;
     const nonce = q < 0 ? undefined : (new URLSearchParams(url.slice(q + 1)).get('nonce') ?? undefined);
-    ctx.evidence
-      .session(
-        socket,
-        ctx.identityFor(() => servedCertOf(socket)),
-        nonce,
-      )
-      .then(
-        (a) => {
-          const body = a.body instanceof Uint8Array ? a.body : Buffer.from(JSON.stringify(a.body));
-          res.writeHead(a.status, {
-            ...a.headers,
-            ...(a.body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
-            'content-length': String(body.length),
-          });
-          res.end(body);
-        },
-        () => res.destroy(),
-      );
+    ctx.evidence.session(socket, identityOf(ctx, socket), nonce).then(
+      (a) => {
+        const body = a.body instanceof Uint8Array ? a.body : Buffer.from(JSON.stringify(a.body));
+        res.writeHead(a.status, {
+          ...a.headers,
+          ...(a.body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
+          'content-length': String(body.length),
+        });
+        res.end(body);
+      },
+      () => res.destroy(),
+    );
     return true;
   };
-}
-
-/** The DER certificate this TLS connection was served with, when there is one. */
-function servedCertOf(socket: unknown): Uint8Array | undefined {
-  const s = socket as Partial<TLSSocket>;
-  if (typeof s.getCertificate !== 'function') return undefined;
-  const cert = s.getCertificate();
-  return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
 }
 
 /** Builds the Hono app for the control routes. */
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
-
-  const servedCert = servedCertOf;
 
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
@@ -111,26 +125,21 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
   });
 
   app.get(`${CONTROL_PREFIX}certificate`, (c) => {
-    const id = ctx.identityFor(() => servedCert(c.env.incoming.socket));
+    const id = identityOf(ctx, requestTlsSocket(c));
     const der = c.req.query('format') === 'der' || (c.req.header('accept') ?? '').includes('application/pkix-cert');
     if (der) return c.body(id.certDer.slice().buffer as ArrayBuffer, 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'no-store' });
     return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
   });
 
-  const send = (c: Context<{ Bindings: HttpBindings }>, a: EvidenceAnswer) => {
-    if (a.body instanceof Uint8Array) return c.body(a.body.slice().buffer as ArrayBuffer, a.status as 200, a.headers);
-    return c.json(a.body, a.status as 400, a.headers);
-  };
-
   app.get(`${CONTROL_PREFIX}session`, async (c) => {
-    const socket = c.env.incoming.socket as TLSSocket;
-    const id = ctx.identityFor(() => servedCert(socket));
-    return send(c, await ctx.evidence.session(socket, id, c.req.query('nonce')));
+    const socket = requestTlsSocket(c);
+    if (!socket) return c.json(errorBody('SESSION_BINDING_UNAVAILABLE', 'Session-bound evidence needs a TLS connection.'), 400);
+    return send(c, await ctx.evidence.session(socket, identityOf(ctx, socket), c.req.query('nonce')));
   });
 
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
-    const socket = c.env.incoming.socket as TLSSocket;
-    const id = ctx.identityFor(() => servedCert(socket));
+    const socket = requestTlsSocket(c);
+    const id = identityOf(ctx, socket);
     const nonceHex = c.req.query('nonce');
     if (nonceHex === undefined) {
       // no nonce: the certificate's own evidence, made once per certificate, no quote
@@ -210,9 +219,4 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     return c.json(errorBody(e.code, e.message), 500);
   });
   return app;
-}
-
-/** Lower-case hex SHA-256 of a DER certificate. */
-export function certFingerprint(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex');
 }

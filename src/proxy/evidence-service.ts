@@ -90,26 +90,26 @@ export class EvidenceService<I extends ServingIdentity> {
    * needs two evidence requests at once on one connection, and the per-peer cap keeps one address
    * from filling the queue that everyone shares.
    */
-  private admit(socket: TLSSocket): (() => void) | EvidenceAnswer {
-    if (this.waiting.has(socket)) {
+  private admit(socket: TLSSocket | undefined): (() => void) | EvidenceAnswer {
+    if (socket && this.waiting.has(socket)) {
       this.opts.metrics.evidenceShed.inc({ reason: 'connection' });
       return error(429, 'EVIDENCE_BUSY', 'An evidence request is already waiting on this connection; send the next one after its answer.', {
         'retry-after': '1',
       });
     }
-    const peer = socket.remoteAddress ?? '?';
+    const peer = socket?.remoteAddress ?? '?';
     const n = this.perPeer.get(peer) ?? 0;
     if (n >= this.opts.maxPerPeer) {
       this.opts.metrics.evidenceShed.inc({ reason: 'peer' });
       return this.busy(`${n} evidence requests from this address are already waiting`);
     }
-    this.waiting.add(socket);
+    if (socket) this.waiting.add(socket);
     this.perPeer.set(peer, n + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.waiting.delete(socket);
+      if (socket) this.waiting.delete(socket);
       const left = (this.perPeer.get(peer) ?? 1) - 1;
       if (left <= 0) this.perPeer.delete(peer);
       else this.perPeer.set(peer, left);
@@ -189,7 +189,7 @@ export class EvidenceService<I extends ServingIdentity> {
   }
 
   /** GET /.well-known/ratls/evidence?nonce=HEX: one quote over {pubkey-hash, nonce}, in turn with the batches. */
-  async nonce(socket: TLSSocket, identity: I, nonce: Uint8Array): Promise<EvidenceAnswer | Uint8Array> {
+  async nonce(socket: TLSSocket | undefined, identity: I, nonce: Uint8Array): Promise<EvidenceAnswer | Uint8Array> {
     const count = (result: string) => this.opts.metrics.evidenceRequests.inc({ kind: 'nonce', result });
     const make = this.opts.nonceEvidence;
     if (!make) {

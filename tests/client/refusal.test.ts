@@ -187,7 +187,7 @@ describe('attested https.Agent', () => {
         const err = await agentGet(`${s.url}/secret?prompt=hello`, agent).catch((e: unknown) => e);
         expectRefused(err, code);
         // it did connect and handshake (the server may see the end of the handshake after the client gave up)...
-        for (const t0 = Date.now(); s.connections() <= conns && Date.now() - t0 < 2000; ) await new Promise((r) => setTimeout(r, 10));
+        for (const t0 = Date.now(); s.connections() <= conns && Date.now() - t0 < 2000;) await new Promise((r) => setTimeout(r, 10));
         expect(s.connections()).toBeGreaterThan(conns);
         expectNothingButEvidenceRequests(s, binding, m); // ...but never got a request byte
         agent.destroy();

@@ -21,7 +21,7 @@ describe('digest', () => {
     for (const [off, len] of [
       [10, 32],
       [100, 5000],
-    ]) {
+    ] as const) {
       const view = big.subarray(off, off + len);
       expect(toHex(await digest('SHA-256', view))).toBe(createHash('sha256').update(view).digest('hex'));
     }

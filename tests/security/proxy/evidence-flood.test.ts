@@ -108,23 +108,35 @@ describe('evidence flood (E1)', () => {
   });
 
   it('a client that gives up under load says EVIDENCE_BUSY, never NONCE_MISSING', async () => {
-    // a queue of one single quote and a flood that keeps it full
-    const provider = await loadSimulatedProvider(world.dir, { quoteLatencyMs: 200 });
+    // room for one single quote running and one waiting; both taken by requests that never finish
+    const provider = await loadSimulatedProvider(world.dir);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const tight = await startRatlsServer(
       testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }], evidence: { maxQueued: 1, maxPerPeer: 1000 } }),
       {
         identitySource: {
           issue: (now) => createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'], now }),
-          quote: (rd) => provider.getQuote(rd),
-          evidence: (id, nonce) => createNonceEvidence(id, provider, nonce),
+          evidence: async (id, nonce) => {
+            await gate;
+            return createNonceEvidence(id, provider, nonce);
+          },
           collateral: (now) => provider.collateral(now),
         },
         autoRotate: false,
       },
     );
-    const f = flood(tight.port);
+    const holders = await Promise.all(
+      [0, 1].map(async () => {
+        const s = tls.connect({ port: tight.port, host: '127.0.0.1', rejectUnauthorized: false });
+        s.on('error', () => {});
+        await new Promise<void>((r) => s.once('secureConnect', () => r()));
+        const pending = rawGet(s, '127.0.0.1', `/.well-known/ratls/evidence?nonce=${randomBytes(32).toString('hex')}`, 30_000).catch(() => undefined);
+        return { s, pending };
+      }),
+    );
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 200));
       const { createAttestedAgent } = await import('../../../src/client/agent.ts');
       const { simPolicy } = await import('../../client/helpers.ts');
       const https = await import('node:https');
@@ -140,8 +152,11 @@ describe('evidence flood (E1)', () => {
       });
       agent.destroy();
       expect((err as { code?: string }).code).toBe('EVIDENCE_BUSY');
+      expect((err as Error).message).toMatch(/busy/);
     } finally {
-      await f.stop();
+      release();
+      await Promise.all(holders.map((h) => h.pending));
+      for (const h of holders) h.s.destroy();
       await tight.close({ drainTimeoutMs: 100 });
     }
   });
