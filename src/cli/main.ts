@@ -10,6 +10,8 @@ import { registerConnectCommand } from './commands/connect.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerAttestServiceCommand } from './commands/attest-service.ts';
 import { registerDemoCommands } from './commands/demo.ts';
+import { registerAttestCommand } from './commands/attest.ts';
+import { registerTokenCommands } from './commands/token.ts';
 
 /** The package version, read from package.json (two levels up from src/cli and from dist/cli). */
 export function packageVersion(): string {
@@ -37,6 +39,8 @@ export function buildProgram(io: CliIo): Command {
   registerConnectCommand(program, io);
   registerPolicyCommands(program, io);
   registerAttestServiceCommand(program, io);
+  registerAttestCommand(program, io);
+  registerTokenCommands(program, io);
   registerDemoCommands(program, io);
   return program;
 }

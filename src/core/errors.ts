@@ -83,6 +83,11 @@ export const ERROR_CODES = [
   'TOKEN_KEYS_INSECURE',
   // collateral older than the policy's minTcbEvaluationDataNumber
   'TCB_EVALUATION_TOO_OLD',
+  // evidence posted in the wrong field of an attestation request (e.g. CCC evidence as "quote")
+  'EVIDENCE_FORMAT_MISMATCH',
+  // the bearer token of an opt-in listener (the Ollama listener): none configured, or weak or exposed
+  'ACCESS_TOKEN_MISSING',
+  'ACCESS_TOKEN_INVALID',
   // session-bound evidence (RFC 9266 tls-exporter): it was for another TLS session, or cannot be had
   'SESSION_BINDING_MISMATCH',
   'SESSION_BINDING_UNAVAILABLE',
