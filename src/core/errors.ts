@@ -81,6 +81,15 @@ export const ERROR_CODES = [
   'TOKEN_KEYS_INSECURE',
   // collateral older than the policy's minTcbEvaluationDataNumber
   'TCB_EVALUATION_TOO_OLD',
+  // event logs (CCEL boot log, runtime log, dstack event log) and the measured workload
+  'EVENTLOG_MALFORMED',
+  'EVENTLOG_MISSING',
+  'EVENTLOG_DIGEST_MISMATCH',
+  'EVENTLOG_REPLAY_MISMATCH',
+  'WORKLOAD_MISMATCH',
+  'WORKLOAD_MODEL_NOT_ALLOWED',
+  'WORKLOAD_MODEL_MISSING',
+  'RTMR_EXTEND_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
