@@ -13,9 +13,10 @@
 import { RatlsError } from '../core/errors.ts';
 import { concatBytes, constantTimeEqual, digest, fromHex, toHex } from '../core/bytes.ts';
 import { canonicalJson } from './jcs.ts';
-import { u32le, utf8Strict } from './reader.ts';
+import { utf8Strict } from './reader.ts';
+import { specIdHeader, taggedEvent, tcgRecord } from './tcg-encode.ts';
 import { extend } from './replay.ts';
-import { ALG_SHA384, EV, TAGGED_EVENT } from './tcg-types.ts';
+import { EV, TAGGED_EVENT } from './tcg-types.ts';
 import { parseTcgLog, sha384Of, type TcgEvent } from './tcg.ts';
 
 /** A model as Ollama's /api/tags lists it. */
@@ -67,30 +68,20 @@ const RTMR3_MR_INDEX = 4;
 const MAX_EVENT_JSON = 16 * 1024;
 const enc = new TextEncoder();
 
-/** The Spec ID header every runtime log starts with (TCG PFP 10.4.5.1, SHA-384 only). */
+/** The Spec ID header every runtime log starts with (SHA-384 only, our vendor string). */
 export function runtimeLogHeader(): Uint8Array {
-  const vendor = enc.encode(RUNTIME_LOG_VENDOR);
-  const spec = concatBytes(
-    enc.encode('Spec ID Event03\0'),
-    u32le(0), // platform class: client
-    Uint8Array.of(0, 2, 0, 2), // spec 2.0, errata 0, UINTN = 8 bytes
-    u32le(1),
-    Uint8Array.of(ALG_SHA384 & 0xff, ALG_SHA384 >> 8, 48, 0),
-    Uint8Array.of(vendor.length),
-    vendor,
-  );
-  return concatBytes(u32le(0), u32le(EV.NO_ACTION), new Uint8Array(20), u32le(spec.length), spec);
+  return specIdHeader(RUNTIME_LOG_VENDOR);
 }
 
 function taggedJson(json: string): Uint8Array {
   const body = enc.encode(json);
   if (body.length > MAX_EVENT_JSON)
     throw new RatlsError('EVENTLOG_MALFORMED', `A runtime event is ${body.length} bytes of JSON; at most ${MAX_EVENT_JSON} are allowed.`);
-  return concatBytes(u32le(TAGGED_EVENT.RATLS_RUNTIME), u32le(body.length), body);
+  return taggedEvent(TAGGED_EVENT.RATLS_RUNTIME, body);
 }
 
 function record(eventType: number, digest48: Uint8Array, data: Uint8Array): Uint8Array {
-  return concatBytes(u32le(RTMR3_MR_INDEX), u32le(eventType), u32le(1), Uint8Array.of(ALG_SHA384 & 0xff, ALG_SHA384 >> 8), digest48, u32le(data.length), data);
+  return tcgRecord(RTMR3_MR_INDEX, eventType, digest48, data);
 }
 
 /** The EV_NO_ACTION record that states RTMR3's value before the log began. */

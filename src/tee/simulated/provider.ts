@@ -12,6 +12,8 @@ import type { EvidenceProvider } from '../../ratls/evidence-provider.ts';
 import { rawPublicKey64, signRaw } from './pki.ts';
 import { loadWorld, validateMeasurements, type LoadedWorld, type SimulatedMeasurements } from './world.ts';
 import { simulatedCollateral } from './collateral.ts';
+import { simulatedBootLog } from './boot-log.ts';
+import type { RtmrAccess } from '../rtmr.ts';
 
 /** Per-provider overrides of the world's measurements (hex strings). */
 export interface SimulatedProviderOptions {
@@ -27,19 +29,51 @@ export interface SimulatedProviderOptions {
 /** Fixed QE authentication data (Intel's QE uses 32 bytes 0x00..0x1f too). */
 const QE_AUTH_DATA = Uint8Array.from({ length: 32 }, (_, i) => i);
 
-/** The simulated provider; construct with {@link loadSimulatedProvider}. */
+/**
+ * The simulated provider; construct with {@link loadSimulatedProvider}. One instance is one booted
+ * TD: its RTMRs start at the world's measurements and runtime extends change them
+ * ({@link SimulatedProvider.rtmrAccess}), and every later quote carries the current values.
+ */
 export class SimulatedProvider implements EvidenceProvider {
   readonly name = 'simulated';
   readonly simulated = true;
   readonly measurements: SimulatedMeasurements;
   private readonly qeParts: Promise<Pick<QuoteParts, 'qeReport' | 'qeReportSignature' | 'attestationKey' | 'qeAuthData' | 'pckChainPem'>>;
+  /** RTMR0..3 now: the boot values, extended at run time. */
+  private readonly rtmrs: Uint8Array[];
 
   constructor(
     private readonly world: LoadedWorld,
     measurements: SimulatedMeasurements,
   ) {
     this.measurements = measurements;
+    this.rtmrs = [measurements.rtmr0, measurements.rtmr1, measurements.rtmr2, measurements.rtmr3].map((h) => fromHex(h)!);
     this.qeParts = this.buildQeParts();
+  }
+
+  /** RTMR read and extend on this simulated TD, with the kernel's semantics (RTMR := SHA-384(RTMR || digest)). */
+  rtmrAccess(): RtmrAccess {
+    const check = (index: number) => {
+      if (!Number.isInteger(index) || index < 0 || index > 3)
+        throw new RatlsError('RTMR_EXTEND_FAILED', `RTMR index ${index} does not exist; TDX has RTMR0-3.`);
+    };
+    return {
+      kind: 'simulated',
+      read: async (index) => {
+        check(index);
+        return this.rtmrs[index]!.slice();
+      },
+      extend: async (index, digest) => {
+        check(index);
+        if (digest.length !== 48) throw new RatlsError('RTMR_EXTEND_FAILED', `An RTMR extend takes 48 bytes, got ${digest.length}.`);
+        this.rtmrs[index] = new Uint8Array(createHash('sha384').update(this.rtmrs[index]!).update(digest).digest());
+      },
+    };
+  }
+
+  /** The simulated boot event log (CCEL form); its replay is RTMR0-2 unless measurements were overridden. */
+  bootLog(): Uint8Array {
+    return simulatedBootLog(this.world.config.seed);
   }
 
   /** Directory of the simulated world; its root is `${dir}/root.pem`. */
@@ -97,10 +131,10 @@ export class SimulatedProvider implements EvidenceProvider {
       mrConfigId: h(m.mrConfigId),
       mrOwner: h(m.mrOwner),
       mrOwnerConfig: h(m.mrOwnerConfig),
-      rtmr0: h(m.rtmr0),
-      rtmr1: h(m.rtmr1),
-      rtmr2: h(m.rtmr2),
-      rtmr3: h(m.rtmr3),
+      rtmr0: this.rtmrs[0]!.slice(),
+      rtmr1: this.rtmrs[1]!.slice(),
+      rtmr2: this.rtmrs[2]!.slice(),
+      rtmr3: this.rtmrs[3]!.slice(),
       reportData: reportData.slice(),
     };
     const signature = await signRaw(this.world.attestationKey.privateKey, quoteSignedBytes({ header, body }));
