@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRatlsServer } from '../src/proxy/server.ts';
-import { startDemoUpstream } from '../src/proxy/demo-upstream.ts';
+import { startDemoOllama } from '../src/demo/ollama.ts';
 import { validateConfig } from '../src/proxy/config.ts';
 import { initSimulatedWorld, loadSimulatedProvider } from '../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../src/ratls/identity.ts';
@@ -51,7 +51,7 @@ export async function run(args: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ratls-bench-client-'));
   const world = await initSimulatedWorld(dir);
   const provider = await loadSimulatedProvider(dir);
-  const demo = await startDemoUpstream({ tokenDelayMs: 1 });
+  const demo = await startDemoOllama({ tokenDelayMs: 1 });
   const srv = await startRatlsServer(
     validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, routes: [{ prefix: '/', target: demo.url, name: 'demo' }] }),
     {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { type CliIo, UsageError } from './io.ts';
 import { registerQuoteCommands } from './commands/quote.ts';
@@ -8,11 +9,23 @@ import { registerVerifyCommand } from './commands/verify.ts';
 import { registerConnectCommand } from './commands/connect.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerAttestServiceCommand } from './commands/attest-service.ts';
+import { registerDemoCommands } from './commands/demo.ts';
+
+/** The package version, read from package.json (two levels up from src/cli and from dist/cli). */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** Builds the `ratls` program; exported so tests can run commands in-process. */
 export function buildProgram(io: CliIo): Command {
   const program = new Command('ratls')
     .description('Attested TLS (RA-TLS) for Intel TDX: serve, verify, connect, attest')
+    .version(`ratls-proxy ${packageVersion()}`, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError();
@@ -24,6 +37,7 @@ export function buildProgram(io: CliIo): Command {
   registerConnectCommand(program, io);
   registerPolicyCommands(program, io);
   registerAttestServiceCommand(program, io);
+  registerDemoCommands(program, io);
   return program;
 }
 

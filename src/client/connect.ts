@@ -70,6 +70,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     refusals: 0,
     certificateChanges: 0,
     lastCertificateChangeAt: null,
+    policy: opts.policy.appraisal,
   };
 
   const onVerified = (e: AttestationEvent) => {
@@ -135,7 +136,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, fallback?: { code: string; message: string }) => {
     if (res.headersSent) return void res.destroy();
     const json = wantsJson(req);
-    const body = json ? refusalJson(upstream, status.lastFailure, fallback) : refusalHtml(upstream, status.lastFailure, fallback);
+    const body = json ? refusalJson(upstream, status.lastFailure, fallback, status.policy) : refusalHtml(upstream, status.lastFailure, fallback, status.policy);
     res.writeHead(502, { 'content-type': json ? 'application/json' : 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-ratls-refused': '1' });
     res.end(body);
   };
@@ -240,7 +241,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     admit().then(
       (ok) => {
         if (ok) return proxy.ws(req, socket, head);
-        const body = refusalJson(upstream, status.lastFailure);
+        const body = refusalJson(upstream, status.lastFailure, undefined, status.policy);
         socket.end(
           `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
         );

@@ -1,5 +1,8 @@
 /** HTML and JSON bodies of `ratls connect`: the refusal page and the status page. */
+import type { AppraisalPolicy } from '../core/types.ts';
+import { comparePolicy } from '../verify/report.ts';
 import type { AttestationEvent } from './attestor.ts';
+import { policyCheckJson, verdictText } from './report.ts';
 
 /** Escapes text for HTML element and attribute content. */
 export function esc(s: string): string {
@@ -19,6 +22,22 @@ export interface ConnectStatus {
   /** How many times a newly verified connection presented a different certificate. */
   certificateChanges: number;
   lastCertificateChangeAt: string | null;
+  /** The appraisal policy the upstream is judged by (shown next to what it presented). */
+  policy?: AppraisalPolicy;
+}
+
+/** "What the policy expects / what the server presented" rows, mismatches marked. */
+function expectationTable(e: AttestationEvent, policy: AppraisalPolicy): string {
+  const cmp = comparePolicy(policy, e.result.quote, e.result.tcbStatus, e.result.advisoryIds);
+  const rows = cmp.rows
+    .map((x) => {
+      const expected = x.pinned ? x.expected.map(esc).join('<br>') : '<em>not pinned</em>';
+      const cls = x.ok ? '' : ' class="bad"';
+      return `<tr${cls}><td>${esc(x.what)}</td><td class="h">${expected}</td><td class="h">${esc(x.actual)}</td><td>${x.ok ? 'ok' : 'MISMATCH'}</td></tr>`;
+    })
+    .join('');
+  const note = cmp.softwarePinned ? '' : '<p id="ratls-unpinned">This policy pins no software (MRTD, RTMR0-3): any TD on a genuine platform would pass it.</p>';
+  return `<h2>Expected and presented</h2><table id="ratls-expectations"><tr><th>what</th><th>policy expects</th><th>server presented</th><th></th></tr>${rows}</table>${note}`;
 }
 
 const STYLE = `body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -35,7 +54,7 @@ function eventJson(e: AttestationEvent | null): unknown {
 }
 
 /** JSON body of the refusal. */
-export function refusalJson(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }): string {
+export function refusalJson(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }, policy?: AppraisalPolicy): string {
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
   return (
     JSON.stringify(
@@ -45,6 +64,7 @@ export function refusalJson(upstream: string, e: AttestationEvent | null, fallba
         upstream,
         errors,
         attestation: eventJson(e),
+        ...(e && policy ? { policyCheck: policyCheckJson(e.result, policy) } : {}),
       },
       null,
       2,
@@ -53,7 +73,7 @@ export function refusalJson(upstream: string, e: AttestationEvent | null, fallba
 }
 
 /** HTML refusal page: why the server was refused, with codes and messages. */
-export function refusalHtml(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }): string {
+export function refusalHtml(upstream: string, e: AttestationEvent | null, fallback?: { code: string; message: string }, policy?: AppraisalPolicy): string {
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
   const items = errors.map((x) => `<li><code>${esc(x.code)}</code>: ${esc(x.message)}</li>`).join('');
   const checks = (e?.result.checks ?? [])
@@ -64,6 +84,7 @@ export function refusalHtml(upstream: string, e: AttestationEvent | null, fallba
     `${e?.result.nonIntelRoot ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root.</p>' : ''}<h1 class="bad" id="ratls-refused">Refused: ${esc(upstream)} did not pass attestation</h1>
 <p>ratls connect verified the server's RA-TLS certificate and it does not meet the policy, so <strong>nothing was sent to it</strong>: not this request, not your cookies, not your prompt.</p>
 <h2>Why</h2><ul id="ratls-reasons">${items || '<li>No reason recorded.</li>'}</ul>
+${e?.result.quote ? expectationTable(e, policy ?? {}) : ''}
 ${checks ? `<h2>Checks</h2><table>${checks}</table>` : ''}
 <p>${e ? `Checked ${esc(e.at.toISOString())} (peer ${esc(e.peer)}${e.certSha256 ? `, certificate sha256 <code>${esc(e.certSha256)}</code>` : ''}).` : ''} Details: <a href="/.ratls/status">/.ratls/status</a>. If you expected this server to pass, ask its operator for the current policy (<code>ratls policy from --url ${esc(upstream)}</code>) and compare.</p>`,
   );
@@ -105,8 +126,8 @@ export function statusHtml(s: ConnectStatus): string {
   rows.push(['Certificate changes seen', `${s.certificateChanges}${s.lastCertificateChangeAt ? ` (last ${s.lastCertificateChangeAt})` : ''}`]);
   const table = rows.map(([k, val]) => `<tr><td>${esc(k)}</td><td class="h">${esc(val)}</td></tr>`).join('');
   const stateLine =
-    s.state === 'verified'
-      ? `<p class="ok" id="ratls-state">VERIFIED: ${esc(s.upstream)} passed attestation.</p>`
+    s.state === 'verified' && v
+      ? `<p class="ok" id="ratls-state">VERIFIED: ${esc(s.upstream)} passed attestation. ${esc(verdictText(v.result, comparePolicy(s.policy ?? {}, v.result.quote, v.result.tcbStatus, v.result.advisoryIds)))}</p>`
       : s.state === 'refused'
         ? `<p class="bad" id="ratls-state">REFUSED: ${esc(s.upstream)} failed attestation; nothing is forwarded. ${esc(s.lastFailure?.result.errors.map((e) => `${e.code}: ${e.message}`).join(' ') ?? '')}</p>`
         : `<p id="ratls-state">Not verified yet.</p>`;
@@ -114,6 +135,7 @@ export function statusHtml(s: ConnectStatus): string {
     'ratls connect: attestation status',
     `${sim ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root. It proves nothing about real TDX hardware.</p>' : ''}
 <h1>Attestation status of ${esc(s.upstream)}</h1>${stateLine}<table>${table}</table>
+${v?.result.quote ? expectationTable(v, s.policy ?? {}) : s.lastFailure?.result.quote ? expectationTable(s.lastFailure, s.policy ?? {}) : ''}
 <p><a href="/.ratls/status?format=json">JSON</a></p>`,
   );
 }

@@ -1,28 +1,45 @@
-/** Human-readable verification report for `ratls verify` (plain text; ANSI colours on a TTY). */
-import type { VerificationResult } from '../core/types.ts';
+/**
+ * The one readable verification report of the CLI (`ratls verify`, `ratls cert verify`,
+ * `ratls quote verify`): plain text, ANSI colours on a TTY. The verdict says what was proved: with
+ * no MRTD/RTMR pinned, a pass only shows a genuine platform, so it says so and how to pin; every
+ * measurement is shown with what the policy expects next to it.
+ */
+import type { AppraisalPolicy, VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
-import { clean } from '../verify/report.ts';
+import { clean, comparePolicy, type PolicyComparison } from '../verify/report.ts';
 
 export { clean };
 
 /** What the report shows besides the result. */
 export interface ReportContext {
+  /** What was verified: https://host:port, or a file name. */
   target: string;
+  /** 'server' (default): a TLS peer; 'certificate': a certificate file; 'quote': a raw quote file. */
+  kind?: 'server' | 'certificate' | 'quote';
   nonceRequested: boolean;
   nonceVerified: boolean;
   colour: boolean;
+  /** The appraisal policy the result was judged by (default: the built-in default policy). */
+  policy?: AppraisalPolicy;
+  /** Verification time, shown for offline checks (quote and certificate files). */
+  at?: Date;
+  /** Commands that pin the measurements, shown when a pass pinned no software. */
+  pinCommands?: string[];
 }
 
-const MEASUREMENT_ROWS: Array<[string, keyof NonNullable<VerificationResult['quote']>]> = [
-  ['MRTD', 'mrTd'],
-  ['RTMR0', 'rtmr0'],
-  ['RTMR1', 'rtmr1'],
-  ['RTMR2', 'rtmr2'],
-  ['RTMR3', 'rtmr3'],
-  ['MRSEAM', 'mrSeam'],
-  ['XFAM', 'xfam'],
-  ['TDATTRIBUTES', 'tdAttributes'],
-];
+const TITLES = { server: 'RA-TLS verification of', certificate: 'RA-TLS certificate verification of', quote: 'TDX quote verification of' } as const;
+
+/**
+ * The verdict sentence. A pass with no MRTD/RTMR pinned proves the platform only; say so rather
+ * than "the TD the policy expects".
+ */
+export function verdictText(result: VerificationResult, cmp: PolicyComparison): string {
+  if (!result.ok) return 'REJECTED';
+  const platform = result.nonIntelRoot ? 'platform verified under a SIMULATED / non-Intel root' : 'genuine Intel TDX platform';
+  const tcb = result.tcbStatus ? ` (TCB ${result.tcbStatus})` : '';
+  if (!cmp.softwarePinned) return `PASS: ${platform}${tcb}, but no software is pinned: any TD on it passes`;
+  return `PASS: ${platform}${tcb}, and the TD matches the pinned ${cmp.pinned.join(', ')}`;
+}
 
 /** Renders the report; ends with a newline. */
 export function renderReport(result: VerificationResult | RatlsVerificationResult, ctx: ReportContext): string {
@@ -30,39 +47,76 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   const ok = (s: string) => c('32', s);
   const bad = (s: string) => c('31', s);
   const warn = (s: string) => c('33', s);
-  const r = result as RatlsVerificationResult;
+  const r = result as Partial<RatlsVerificationResult>;
+  const kind = ctx.kind ?? 'server';
+  const cmp = comparePolicy(ctx.policy ?? {}, result.quote, result.tcbStatus, result.advisoryIds);
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`  ${(k + ':').padEnd(16)}${v}`);
+  const more = (v: string) => lines.push(`  ${''.padEnd(16)}${v}`);
 
-  lines.push(`RA-TLS verification of ${clean(ctx.target)}`);
-  row('Verdict', result.ok ? ok('PASS: the server is the attested TD the policy expects') : bad('REJECTED'));
+  lines.push(`${TITLES[kind]} ${clean(ctx.target)}`);
+  const verdict = verdictText(result, cmp);
+  row('Verdict', result.ok ? (cmp.softwarePinned ? ok(verdict) : warn(verdict)) : bad(verdict));
+  if (result.ok && !cmp.softwarePinned) {
+    const cmds = ctx.pinCommands ?? ['put the MRTD and RTMR0-3 you expect in a policy file (docs/policy.md) and pass --policy FILE'];
+    row('Pin it', clean(cmds[0]!));
+    for (const cmd of cmds.slice(1)) more(clean(cmd));
+  }
   if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
-  row('TCB status', result.tcbStatus ? (result.tcbStatus === 'UpToDate' ? ok(result.tcbStatus) : warn(clean(result.tcbStatus))) : 'unknown');
-  row('Advisories', result.advisoryIds.length > 0 ? warn(clean(result.advisoryIds.join(', '))) : 'none');
+  if (ctx.at) row('Verified at', ctx.at.toISOString());
+  const tcbRow = cmp.rows.find((x) => x.what === 'TCB status')!;
+  const tcbText = `${clean(tcbRow.actual)}   (policy allows: ${clean(tcbRow.expected.join(', '))})`;
+  row('TCB status', tcbRow.ok ? (result.tcbStatus === 'UpToDate' ? ok(tcbText) : warn(tcbText)) : bad(tcbText));
+  const adv = cmp.rows.find((x) => x.what === 'advisories');
+  const advText = result.advisoryIds.length > 0 ? clean(result.advisoryIds.join(', ')) : 'none';
+  row('Advisories', adv ? `${adv.ok ? advText : bad(advText)}   (policy allows: ${clean(adv.expected.join(', ') || 'none')})` : advText);
   if (r.certificate) {
     row('Certificate', clean(r.certificate.subject));
-    row('  valid', clean(`${r.certificate.notBefore} .. ${r.certificate.notAfter}`));
-    row('  sha256', clean(r.certificate.fingerprintSha256));
+    more(clean(`valid ${r.certificate.notBefore} .. ${r.certificate.notAfter}`));
+    more(clean(`sha256 ${r.certificate.fingerprintSha256}`));
   }
-  if (r.ratls) row('Evidence', clean(`${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}`));
-  const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
-  row(
-    'Key binding',
-    binding ? (binding.ok ? ok(`bound to this TLS key (${clean(binding.detail ?? 'ok')})`) : bad(clean(binding.detail ?? 'failed'))) : 'not checked',
-  );
-  row(
-    'Freshness',
-    ctx.nonceVerified
-      ? ok('nonce round trip passed on this connection')
-      : ctx.nonceRequested
-        ? bad('nonce round trip failed')
-        : 'no nonce requested (use --nonce)',
-  );
+  if (r.ratls) row('Evidence', clean(`${r.ratls.profile} profile, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}`));
+  if (kind !== 'quote') {
+    const binding = result.checks.find((x) => x.name === 'public key binding') ?? result.checks.find((x) => x.name === 'REPORTDATA binding');
+    row(
+      'Key binding',
+      binding
+        ? binding.ok
+          ? ok(`bound to this ${kind === 'server' ? 'TLS' : "certificate's"} key (${clean(binding.detail ?? 'ok')})`)
+          : bad(clean(binding.detail ?? 'failed'))
+        : 'not checked',
+    );
+  }
+  if (kind === 'server') {
+    row(
+      'Freshness',
+      ctx.nonceVerified
+        ? ok('nonce round trip passed on this connection')
+        : ctx.nonceRequested
+          ? bad('nonce round trip failed')
+          : 'no nonce requested (use --nonce)',
+    );
+  }
   if (result.quote) {
-    lines.push('  Measurements:');
-    for (const [label, key] of MEASUREMENT_ROWS) lines.push(`    ${label.padEnd(13)}${clean(String(result.quote[key]))}`);
-    lines.push(`    ${'DEBUG'.padEnd(13)}${result.quote.debug ? bad('yes') : 'no'}`);
-    if (result.quote.fmspc) lines.push(`    ${'FMSPC'.padEnd(13)}${clean(result.quote.fmspc)}`);
+    // policy verdict first (fixed width), then the value: 96 hex digits do not leave room after it
+    lines.push('  Measurements:   (what the policy says, then the value in the quote)');
+    const meas = (label: string, note: string, colourNote: (s: string) => string, value: string) =>
+      lines.push(`    ${label.padEnd(13)}${colourNote(note.padEnd(12))}${clean(value)}`);
+    for (const x of cmp.rows) {
+      if (x.what === 'TCB status' || x.what === 'advisories') continue;
+      if (x.what === 'DEBUG') {
+        const allowed = x.expected.includes('yes');
+        meas('DEBUG', allowed ? 'allowed' : 'not allowed', x.ok ? (s) => s : bad, x.actual);
+        continue;
+      }
+      if (!x.pinned) meas(x.what, 'not pinned', (s) => s, x.actual);
+      else if (x.ok) meas(x.what, 'matches', ok, x.actual);
+      else {
+        meas(x.what, 'MISMATCH', bad, x.actual);
+        for (const e of x.expected) meas('', 'expected', (s) => s, e);
+      }
+    }
+    if (result.quote.fmspc) meas('FMSPC', '', (s) => s, result.quote.fmspc);
   }
   lines.push('  Checks:');
   for (const ch of result.checks) {
@@ -73,4 +127,10 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
     for (const e of result.errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** The JSON form of the same comparison, added to `--json` output as `policyCheck`. */
+export function policyCheckJson(result: VerificationResult, policy: AppraisalPolicy = {}): PolicyComparison & { verdict: string } {
+  const cmp = comparePolicy(policy, result.quote, result.tcbStatus, result.advisoryIds);
+  return { verdict: verdictText(result, cmp), ...cmp };
 }

@@ -2,6 +2,14 @@
 import type { ServeConfig } from './config.ts';
 import type { IdentityMeasurements, ServingIdentity } from './identity-source.ts';
 import { formatSize } from './units.ts';
+import type { LoadedCredentials } from '../demo/credentials.ts';
+
+/** What the banner says about the demo apps (`--demo`). */
+export interface BannerDemo {
+  webuiUrl: string;
+  ollamaUrl: string;
+  credentials: LoadedCredentials;
+}
 
 export interface BannerInput {
   url: string;
@@ -11,7 +19,12 @@ export interface BannerInput {
   measurements?: IdentityMeasurements;
   /** Path of the simulated root certificate, when simulated. */
   simRootPath?: string;
-  demo: boolean;
+  demo?: BannerDemo;
+}
+
+/** Routes that send requests to Ollama itself: its API has no authentication, so say so. */
+export function routesToOllama(config: ServeConfig): string[] {
+  return config.routes.filter((r) => r.target === config.upstreams.ollama || r.name === 'ollama' || (r.stripPrefix && r.rewriteHost)).map((r) => r.prefix);
 }
 
 /** Renders the banner as plain text lines. */
@@ -36,14 +49,37 @@ export function renderBanner(b: BannerInput): string {
     const notes = [r.stripPrefix ? 'prefix stripped' : '', r.rewriteHost ? 'Host rewritten' : '', r.blockOllamaAdmin ? 'admin routes blocked' : ''].filter(
       Boolean,
     );
-    L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${b.demo ? ' (built-in demo upstream)' : ''}${notes.length ? ` (${notes.join(', ')})` : ''}`);
+    const what = b.demo && r.target === b.demo.webuiUrl ? ' (demo open-webui-shaped app)' : r.name === 'open-webui' ? ' (open-webui)' : '';
+    L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${what}${notes.length ? ` (${notes.join(', ')})` : ''}`);
+  }
+  const exposed = routesToOllama(b.config);
+  if (exposed.length > 0) {
+    L.push(`  WARNING            route ${exposed.join(', ')} publishes Ollama's API, which has no authentication: anyone who reaches this port can use it`);
+  } else {
+    L.push(
+      `  Ollama             ${b.config.upstreams.ollama}${b.demo ? ' (demo backend)' : ''}: not published; open-webui serves it under /ollama/ behind its login`,
+    );
   }
   L.push(`  control            ${b.url}.well-known/ratls/{evidence?nonce=HEX,certificate,collateral}  /healthz /readyz /metrics`);
+  const c = b.demo?.credentials;
+  if (c) {
+    const where = (f: string | undefined) => (f ? `   (also in ${f})` : '');
+    L.push(`  demo login         ${c.credentials.email} / ${c.credentials.password}${where(c.files?.password)}`);
+    L.push(`  demo API key       ${c.credentials.apiKey}${where(c.files?.apiKey)}`);
+    if (c.warning) L.push(`  WARNING            demo credentials are not saved (${c.warning}); they change at the next start`);
+  }
   const verifyUrl = `https://localhost:${b.port}`;
   L.push('');
   L.push('Check it from another terminal:');
   L.push(`  ./bin/ratls verify ${verifyUrl}${sim && b.simRootPath ? ` --root ${b.simRootPath}` : ''}`);
-  if (b.demo) L.push(`  curl -sk ${verifyUrl}/ollama/api/chat -d '{"model":"ratls-demo","messages":[{"role":"user","content":"hi"}]}'`);
+  if (c) {
+    L.push(`  KEY=${c.files ? `$(cat ${c.files.apiKey})` : c.credentials.apiKey}`);
+    L.push(
+      `  curl -sk ${verifyUrl}/api/chat/completions -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d '{"model":"ratls-demo:latest","stream":true,"messages":[{"role":"user","content":"hi"}]}'`,
+    );
+    L.push(`  ./bin/ratls connect --upstream ${verifyUrl}${sim && b.simRootPath ? ` --root ${b.simRootPath}` : ''} --listen 127.0.0.1:8080`);
+    L.push(`  then open http://127.0.0.1:8080/ in a browser and sign in as ${c.credentials.email}`);
+  }
   L.push('');
   return L.join('\n');
 }

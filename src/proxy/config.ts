@@ -71,6 +71,20 @@ export interface ServeConfig {
      */
     required: boolean;
   };
+  /**
+   * The apps this proxy fronts. The public listener sends every path to open-webui (its own
+   * /ollama/ and /openai/ routes included, which it authenticates); Ollama is never routed from
+   * the public listener by default, because Ollama's API has no authentication at all.
+   */
+  upstreams: {
+    /** open-webui's origin (default http://127.0.0.1:8080); the default route "/" goes here. */
+    openWebui: string;
+    /**
+     * Ollama's origin (default http://127.0.0.1:11434). Not published by the default routes; kept
+     * for the opt-in, token-protected Ollama listener and for measuring the models it serves.
+     */
+    ollama: string;
+  };
   evidence: {
     provider: EvidenceProviderChoice;
     /** State directory of the simulated TDX world. */
@@ -109,10 +123,17 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
-  { prefix: '/ollama/', target: 'http://127.0.0.1:11434', stripPrefix: true, rewriteHost: true, blockOllamaAdmin: false, name: 'ollama' },
-  { prefix: '/', target: 'http://127.0.0.1:8080', stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'open-webui' },
-]);
+export const DEFAULT_OPEN_WEBUI_URL = 'http://127.0.0.1:8080';
+export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434';
+
+/**
+ * The default routing: every path to open-webui, Host passed through (it builds links from it).
+ * open-webui's frontend calls /ollama/ and /openai/ on its own origin and its backend serves them
+ * behind its login, so they must reach open-webui, not Ollama.
+ */
+export function openWebuiRoute(target: string): RouteConfig {
+  return { prefix: '/', target, stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'open-webui' };
+}
 
 /** Defaults for every key; tests and the CLI start from here. */
 export function defaultServeConfig(): ServeConfig {
@@ -127,9 +148,10 @@ export function defaultServeConfig(): ServeConfig {
       stapleCollateral: true,
       profile: 'ccc',
     },
+    upstreams: { openWebui: DEFAULT_OPEN_WEBUI_URL, ollama: DEFAULT_OLLAMA_URL },
     evidence: { provider: 'auto', simDir: '.ratls/sim', configfsRoot: '/sys/kernel/config/tsm' },
     collateral: { pcsUrl: INTEL_PCS_URL, directories: [], offline: false, required: false },
-    routes: DEFAULT_ROUTES.map((r) => ({ ...r })),
+    routes: [openWebuiRoute(DEFAULT_OPEN_WEBUI_URL)],
     limits: {
       maxBodyBytes: 100 * 1024 * 1024,
       upstreamTimeoutMs: 600_000,
@@ -189,13 +211,12 @@ export function parseListen(value: string): { host: string; port: number } {
 
 /**
  * Parses an upstream flag/env value: "PREFIX=URL[,strip][,host][,block-admin]", e.g.
- * "/ollama/=http://127.0.0.1:11434,strip,host".
+ * "/=http://127.0.0.1:8080" or "/app2/=http://10.0.0.5:3000,strip".
  */
 export function parseUpstreamSpec(spec: string): RawConfig {
   const [head, ...opts] = spec.split(',');
   const eq = head?.indexOf('=') ?? -1;
-  if (!head || eq <= 0)
-    throw new ConfigError(`upstream "${spec}" must look like PREFIX=URL[,strip][,host][,block-admin], e.g. /ollama/=http://127.0.0.1:11434,strip,host`);
+  if (!head || eq <= 0) throw new ConfigError(`upstream "${spec}" must look like PREFIX=URL[,strip][,host][,block-admin], e.g. /=http://127.0.0.1:8080`);
   const route: RawConfig = { prefix: head.slice(0, eq), target: head.slice(eq + 1) };
   for (const o of opts) {
     if (o === 'strip') route.stripPrefix = true;
@@ -229,6 +250,8 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_EVIDENCE_PROVIDER) set(['evidence', 'provider'], env.RATLS_EVIDENCE_PROVIDER);
   if (env.RATLS_SIM_DIR) set(['evidence', 'simDir'], env.RATLS_SIM_DIR);
   if (env.RATLS_CONFIGFS_ROOT) set(['evidence', 'configfsRoot'], env.RATLS_CONFIGFS_ROOT);
+  if (env.RATLS_OPEN_WEBUI_URL) set(['upstreams', 'openWebui'], env.RATLS_OPEN_WEBUI_URL);
+  if (env.RATLS_OLLAMA_URL) set(['upstreams', 'ollama'], env.RATLS_OLLAMA_URL);
   if (env.RATLS_UPSTREAMS) set(['routes'], env.RATLS_UPSTREAMS.split(/\s+/).filter(Boolean).map(parseUpstreamSpec));
   if (env.RATLS_MAX_BODY) set(['limits', 'maxBody'], env.RATLS_MAX_BODY);
   if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
@@ -252,7 +275,8 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
+  '': ['listen', 'tls', 'upstreams', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
+  upstreams: ['openWebui', 'ollama'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
   evidence: ['provider', 'simDir', 'configfsRoot'],
@@ -332,6 +356,20 @@ function validateCollateral(c: Obj, d: ServeConfig['collateral']): ServeConfig['
   };
 }
 
+/** An upstream origin (http or https, no path): the error names the key. */
+function origin(v: unknown, key: string, example: string): string {
+  let u: URL;
+  try {
+    u = new URL(String(v));
+  } catch {
+    throw new ConfigError(`Config key "${key}" must be a URL like ${example}, got ${JSON.stringify(v)}.`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`Config key "${key}" must use http: or https:, got ${JSON.stringify(v)}.`);
+  if (u.pathname !== '/' || u.search || u.username || u.password)
+    throw new ConfigError(`Config key "${key}" must be an origin like ${example} (no path, query or credentials), got ${JSON.stringify(v)}.`);
+  return u.origin;
+}
+
 function validateRoute(v: unknown, i: number): RouteConfig {
   const where = `routes[${i}]`;
   if (!isObj(v)) throw new ConfigError(`${where} must be a mapping with prefix and target.`);
@@ -344,7 +382,7 @@ function validateRoute(v: unknown, i: number): RouteConfig {
   try {
     target = new URL(String(v.target));
   } catch {
-    throw new ConfigError(`${where}.target must be a URL like http://127.0.0.1:11434, got ${JSON.stringify(v.target)}.`);
+    throw new ConfigError(`${where}.target must be a URL like http://127.0.0.1:8080, got ${JSON.stringify(v.target)}.`);
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new ConfigError(`${where}.target must use http: or https:.`);
   if (target.pathname !== '/' || target.search)
@@ -369,6 +407,11 @@ export function validateConfig(raw: RawConfig): ServeConfig {
   const sd = section(raw, 'shutdown');
   const log = section(raw, 'log');
   const col = section(raw, 'collateral');
+  const ups = section(raw, 'upstreams');
+  const upstreams = {
+    openWebui: ups.openWebui === undefined ? d.upstreams.openWebui : origin(ups.openWebui, 'upstreams.openWebui', DEFAULT_OPEN_WEBUI_URL),
+    ollama: ups.ollama === undefined ? d.upstreams.ollama : origin(ups.ollama, 'upstreams.ollama', DEFAULT_OLLAMA_URL),
+  };
 
   let listen = d.listen;
   if (raw.listen !== undefined) {
@@ -389,7 +432,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
     hosts = tls.hosts as string[];
   }
 
-  let routes = d.routes;
+  let routes = [openWebuiRoute(upstreams.openWebui)];
   if (raw.routes !== undefined) {
     if (!Array.isArray(raw.routes) || raw.routes.length === 0) throw new ConfigError('Config key "routes" must be a non-empty list.');
     routes = raw.routes.map(validateRoute);
@@ -420,6 +463,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       stapleCollateral: bool(tls.stapleCollateral, 'tls.stapleCollateral', d.tls.stapleCollateral),
       profile: oneOf(tls.profile, 'tls.profile', ['ccc', 'dstack'] as const, d.tls.profile),
     },
+    upstreams,
     evidence: {
       provider: oneOf(ev.provider, 'evidence.provider', ['auto', 'configfs-tsm', 'simulated'] as const, d.evidence.provider),
       simDir,

@@ -1,5 +1,6 @@
 /** Plain-text rendering of quote summaries and verification results (CLI and logs). */
-import type { QuoteSummary, VerificationResult } from '../core/types.ts';
+import type { AppraisalPolicy, QuoteSummary, TcbStatus, VerificationResult } from '../core/types.ts';
+import { DEFAULT_ALLOWED_TCB_STATUSES } from './policy.ts';
 
 const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
   ['version', 'version'],
@@ -68,4 +69,91 @@ export function formatVerificationReport(r: VerificationResult): string {
     for (const e of r.errors) out += `  ${clean(e.code)}: ${clean(e.message)}\n`;
   }
   return out;
+}
+
+/** A quote field a policy can pin, with its label. */
+export type PinnableField = 'mrTd' | 'rtmr0' | 'rtmr1' | 'rtmr2' | 'rtmr3' | 'mrSeam' | 'xfam' | 'tdAttributes';
+
+export const PINNABLE_FIELDS: ReadonlyArray<[PinnableField, string]> = [
+  ['mrTd', 'MRTD'],
+  ['rtmr0', 'RTMR0'],
+  ['rtmr1', 'RTMR1'],
+  ['rtmr2', 'RTMR2'],
+  ['rtmr3', 'RTMR3'],
+  ['mrSeam', 'MRSEAM'],
+  ['xfam', 'XFAM'],
+  ['tdAttributes', 'TDATTRIBUTES'],
+];
+
+/** The fields that identify the TD's software (firmware, kernel, command line, runtime). */
+const SOFTWARE_FIELDS: readonly PinnableField[] = ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'];
+
+/** One line of "what the policy expects next to what the evidence shows". */
+export interface Expectation {
+  /** "TCB status", "DEBUG", "advisories" or a measurement label (MRTD, RTMR0...). */
+  what: string;
+  /** The accepted values; empty for a measurement the policy does not pin. */
+  expected: string[];
+  actual: string;
+  /** Whether the actual value is accepted (true for anything not pinned). */
+  ok: boolean;
+  /** For measurements: whether the policy pins it at all. */
+  pinned: boolean;
+}
+
+/** What a policy pins and how the evidence compares, for reports and refusal pages. */
+export interface PolicyComparison {
+  /** Labels of the measurements the policy pins. */
+  pinned: string[];
+  /** True when at least one of MRTD and RTMR0-3 is pinned: only then is the TD's software identified. */
+  softwarePinned: boolean;
+  rows: Expectation[];
+}
+
+const norm = (v: string): string => v.trim().toLowerCase().replace(/^0x/, '');
+
+/**
+ * Compares the evidence with the policy, field by field: TCB status, advisories, DEBUG and every
+ * measurement (pinned or not). Works without a quote (rows then show "unknown").
+ */
+export function comparePolicy(policy: AppraisalPolicy, quote: QuoteSummary | null, tcbStatus: TcbStatus | null, advisoryIds: string[]): PolicyComparison {
+  const rows: Expectation[] = [];
+  const allowed = policy.allowedTcbStatuses ?? [...DEFAULT_ALLOWED_TCB_STATUSES];
+  rows.push({
+    what: 'TCB status',
+    expected: [...allowed],
+    actual: tcbStatus ?? 'unknown',
+    ok: tcbStatus !== null && tcbStatus !== 'Revoked' && allowed.includes(tcbStatus),
+    pinned: true,
+  });
+  if (policy.allowedAdvisoryIds) {
+    const ok = new Set(policy.allowedAdvisoryIds.map((a) => a.toUpperCase()));
+    rows.push({
+      what: 'advisories',
+      expected: [...policy.allowedAdvisoryIds],
+      actual: advisoryIds.join(', ') || 'none',
+      ok: advisoryIds.every((a) => ok.has(a.toUpperCase())),
+      pinned: true,
+    });
+  }
+  rows.push({
+    what: 'DEBUG',
+    expected: policy.allowDebug === true ? ['no', 'yes'] : ['no'],
+    actual: quote ? (quote.debug ? 'yes' : 'no') : 'unknown',
+    ok: quote !== null && (!quote.debug || policy.allowDebug === true),
+    pinned: true,
+  });
+  const pinned: string[] = [];
+  for (const [field, label] of PINNABLE_FIELDS) {
+    const want = policy[field];
+    const actual = quote ? quote[field] : 'unknown';
+    if (want === undefined) {
+      rows.push({ what: label, expected: [], actual, ok: true, pinned: false });
+      continue;
+    }
+    pinned.push(label);
+    const list = want.map((v) => (typeof v === 'string' ? norm(v) : String(v)));
+    rows.push({ what: label, expected: list, actual, ok: quote !== null && list.includes(actual), pinned: true });
+  }
+  return { pinned, softwarePinned: SOFTWARE_FIELDS.some((f) => policy[f] !== undefined), rows };
 }

@@ -67,6 +67,9 @@ describe.skipIf(!hasChromium)('headless Chromium through ratls connect', () => {
     expect(res?.status()).toBe(502);
     expect(await page.textContent('#ratls-refused')).toContain('did not pass attestation');
     expect(await page.textContent('#ratls-reasons')).toContain('TD_DEBUG');
+    // what the policy expects, next to what the server presented
+    const debugRow = await page.textContent('#ratls-expectations tr.bad');
+    expect(debugRow).toBe('DEBUGnoyesMISMATCH');
     expect(await page.$('#title')).toBeNull();
     await page.screenshot({ path: artifact('connect-refused.png'), fullPage: true });
     await page.close();

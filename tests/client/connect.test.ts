@@ -134,22 +134,36 @@ describe('ratls connect', () => {
   it('ratls verify CLI: exit 0 with a report, JSON, and exit 1 for a DEBUG server', async () => {
     const out: string[] = [];
     const io = { out: (s: string) => void out.push(s), err: (s: string) => void out.push(s), setExitCode: () => {}, isTty: false };
-    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { writeFileSync, mkdtempSync, existsSync, readFileSync, readdirSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const rootFile = join(mkdtempSync(join(tmpdir(), 'ratls-root-')), 'root.pem');
     writeFileSync(rootFile, world.rootPem);
     expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--nonce'], io)).toBe(0);
     const report = out.join('');
-    expect(report).toContain('PASS');
+    // nothing pinned: the verdict says what was proved, and how to pin
+    expect(report).toMatch(
+      /Verdict:\s+PASS: platform verified under a SIMULATED \/ non-Intel root \(TCB UpToDate\), but no software is pinned: any TD on it passes/,
+    );
+    expect(report).toContain(`Pin it:         ratls policy from --url ${srv.url} --root ${rootFile} --out policy.yaml`);
+    expect(report).toContain(`ratls verify ${srv.url} --policy policy.yaml`);
+    expect(report).not.toContain('the attested TD the policy expects');
     expect(report).toContain('SIMULATED');
     expect(report).toContain('nonce round trip passed');
-    expect(report).toMatch(/MRTD\s+[0-9a-f]{96}/);
+    expect(report).toMatch(/MRTD\s+not pinned\s+[0-9a-f]{96}/);
+    expect(report).toMatch(/TCB status:\s+UpToDate\s+\(policy allows: UpToDate\)/);
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--json'], io)).toBe(0);
-    const j = JSON.parse(out.join('')) as { ok: boolean; ratls: { profile: string }; certificate: { fingerprintSha256: string } };
+    const j = JSON.parse(out.join('')) as {
+      ok: boolean;
+      ratls: { profile: string };
+      certificate: { fingerprintSha256: string };
+      policyCheck: { softwarePinned: boolean; pinned: string[]; verdict: string };
+    };
     expect(j.ok).toBe(true);
     expect(j.ratls.profile).toBe('ccc');
+    expect(j.policyCheck).toMatchObject({ softwarePinned: false, pinned: [] });
+    expect(j.policyCheck.verdict).toMatch(/no software is pinned/);
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', debugSpy.url, '--root', rootFile], io)).toBe(1);
     expect(out.join('')).toContain('TD_DEBUG');
@@ -161,6 +175,20 @@ describe('ratls connect', () => {
     const yaml = out.join('');
     expect(yaml).toContain('SIMULATED');
     expect(yaml).toMatch(/mrTd:\n\s+- [0-9a-f]{96}/);
+    // nothing of this machine in a file meant to be published: no cache directory, no absolute path
+    expect(yaml).not.toMatch(/cacheDir|directories|\/tmp\/|\/root\/|\/home\//);
+    // --out writes the file only when the policy could be made
+    const outDir = mkdtempSync(join(tmpdir(), 'ratls-out-'));
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'policy', 'from', '--url', srv.url, '--out', join(outDir, 'fail.yaml')], io)).toBe(1);
+    expect(out.join('')).toContain('PCK_CHAIN_UNTRUSTED');
+    expect(out.join('')).toContain('--root .ratls/sim/root.pem');
+    expect(existsSync(join(outDir, 'fail.yaml'))).toBe(false);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'policy', 'from', '--url', srv.url, '--root', rootFile, '--out', join(outDir, 'ok.yaml')], io)).toBe(0);
+    expect(readFileSync(join(outDir, 'ok.yaml'), 'utf8').replace(/^#.*\n/gm, '')).toBe(yaml.replace(/^#.*\n/gm, ''));
+    expect(readdirSync(outDir)).toEqual(['ok.yaml']);
+    out.length = 0;
     // --cert FILE gives the same pins without connecting
     const certFile = join(mkdtempSync(join(tmpdir(), 'ratls-cert-')), 'cert.pem');
     writeFileSync(certFile, srv.identity().certPem);
@@ -175,8 +203,20 @@ describe('ratls connect', () => {
     writeFileSync(pfile, yaml);
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', pfile], io)).toBe(0);
+    expect(out.join('')).toMatch(/Verdict:\s+PASS: .*and the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, RTMR3, MRSEAM, XFAM, TDATTRIBUTES/);
+    expect(out.join('')).toMatch(/MRTD\s+matches\s+[0-9a-f]{96}/);
+    expect(out.join('')).not.toContain('Pin it:');
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', debugSpy.url, '--policy', pfile], io)).toBe(1);
+    expect(out.join('')).toMatch(/DEBUG\s+not allowed\s+yes/);
+    out.length = 0;
+    // a wrong MRTD: the report shows the value presented and the one expected
+    const actualMrTd = /mrTd:\n\s+- ([0-9a-f]{96})/.exec(yaml)![1]!;
+    const wrong = join(mkdtempSync(join(tmpdir(), 'ratls-pol-')), 'wrong.yaml');
+    writeFileSync(wrong, yaml.replace(actualMrTd, 'ab'.repeat(48)));
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--policy', wrong], io)).toBe(1);
+    expect(out.join('')).toContain(`MRTD         MISMATCH    ${actualMrTd}`);
+    expect(out.join('')).toContain(`expected    ${'ab'.repeat(48)}`);
     out.length = 0;
     expect(await main(['node', 'ratls', 'policy', 'check', pfile], io)).toBe(0);
     expect(out.join('')).toContain('pinned             mrTd, rtmr0');
@@ -210,7 +250,8 @@ describe('ratls connect', () => {
         });
         child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
       });
-      expect(out).toContain('attestation VERIFIED');
+      expect(out).toContain('attestation PASS: platform verified under a SIMULATED / non-Intel root (TCB UpToDate), but no software is pinned');
+      expect(out).toContain('pin it: ratls policy from --url');
       expect(out).toContain('[SIMULATED root]');
       const page = await fetch(`${url}/`);
       expect(await page.text()).toContain('Hello from the attested app');

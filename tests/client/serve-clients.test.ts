@@ -1,13 +1,16 @@
 /**
- * Verifying clients against `ratls serve` (startRatlsServer, simulated world): nonce round trip
- * on the same connection, and the official openai and ollama clients streaming through it.
+ * Verifying clients against `ratls serve` (startRatlsServer, simulated world) in front of the
+ * open-webui-shaped demo app, with the default routing: nonce round trip on the same connection,
+ * and the official openai and ollama clients pointed at https://host/api and https://host/ollama
+ * with an open-webui API key, as open-webui documents, streaming through it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama, type RunningDemoOllama } from '../../src/demo/ollama.ts';
+import { startDemoWebui, DEMO_WEBUI_VERSION, type RunningDemoWebui } from '../../src/demo/webui.ts';
 import { validateConfig } from '../../src/proxy/config.ts';
 import { createAttestedAgent, createAttestedDispatcher, createAttestedFetch, AttestationError, type AttestationEvent } from '../../src/client/index.ts';
 import { probe } from '../../src/client/probe.ts';
@@ -15,28 +18,26 @@ import { fetchWithDispatcher } from '../../src/client/dispatcher.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../../src/verify/roots.ts';
 import { makeWorld, simPolicy, simulatedSource, type World } from './helpers.ts';
 
+const API_KEY = `sk-${'5e'.repeat(16)}`;
+
 let world: World;
-let demo: RunningDemoUpstream;
+let backend: RunningDemoOllama;
+let app: RunningDemoWebui;
 let srv: RunningRatlsServer;
 
 beforeAll(async () => {
   world = await makeWorld();
-  demo = await startDemoUpstream({ tokenDelayMs: 20 });
-  srv = await startRatlsServer(
-    validateConfig({
-      listen: '127.0.0.1:0',
-      log: { level: 'silent' },
-      routes: [
-        { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, name: 'ollama' },
-        { prefix: '/', target: demo.url, name: 'openai' },
-      ],
-    }),
-    { identitySource: await simulatedSource(world), autoRotate: false },
-  );
+  backend = await startDemoOllama({ tokenDelayMs: 20 });
+  app = await startDemoWebui({ ollamaUrl: backend.url, admin: { name: 'Admin', email: 'admin@example.com', password: 'pw', apiKey: API_KEY } });
+  srv = await startRatlsServer(validateConfig({ listen: '127.0.0.1:0', log: { level: 'silent' }, upstreams: { openWebui: app.url, ollama: backend.url } }), {
+    identitySource: await simulatedSource(world),
+    autoRotate: false,
+  });
 });
 afterAll(async () => {
   await srv?.close({ drainTimeoutMs: 500 });
-  await demo?.close();
+  await app?.close();
+  await backend?.close();
 });
 
 function get(url: string, agent: https.Agent): Promise<string> {
@@ -60,12 +61,12 @@ describe('against ratls serve', () => {
       }),
       { onVerified: (e) => events.push(e) },
     );
-    expect(JSON.parse(await get(`${srv.url}ollama/api/version`, agent))).toEqual({ version: '0.0.0-ratls-demo' });
+    expect(JSON.parse(await get(`${srv.url}api/version`, agent))).toEqual({ version: DEMO_WEBUI_VERSION, deployment_id: '' });
     expect(events).toHaveLength(1);
     expect(events[0]!.nonceVerified).toBe(true);
     expect(events[0]!.result.checks.some((c) => c.name === 'nonce round trip' && c.ok)).toBe(true);
     // the connection is reused afterwards (keep-alive) without another attestation
-    await get(`${srv.url}ollama/api/tags`, agent);
+    await get(`${srv.url}health`, agent);
     expect(events).toHaveLength(1);
     agent.destroy();
   });
@@ -79,12 +80,12 @@ describe('against ratls serve', () => {
       { onVerified: (e) => seen.add(e.certSha256!) },
     );
     const f = fetchWithDispatcher(d);
-    expect((await f(`${srv.url}v1/models`)).status).toBe(200);
+    expect((await f(`${srv.url}api/version`)).status).toBe(200);
     await srv.rotate();
     await d.close();
     const d2 = createAttestedDispatcher(simPolicy(world), { onVerified: (e) => seen.add(e.certSha256!) });
     const f2 = fetchWithDispatcher(d2);
-    expect((await f2(`${srv.url}v1/models`)).status).toBe(200);
+    expect((await f2(`${srv.url}api/version`)).status).toBe(200);
     expect(seen.size).toBe(2);
     await d2.close();
     const ev = await probe(
@@ -108,10 +109,13 @@ describe('against ratls serve', () => {
   });
 });
 
-describe('official clients through the attested fetch', () => {
-  it('openai v6 streams chat completions (custom fetch)', async () => {
+describe('official clients through the attested fetch, at https://host/api and https://host/ollama with an API key', () => {
+  it('openai v6 lists models and streams chat completions from /api (custom fetch)', async () => {
     const fetch = createAttestedFetch(simPolicy(world));
-    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetch });
+    const client = new OpenAI({ baseURL: `${srv.url}api`, apiKey: API_KEY, fetch });
+    const ids: string[] = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    expect(ids).toEqual(['ratls-demo:latest', 'ratls-demo:mini']);
     const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hi there' }], stream: true });
     const times: number[] = [];
     let text = '';
@@ -128,7 +132,7 @@ describe('official clients through the attested fetch', () => {
 
   it('openai v6 refuses a server outside the policy with AttestationError as the cause', async () => {
     const d = createAttestedDispatcher(simPolicy(await makeWorld()));
-    const client = new OpenAI({ baseURL: `${srv.url}v1`, apiKey: 'unused', fetch: fetchWithDispatcher(d), maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${srv.url}api`, apiKey: API_KEY, fetch: fetchWithDispatcher(d), maxRetries: 0 });
     const err = await client.models.list().catch((e: unknown) => e);
     // openai wraps network failures in APIConnectionError; the cause is ours
     expect(String((err as Error).constructor.name)).toMatch(/APIConnectionError/);
@@ -140,8 +144,8 @@ describe('official clients through the attested fetch', () => {
     let verified = 0;
     const dispatcher = createAttestedDispatcher(simPolicy(world), { onVerified: () => verified++ });
     const client = new OpenAI({
-      baseURL: `${srv.url}v1`,
-      apiKey: 'unused',
+      baseURL: `${srv.url}api`,
+      apiKey: API_KEY,
       fetchOptions: { dispatcher } as NonNullable<ConstructorParameters<typeof OpenAI>[0]>['fetchOptions'],
     });
     const stream = await client.chat.completions.create({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'via dispatcher' }], stream: true });
@@ -152,9 +156,22 @@ describe('official clients through the attested fetch', () => {
     await dispatcher.close();
   });
 
-  it('ollama streams chat (custom fetch)', async () => {
+  it("openai v6 with a wrong API key gets open-webui's 401 as an AuthenticationError", async () => {
     const fetch = createAttestedFetch(simPolicy(world));
-    const ollama = new Ollama({ host: `${srv.url}ollama`, fetch });
+    const client = new OpenAI({ baseURL: `${srv.url}api`, apiKey: `sk-${'00'.repeat(16)}`, fetch, maxRetries: 0 });
+    const err = await client.models.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((err as InstanceType<typeof OpenAI.AuthenticationError>).status).toBe(401);
+    await fetch.close();
+  });
+
+  it('ollama lists models and streams chat from /ollama with the API key (custom fetch)', async () => {
+    const fetch = createAttestedFetch(simPolicy(world));
+    const ollama = new Ollama({ host: `${srv.url}ollama`, fetch, headers: { Authorization: `Bearer ${API_KEY}` } });
+    expect((await ollama.list()).models.map((m) => m.name)).toEqual(['ratls-demo:latest', 'ratls-demo:mini']);
+    // without the key, open-webui's /ollama/ refuses
+    const anonymous = new Ollama({ host: `${srv.url}ollama`, fetch });
+    await expect(anonymous.list()).rejects.toMatchObject({ status_code: 401 });
     const stream = await ollama.chat({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'hello ollama' }], stream: true });
     let text = '';
     let parts = 0;

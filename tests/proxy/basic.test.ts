@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama, type RunningDemoOllama } from '../../src/demo/ollama.ts';
 import { ENGINES, selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 /** An upstream that echoes what it received, to see what the proxy forwards. */
@@ -39,13 +39,13 @@ async function deadPort(): Promise<number> {
 
 describe.each(ENGINES)('ratls serve (%s): routing and control routes', (engine) => {
   let echo: Awaited<ReturnType<typeof echoUpstream>>;
-  let demo: RunningDemoUpstream;
+  let demo: RunningDemoOllama;
   let srv: RunningRatlsServer<ServingIdentity>;
   let agent: ReturnType<typeof trustingAgent>;
 
   beforeAll(async () => {
     echo = await echoUpstream();
-    demo = await startDemoUpstream({ tokenDelayMs: 1 });
+    demo = await startDemoOllama({ tokenDelayMs: 1 });
     const dead = await deadPort();
     srv = await startRatlsServer(
       testConfig({

@@ -22,6 +22,34 @@ describe('serve config', () => {
     expect(config.evidence.provider).toBe('simulated');
   });
 
+  it('routes every path to open-webui by default and publishes no route to Ollama', () => {
+    const c = validateConfig({});
+    expect(c.upstreams).toEqual({ openWebui: 'http://127.0.0.1:8080', ollama: 'http://127.0.0.1:11434' });
+    expect(c.routes).toEqual([
+      { prefix: '/', target: 'http://127.0.0.1:8080', stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'open-webui' },
+    ]);
+    expect(c.routes.some((r) => r.target === c.upstreams.ollama || r.prefix.startsWith('/ollama'))).toBe(false);
+  });
+
+  it('takes the open-webui and Ollama origins from the file, env (RATLS_OPEN_WEBUI_URL, RATLS_OLLAMA_URL) and flags (--open-webui, --ollama)', () => {
+    const fromEnv = validateConfig(envToRaw({ RATLS_OPEN_WEBUI_URL: 'http://open-webui:8080/', RATLS_OLLAMA_URL: 'http://ollama:11434' }));
+    expect(fromEnv.upstreams).toEqual({ openWebui: 'http://open-webui:8080', ollama: 'http://ollama:11434' });
+    expect(fromEnv.routes).toHaveLength(1);
+    expect(fromEnv.routes[0]).toMatchObject({ prefix: '/', target: 'http://open-webui:8080', name: 'open-webui' });
+    const { config } = resolveServeConfig({ openWebui: 'http://10.0.0.2:3000', ollama: 'http://10.0.0.3:11434' }, { RATLS_OPEN_WEBUI_URL: 'http://ignored:1' });
+    expect(config.upstreams).toEqual({ openWebui: 'http://10.0.0.2:3000', ollama: 'http://10.0.0.3:11434' });
+    expect(config.routes.map((r) => `${r.prefix} ${r.target}`)).toEqual(['/ http://10.0.0.2:3000']);
+  });
+
+  it('--upstream still replaces the default route for custom layouts', () => {
+    const { config, routesGiven } = resolveServeConfig({ upstream: ['/=http://127.0.0.1:3000', '/docs/=http://127.0.0.1:8000,strip'] }, {});
+    expect(routesGiven).toBe(true);
+    expect(config.routes.map((r) => [r.prefix, r.target, r.stripPrefix])).toEqual([
+      ['/', 'http://127.0.0.1:3000', false],
+      ['/docs/', 'http://127.0.0.1:8000', true],
+    ]);
+  });
+
   it('parses upstream specs from env and flags', () => {
     const raw = envToRaw({ RATLS_UPSTREAMS: '/ollama/=http://127.0.0.1:11434,strip,host,block-admin /=http://127.0.0.1:8080' });
     const c = validateConfig(raw);
@@ -40,6 +68,10 @@ describe('serve config', () => {
     [{ routes: [{ prefix: '/.well-known/ratls/x/', target: 'http://a' }] }, /control routes/],
     [{ routes: [{ prefix: '/', target: 'http://a/b' }] }, /origin without path/],
     [{ listen: 'nope' }, /HOST:PORT/],
+    [{ upstreams: { openWebui: 'http://a:1/ui' } }, /upstreams\.openWebui.*origin/],
+    [{ upstreams: { ollama: 'ftp://a' } }, /upstreams\.ollama.*http/],
+    [{ upstreams: { ollama: 'not a url' } }, /upstreams\.ollama/],
+    [{ upstreams: { vllm: 'http://a' } }, /Unknown config key "upstreams\.vllm"/],
   ])('rejects %j with a clear message', (raw, msg) => {
     expect(() => validateConfig(raw)).toThrow(ConfigError);
     expect(() => validateConfig(raw)).toThrow(msg);

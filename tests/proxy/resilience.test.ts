@@ -3,12 +3,12 @@ import * as tls from 'node:tls';
 import { request } from 'undici';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama } from '../../src/demo/ollama.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 describe('ratls serve: failure paths', () => {
   it('keeps the old certificate when a rotation fails, counts it, and retries', async () => {
-    const demo = await startDemoUpstream();
+    const demo = await startDemoOllama();
     const base = selfSignedSource({ validityMs: 2000, backdateMs: 0 });
     let calls = 0;
     const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: demo.url }], tls: { rotateAt: 0.25 } }), {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama, type RunningDemoOllama } from '../../src/demo/ollama.ts';
 import { selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 /** SHA-256 of the certificate a fresh TLS connection is served. */
@@ -20,11 +20,11 @@ async function servedFingerprint(port: number): Promise<string> {
 }
 
 describe('ratls serve: certificate rotation', () => {
-  let demo: RunningDemoUpstream;
+  let demo: RunningDemoOllama;
   let srv: RunningRatlsServer<ServingIdentity>;
 
   beforeAll(async () => {
-    demo = await startDemoUpstream({ tokenDelayMs: 30 });
+    demo = await startDemoOllama({ tokenDelayMs: 30 });
     srv = await startRatlsServer(
       testConfig({
         routes: [
@@ -48,7 +48,7 @@ describe('ratls serve: certificate rotation', () => {
     const oldAgent = trustingAgent(old.certPem);
     const r = await request(`${srv.url}ollama/api/chat`, {
       method: 'POST',
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'rotate' }] }),
+      body: JSON.stringify({ model: 'ratls-demo:latest', messages: [{ role: 'user', content: 'rotate' }] }),
       dispatcher: oldAgent,
     });
     const it = r.body[Symbol.asyncIterator]();

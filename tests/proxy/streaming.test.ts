@@ -6,7 +6,7 @@ import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../src/proxy/demo-upstream.ts';
+import { startDemoOllama, type RunningDemoOllama } from '../../src/demo/ollama.ts';
 import { ENGINES, selfSignedSource, testConfig, trustingAgent } from './helpers.ts';
 
 /** Upstream that sends one line every 50 ms until the client goes away, and reports the close. */
@@ -33,14 +33,14 @@ async function endlessUpstream() {
 }
 
 describe.each(ENGINES)('ratls serve (%s): streaming with real clients', (engine) => {
-  let demo: RunningDemoUpstream;
+  let demo: RunningDemoOllama;
   let endless: Awaited<ReturnType<typeof endlessUpstream>>;
   let srv: RunningRatlsServer<ServingIdentity>;
   let agent: ReturnType<typeof trustingAgent>;
   let tlsFetch: typeof fetch;
 
   beforeAll(async () => {
-    demo = await startDemoUpstream({ tokenDelayMs: 40 });
+    demo = await startDemoOllama({ tokenDelayMs: 40 });
     endless = await endlessUpstream();
     srv = await startRatlsServer(
       testConfig({
@@ -95,7 +95,11 @@ describe.each(ENGINES)('ratls serve (%s): streaming with real clients', (engine)
   });
 
   it('tokens arrive chunk by chunk, not at the end', async () => {
-    const r = await request(`${srv.url}ollama/api/generate`, { method: 'POST', body: JSON.stringify({ prompt: 'timing' }), dispatcher: agent });
+    const r = await request(`${srv.url}ollama/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'ratls-demo:latest', prompt: 'timing' }),
+      dispatcher: agent,
+    });
     expect(r.headers['content-encoding']).toBeUndefined();
     const arrivals: number[] = [];
     for await (const chunk of r.body) {

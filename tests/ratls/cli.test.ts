@@ -47,6 +47,18 @@ describe('ratls sim init / cert issue / cert verify', () => {
     const text = await run('cert', 'verify', '--cert', cert, '--root', join(w, 'root.pem'));
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/SIMULATED/);
+    // one report style with ratls verify: verdict, what was proved, how to pin
+    expect(text.out).toMatch(/Verdict:\s+PASS: .*no software is pinned: any TD on it passes/);
+    expect(text.out).toContain(`Pin it:         ratls policy from --cert ${cert} --root ${join(w, 'root.pem')} --out policy.yaml`);
+    expect(text.out).toMatch(new RegExp(`MRTD\\s+not pinned\\s+${mrtd}`));
+    const pinned = join(w, 'pinned.yaml');
+    expect((await run('policy', 'from', '--cert', cert, '--root', join(w, 'root.pem'), '--out', pinned)).code).toBe(0);
+    const withPolicy = await run('cert', 'verify', '--cert', cert, '--policy', pinned);
+    expect(withPolicy.code).toBe(0);
+    expect(withPolicy.out).toMatch(/and the TD matches the pinned MRTD/);
+    expect(withPolicy.out).toMatch(new RegExp(`MRTD\\s+matches\\s+${mrtd}`));
+    const json = JSON.parse((await run('cert', 'verify', '--cert', cert, '--policy', pinned, '--json')).out) as { policyCheck: { softwarePinned: boolean } };
+    expect(json.policyCheck.softwarePinned).toBe(true);
 
     const untrusted = await run('cert', 'verify', '--cert', cert, '--json');
     expect(untrusted.code).toBe(1);
@@ -96,7 +108,8 @@ describe('ratls sim init / cert issue / cert verify', () => {
     const r = await run('cert', 'verify', '--cert', f, '--collateral', collateralDirFor(q.collateral!.set), '--at', q.verification_time!.iso);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/REPORTDATA_MISMATCH: .*not produced for this certificate/);
-    expect(r.out).toMatch(/\[ ok \] PCK chain signatures: Intel SGX PCK Certificate <- Intel SGX PCK Platform CA <- Intel SGX Root CA/);
-    expect(r.out).toMatch(/Intel TCB status: UpToDate/);
+    expect(r.out).toMatch(/ok {3}PCK chain signatures: Intel SGX PCK Certificate <- Intel SGX PCK Platform CA <- Intel SGX Root CA/);
+    expect(r.out).toMatch(/TCB status:\s+UpToDate/);
+    expect(r.out).toMatch(/^RA-TLS certificate verification of \S+transplanted\.pem\n\s+Verdict:\s+REJECTED/);
   });
 });

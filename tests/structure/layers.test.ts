@@ -23,6 +23,8 @@ export const FLOORS: Record<string, number> = {
   tee: 5,
   policy: 6,
   token: 6,
+  // the demo apps (open-webui- and Ollama-shaped) stand beside the product: only core/ and node:
+  demo: 6,
   client: 7,
   proxy: 7,
   service: 7,

@@ -10,6 +10,7 @@ import { readServiceConfigFile, resolveServiceConfig, ServiceConfigError, type A
 import { startAttestService } from '../../service/server.ts';
 import type { SigningAlg } from '../../service/keys.ts';
 import { simulatedWorldSupport } from '../../service/simulated.ts';
+import { FLAGS } from '../flags.ts';
 
 interface Flags {
   config?: string;
@@ -43,9 +44,11 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function registerAttestServiceCommand(program: Command, io: CliIo): void {
   program
     .command('attest-service')
-    .description('Run the attestation service: verify TDX quotes / RA-TLS certificates, return signed JWT results')
-    .option('--config <file>', 'YAML/JSON config file (flags override it)')
-    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:8444)')
+    .description(
+      'Run the attestation service: verify TDX quotes / RA-TLS certificates, return signed JWT results (listens on 127.0.0.1:8444 by default; --root applies to every policy)',
+    )
+    .addOption(FLAGS.config())
+    .addOption(FLAGS.listen())
     .option('--key-dir <dir>', 'signing key directory, created 0700 (default ./.ratls/attest-service/keys)')
     .option('--policies <dir>', 'directory of policy files (default: the bundled config/policies)')
     .option('--default-policy <name>', 'policy for requests that name none (default "default")')
@@ -53,7 +56,7 @@ export function registerAttestServiceCommand(program: Command, io: CliIo): void 
     .option('--collateral-cache <dir>', 'disk cache for PCCS/PCS collateral (default: next to the key dir)')
     .option('--pccs-url <url>', 'PCCS base URL, tried before Intel PCS')
     .option('--offline', 'never fetch collateral over the network')
-    .option('--root <pem>', "trusted root certificate file, replacing Intel's in every policy (repeatable; for simulated TDX)", collect)
+    .addOption(FLAGS.root())
     .option('--token-ttl <seconds>', 'token lifetime (default 300)')
     .option('--alg <alg>', 'signing algorithm of new keys: ES256 or ES384 (default ES256)')
     .option('--issuer <url>', 'iss claim (default: the service URL)')

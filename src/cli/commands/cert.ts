@@ -3,7 +3,7 @@
  * (for tests and demos; the proxy makes its own in memory) and check one offline.
  */
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { type CliIo, UsageError, parseAt } from '../io.ts';
 import { readCertificateFile } from '../cert-file.ts';
 import { policyFromFlags } from '../policy-flags.ts';
@@ -15,10 +15,10 @@ import { loadCollateralDir } from '../../collateral/file.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { fromHex } from '../../core/bytes.ts';
 import { writeSecretFile } from '../../core/secret-file.ts';
-import { clean, formatVerificationReport } from '../../verify/report.ts';
-import type { Collateral } from '../../core/types.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { policyCheckJson, renderReport } from '../../client/report.ts';
+import type { AppraisalPolicy, Collateral } from '../../core/types.ts';
+import { FLAGS } from '../flags.ts';
+import { pinCommands } from './verify.ts';
 
 function parseInt10(v: string, name: string): number {
   if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}".`);
@@ -45,20 +45,28 @@ interface VerifyOpts {
   policy?: string;
   collateral?: string;
   nonce?: string;
+  expectNonce?: string;
   maxAge?: string;
   json?: boolean;
 }
 
-/** Plain-text report: RA-TLS facts, then the same report `quote verify` prints. */
-export function renderCertResult(r: RatlsVerificationResult, now: Date): string {
-  let out = `Verification time: ${now.toISOString()}\n\n`;
-  if (r.nonIntelRoot) out += 'WARNING: SIMULATED / non-Intel root: this is not evidence of a real Intel TDX platform.\n\n';
-  if (r.certificate) {
-    out += `Certificate\n  subject      ${clean(r.certificate.subject)}\n  valid        ${clean(`${r.certificate.notBefore} .. ${r.certificate.notAfter}`)}\n`;
-    out += `  SHA-256      ${clean(r.certificate.fingerprintSha256)}\n`;
-  }
-  if (r.ratls) out += `  RA-TLS       ${clean(`${r.ratls.profile}, pubkey-hash ${r.ratls.pubkeyHashAlg}${r.ratls.nonce ? `, nonce ${r.ratls.nonce}` : ''}`)}\n`;
-  return `${out}\n${formatVerificationReport(r)}`;
+/** The readable report of `ratls cert verify`: the one report style of the CLI. */
+export function renderCertResult(
+  r: RatlsVerificationResult,
+  now: Date,
+  ctx: { target?: string; policy?: AppraisalPolicy; root?: string[]; colour?: boolean } = {},
+): string {
+  const target = ctx.target ?? 'the certificate';
+  return renderReport(r, {
+    target,
+    kind: 'certificate',
+    nonceRequested: false,
+    nonceVerified: false,
+    colour: ctx.colour ?? false,
+    at: now,
+    ...(ctx.policy ? { policy: ctx.policy } : {}),
+    pinCommands: pinCommands({ cert: target }, ctx.root),
+  });
 }
 
 /** Registers `cert issue` and `cert verify`. */
@@ -68,15 +76,15 @@ export function registerCertCommands(program: Command, io: CliIo): void {
   cert
     .command('issue')
     .description('Issue an RA-TLS certificate from the TDX evidence provider (key output for tests and demos only)')
-    .option('--simulate', 'use the SIMULATED TDX world instead of configfs-tsm (dev/test only)')
-    .option('--sim-dir <dir>', 'simulated world directory (created on first use)')
-    .option('--configfs-root <dir>', 'configfs-tsm root', undefined)
+    .addOption(FLAGS.simulate())
+    .addOption(FLAGS.simDir())
+    .option('--configfs-root <dir>', 'configfs-tsm mount (default /sys/kernel/config/tsm)')
     .requiredOption('--out-cert <file>', 'where to write the certificate (PEM)')
     .option('--out-key <file>', 'ALSO write the private key (PKCS#8 PEM, mode 0600): tests and demos only')
-    .option('--host <name>', 'DNS name or IP for subjectAltName (repeatable)', collect)
-    .option('--key-alg <alg>', 'P-256 or P-384', 'P-256')
+    .addOption(FLAGS.host())
+    .addOption(FLAGS.keyAlg().default('P-256'))
     .option('--validity <seconds>', 'certificate lifetime in seconds', '86400')
-    .option('--profile <profile>', 'ccc (CCC interoperable RA-TLS) or dstack', 'ccc')
+    .addOption(FLAGS.profile().default('ccc'))
     .option('--no-staple', 'do not staple collateral (2.23.133.5.4.2)')
     .action(async (o: IssueOpts) => {
       if (o.keyAlg !== 'P-256' && o.keyAlg !== 'P-384') throw new UsageError('--key-alg must be P-256 or P-384.');
@@ -119,21 +127,24 @@ export function registerCertCommands(program: Command, io: CliIo): void {
   cert
     .command('verify')
     .description('Verify an RA-TLS certificate offline (stapled collateral, --collateral or policy sources)')
-    .requiredOption('--cert <file>', 'certificate (PEM or DER)')
-    .option('--root <pem>', "trust this root instead of Intel's (repeatable; e.g. a simulated DIR/root.pem)", collect)
-    .option('--at <iso8601>', 'verification time (default: now)')
-    .option('--policy <file>', 'client policy file (YAML/JSON)')
-    .option('--collateral <dir>', 'collateral directory (seven-file layout) to use instead of stapled collateral')
-    .option('--nonce <hex>', 'require this nonce in the claims')
+    .addOption(FLAGS.cert().makeOptionMandatory())
+    .addOption(FLAGS.policy())
+    .addOption(FLAGS.root())
+    .addOption(FLAGS.at())
+    .addOption(FLAGS.collateral())
+    .option('--expect-nonce <hex>', "require the certificate's claims to carry this nonce (hex)")
+    .addOption(new Option('--nonce <hex>').hideHelp())
     .option('--max-age <seconds>', 'reject certificates issued longer ago than this')
-    .option('--json', 'print the result as JSON')
+    .addOption(FLAGS.json())
     .action(async (o: VerifyOpts) => {
       const der = await readCertificateFile(o.cert);
       const now = parseAt(o.at);
       let expectedNonce: Uint8Array | undefined;
-      if (o.nonce !== undefined) {
-        expectedNonce = fromHex(o.nonce);
-        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--nonce must be non-empty hex.');
+      // --nonce <hex> is the old spelling; ratls verify's --nonce is a switch, so this one is named apart
+      const nonceHex = o.expectNonce ?? o.nonce;
+      if (nonceHex !== undefined) {
+        expectedNonce = fromHex(nonceHex);
+        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--expect-nonce must be non-empty hex.');
       }
       const policy = policyFromFlags({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
       let collateral: Collateral | undefined;
@@ -152,7 +163,11 @@ export function registerCertCommands(program: Command, io: CliIo): void {
         ...(expectedNonce ? { expectedNonce } : {}),
         ...(maxAge !== undefined ? { maxCertAgeSeconds: maxAge } : {}),
       });
-      io.out(o.json ? `${JSON.stringify(result)}\n` : renderCertResult(result, now));
+      io.out(
+        o.json
+          ? `${JSON.stringify({ ...result, policyCheck: policyCheckJson(result, policy.appraisal) })}\n`
+          : renderCertResult(result, now, { target: o.cert, policy: policy.appraisal, ...(o.root ? { root: o.root } : {}), colour: io.isTty }),
+      );
       io.setExitCode(result.ok ? 0 : 1);
     });
 }

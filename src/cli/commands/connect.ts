@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import { type CliIo, UsageError } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { startConnectProxy } from '../../client/connect.ts';
+import { verdictText } from '../../client/report.ts';
+import { comparePolicy } from '../../verify/report.ts';
+import { FLAGS } from '../flags.ts';
 
 interface ConnectFlags {
   upstream: string;
@@ -30,10 +33,10 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .command('connect')
     .description('Local plain-HTTP proxy that forwards to an RA-TLS server only while it passes attestation')
     .requiredOption('--upstream <url>', 'https://host[:port] of the RA-TLS server')
-    .option('--listen <host:port>', 'where to listen (keep it on loopback)', '127.0.0.1:8080')
-    .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
-    .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--nonce', 'require a nonce round trip on every new upstream connection')
+    .addOption(FLAGS.listen('127.0.0.1:8080'))
+    .addOption(FLAGS.policy())
+    .addOption(FLAGS.root())
+    .addOption(FLAGS.nonce())
     .option(
       '--allow-host <name>',
       'also accept this Host header name (default: localhost, 127.0.0.1, [::1], the listen address); repeatable',
@@ -60,9 +63,17 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
       const s = proxy.status();
       const sim = s.lastVerified?.result.nonIntelRoot || s.lastFailure?.result.nonIntelRoot;
       io.out(`ratls connect: ${proxy.url} -> ${s.upstream}\n`);
+      const last = s.lastVerified ?? s.lastFailure;
+      const verdict = last
+        ? verdictText(last.result, comparePolicy(policy.appraisal, last.result.quote, last.result.tcbStatus, last.result.advisoryIds))
+        : 'REJECTED';
       io.out(
-        `ratls connect: attestation ${s.state === 'verified' ? `VERIFIED (TCB ${s.lastVerified?.result.tcbStatus ?? '?'}, MRTD ${s.lastVerified?.result.quote?.mrTd.slice(0, 16) ?? '?'}...)` : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
+        `ratls connect: attestation ${s.state === 'verified' ? verdict : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
       );
+      if (s.state === 'verified' && !comparePolicy(policy.appraisal, null, null, []).softwarePinned) {
+        const roots = (flags.root ?? []).map((r) => ` --root ${r}`).join('');
+        io.out(`ratls connect: pin it: ratls policy from --url ${flags.upstream}${roots} --out policy.yaml, then --policy policy.yaml\n`);
+      }
       io.out(`ratls connect: status page ${proxy.url}/.ratls/status\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {

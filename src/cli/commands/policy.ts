@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { FLAGS } from '../flags.ts';
 import { type CliIo, UsageError } from '../io.ts';
 import { readCertificateFile } from '../cert-file.ts';
 import { policyFromFlags } from '../policy-flags.ts';
@@ -14,11 +18,17 @@ interface FromFlags {
   cert?: string;
   root?: string[];
   policy?: string;
+  out?: string;
 }
 
-/** A policy pinned to what `result` shows; measurements as presented, statuses as found. */
+/**
+ * A policy pinned to what `result` shows; measurements as presented, statuses as found. Collateral
+ * settings that are paths of this machine (cache and local directories) are left out: the file is
+ * meant to be published and used elsewhere.
+ */
 export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): ClientPolicy {
   const q = result.quote!;
+  const { cacheDir: _cache, directories: _dirs, ...portableCollateral } = base.collateral;
   return {
     trustedRoots: base.trustedRoots,
     appraisal: {
@@ -38,8 +48,20 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): Cl
       requireNonce: base.freshness.requireNonce,
       ...(base.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: base.freshness.maxCertAgeSeconds } : {}),
     },
-    collateral: base.collateral,
+    collateral: portableCollateral,
   };
+}
+
+/** Writes `text` to `path` only once it is complete: a temporary file in the same directory, then a rename. */
+async function writeWhole(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new UsageError(`Cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+  }
 }
 
 /** `ratls policy from --url https://host | --cert FILE`: print a policy pinned to what the server presents. */
@@ -47,11 +69,14 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
   const policy = program.command('policy').description('Client policy files: generate and check');
   policy
     .command('from')
-    .description('Print a policy pinned to the measurements and TCB status a server presents, for review (exit 0 ok, 1 not verifiable, 2 usage)')
+    .description(
+      'Make a policy pinned to the measurements and TCB status a server (--url) or its certificate (--cert) presents, for review (exit 0 ok, 1 not verifiable, 2 usage or connection error). A simulated server needs --root .ratls/sim/root.pem',
+    )
     .option('--url <url>', 'https://host[:port] of the RA-TLS server')
-    .option('--cert <file>', 'an RA-TLS certificate (PEM or DER) instead of connecting')
-    .option('--root <pem>', 'trust this root certificate file (repeatable; default Intel)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--policy <file>', 'take roots, collateral and freshness settings from this policy')
+    .addOption(FLAGS.cert())
+    .addOption(FLAGS.root())
+    .addOption(FLAGS.policy())
+    .option('--out <file>', 'write the policy to this file, only when it could be made (default: standard output)')
     .action(async (flags: FromFlags) => {
       if (!flags.url === !flags.cert) throw new UsageError('Give exactly one of --url or --cert.');
       const base = policyFromFlags({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
@@ -73,11 +98,16 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
         source = flags.url;
       } else {
         result = await new Attestor(permissive).verifyCertificate(await readCertificateFile(flags.cert!));
-        source = flags.cert!;
+        // the file name only: the policy must not carry a path of this machine
+        source = `the certificate ${basename(flags.cert!)}`;
       }
       if (!result.ok || !result.quote) {
         io.err(`ratls policy from: the evidence of ${source} does not verify, so there is nothing trustworthy to pin:\n`);
         for (const e of result.errors) io.err(`  ${e.code}: ${e.message}\n`);
+        if (result.errors.some((e) => e.code === 'PCK_CHAIN_UNTRUSTED') && !flags.root) {
+          io.err('  (a simulated server chains to its own root: add --root with that root, e.g. --root .ratls/sim/root.pem)\n');
+        }
+        if (flags.out) io.err(`  ${flags.out} was not written.\n`);
         io.setExitCode(1);
         return;
       }
@@ -90,7 +120,13 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
       if (result.tcbStatus && result.tcbStatus !== 'UpToDate')
         notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
-      io.out(policyToYaml(pinnedPolicy(base, result), notes.join('\n')));
+      const yaml = policyToYaml(pinnedPolicy(base, result), notes.join('\n'));
+      if (flags.out) {
+        await writeWhole(flags.out, yaml);
+        io.err(
+          `ratls policy from: wrote ${flags.out} (MRTD ${result.quote.mrTd.slice(0, 16)}..., TCB ${result.tcbStatus ?? 'unknown'}${result.nonIntelRoot ? ', SIMULATED root' : ''})\n`,
+        );
+      } else io.out(yaml);
       io.setExitCode(0);
     });
   policy

@@ -12,7 +12,9 @@ import { summarizeQuote } from '../../quote/summary.ts';
 import { verifyQuote } from '../../verify/dcap.ts';
 import { RatlsError, toVerifyError } from '../../core/errors.ts';
 import { pckInfoFromQuote } from '../../verify/pck.ts';
-import { formatQuoteFields, formatVerificationReport } from '../../verify/report.ts';
+import { formatQuoteFields } from '../../verify/report.ts';
+import { policyCheckJson, renderReport } from '../../client/report.ts';
+import { FLAGS } from '../flags.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../core/types.ts';
 
 interface VerifyFlags {
@@ -30,8 +32,6 @@ interface InspectFlags {
   quote: string;
   json?: boolean;
 }
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 async function readBytes(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -72,8 +72,8 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   if (allowed) policy.allowedTcbStatuses = allowed;
   if (f.allowDebug) policy.allowDebug = true;
   const result = await verifyQuote(quote, { collateral, now, policy, trustedRoots: base.trustedRoots });
-  if (f.json) io.out(`${JSON.stringify(result)}\n`);
-  else io.out(`Verification time: ${now.toISOString()}\n\n${formatVerificationReport(result)}`);
+  if (f.json) io.out(`${JSON.stringify({ ...result, policyCheck: policyCheckJson(result, policy) })}\n`);
+  else io.out(renderReport(result, { target: f.quote, kind: 'quote', nonceRequested: false, nonceVerified: false, colour: io.isTty, at: now, policy }));
   io.setExitCode(result.ok ? 0 : 1);
 }
 
@@ -136,18 +136,18 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
     .command('verify')
     .description('Verify a TDX quote with Intel DCAP collateral; exit 0 ok, 1 rejected, 2 usage error')
     .requiredOption('--quote <file>', 'raw quote file')
-    .requiredOption('--collateral <dir>', 'directory with tcb_info.json, qe_identity.json, CRLs and issuer chains')
-    .option('--at <iso8601>', 'verification time (default: now)')
-    .option('--policy <file>', 'appraisal policy file (YAML/JSON, as for `ratls verify`); flags below add to it')
-    .option('--root <pem>', 'trust this root certificate instead of the Intel SGX Root CA (repeatable)', collect)
-    .option('--allow-status <status...>', 'also accept these Intel TCB statuses (UpToDate is always accepted)')
-    .option('--allow-debug', 'accept DEBUG TDs (never in production)')
-    .option('--json', 'print exactly one JSON object')
+    .addOption(FLAGS.collateral().makeOptionMandatory())
+    .addOption(FLAGS.at())
+    .addOption(FLAGS.policy())
+    .addOption(FLAGS.root())
+    .option('--allow-status <status...>', "also accept these Intel TCB statuses, on top of the policy's (UpToDate is always accepted)")
+    .option('--allow-debug', 'also accept DEBUG TDs, whatever the policy says (never in production)')
+    .addOption(FLAGS.json())
     .action(async (f: VerifyFlags) => runVerify(f, io));
   quote
     .command('inspect')
     .description('Print the fields of a TDX quote without verifying it')
     .requiredOption('--quote <file>', 'raw quote file')
-    .option('--json', 'print JSON')
+    .addOption(FLAGS.json())
     .action(async (f: InspectFlags) => runInspect(f, io));
 }

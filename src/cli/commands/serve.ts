@@ -1,15 +1,27 @@
 /**
  * `ratls serve`: the attested reverse proxy. Config: YAML file < RATLS_* env < flags.
- * `--demo` (what `npm start` runs) adds simulated TDX in ./.ratls and a built-in demo upstream.
+ * `--demo` (what `npm start` runs) adds simulated TDX in ./.ratls and the demo apps: an
+ * open-webui-shaped app (every path goes there) in front of an Ollama-shaped backend.
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
-import { ConfigError, envToRaw, mergeRaw, parseUpstreamSpec, readConfigFile, validateConfig, type RawConfig, type ServeConfig } from '../../proxy/config.ts';
+import {
+  ConfigError,
+  envToRaw,
+  mergeRaw,
+  openWebuiRoute,
+  parseUpstreamSpec,
+  readConfigFile,
+  validateConfig,
+  type RawConfig,
+  type ServeConfig,
+} from '../../proxy/config.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../proxy/server.ts';
-import { startDemoUpstream, type RunningDemoUpstream } from '../../proxy/demo-upstream.ts';
-import { renderBanner } from '../../proxy/banner.ts';
+import { renderBanner, type BannerDemo } from '../../proxy/banner.ts';
 import { RatlsError } from '../../core/errors.ts';
+import { startDemoApps, type RunningDemoApps } from '../../demo/apps.ts';
+import { FLAGS } from '../flags.ts';
 
 interface ServeFlags {
   config?: string;
@@ -17,6 +29,8 @@ interface ServeFlags {
   simulate?: boolean;
   simDir?: string;
   upstream?: string[];
+  openWebui?: string;
+  ollama?: string;
   demo?: boolean;
   tls12?: boolean;
   keyAlg?: string;
@@ -43,6 +57,7 @@ function flagsToRaw(f: ServeFlags): RawConfig {
   if (f.simulate) evidence.provider = 'simulated';
   if (f.simDir) evidence.simDir = f.simDir;
   if (f.upstream?.length) raw.routes = f.upstream.map(parseUpstreamSpec);
+  if (f.openWebui || f.ollama) raw.upstreams = { ...(f.openWebui ? { openWebui: f.openWebui } : {}), ...(f.ollama ? { ollama: f.ollama } : {}) };
   if (f.tls12) tls.minVersion = 'TLSv1.2';
   if (f.keyAlg) tls.keyAlg = f.keyAlg;
   if (f.certValidity) tls.validity = f.certValidity;
@@ -76,23 +91,27 @@ export function resolveServeConfig(f: ServeFlags, env: NodeJS.ProcessEnv): { con
 export function registerServeCommand(program: Command, io: CliIo): void {
   program
     .command('serve')
-    .description('Run the attested TLS reverse proxy in front of open-webui and Ollama')
-    .option('--config <file>', 'YAML config file (see config/ratls.example.yaml); env RATLS_CONFIG')
-    .option('--listen <host:port>', 'address to listen on (default 0.0.0.0:8443; demo 127.0.0.1:8443)')
-    .option('--simulate', 'use the SIMULATED TDX evidence provider (no real attestation; development only)')
-    .option('--sim-dir <dir>', 'state directory of the simulated TDX world (default .ratls/sim)')
-    .option('--upstream <spec>', 'route PREFIX=URL[,strip][,host][,block-admin]; repeat for more (replaces the defaults)', collect)
-    .option('--demo', 'simulated TDX plus a built-in demo upstream that answers like Ollama (npm start)')
+    .description(
+      'Run the attested TLS reverse proxy in front of open-webui; Ollama is reached through open-webui (/ollama/, login or API key), never published directly. Listen address default 0.0.0.0:8443 (--demo: 127.0.0.1:8443); env RATLS_* and --config (config/ratls.example.yaml) as well',
+    )
+    .addOption(FLAGS.config())
+    .addOption(FLAGS.listen())
+    .addOption(FLAGS.simulate())
+    .addOption(FLAGS.simDir())
+    .option('--open-webui <url>', "open-webui's origin, http://host:port; every path on the listener goes there (default http://127.0.0.1:8080)")
+    .addOption(FLAGS.ollama())
+    .option('--upstream <spec>', 'custom route PREFIX=URL[,strip][,host][,block-admin]; repeat for more (replaces the default route to open-webui)', collect)
+    .option('--demo', 'simulated TDX plus the demo apps: an open-webui-shaped app in front of an Ollama-shaped backend (npm start)')
     .option('--tls12', 'also accept TLS 1.2 (default: TLS 1.3 only)')
-    .option('--key-alg <alg>', 'P-256 (default) or P-384')
+    .addOption(FLAGS.keyAlg())
     .option('--cert-validity <duration>', 'certificate lifetime, e.g. 24h; rotated at 2/3 of it')
-    .option('--host <name>', 'DNS name or IP for the certificate; repeat for more', collect)
+    .addOption(FLAGS.host())
     .option('--max-body <size>', 'largest request body, e.g. 100MiB')
     .option('--upstream-timeout <duration>', 'how long to wait for upstream response headers, e.g. 10m')
     .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
-    .option('--block-ollama-admin', "refuse Ollama's pull/push/create/delete/copy routes")
+    .option('--block-ollama-admin', 'on custom routes to Ollama (--upstream ...,host): refuse its pull/push/create/delete/copy routes')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .option('--profile <profile>', 'RA-TLS certificate profile: ccc (default) or dstack (env RATLS_PROFILE)')
+    .addOption(FLAGS.profile())
     .option('--engine <name>', 'upstream client for HTTP requests: undici (default) or http-proxy-3 (WebSockets always use http-proxy-3)')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
@@ -103,19 +122,19 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         throw err;
       }
       const { config, routesGiven } = resolved;
-      await runServe(config, routesGiven, io);
+      await runServe(config, routesGiven, io, process.env);
     });
 }
 
 /** Starts everything, prints the banner, and resolves after a signal closed the server. */
-async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo): Promise<void> {
-  let demo: RunningDemoUpstream | undefined;
+async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
+  let demo: RunningDemoApps | undefined;
+  let bannerDemo: BannerDemo | undefined;
   if (config.demo && !routesGiven) {
-    demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 });
-    config.routes = [
-      { prefix: '/ollama/', target: demo.url, stripPrefix: true, rewriteHost: true, blockOllamaAdmin: false, name: 'ollama' },
-      { prefix: '/', target: demo.url, stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'demo' },
-    ];
+    demo = await startDemoApps({ host: '127.0.0.1', webuiPort: 0, ollamaPort: 0, stateDir: env.RATLS_DEMO_DIR ?? '.ratls/demo' });
+    config.upstreams = { openWebui: demo.webui.url, ollama: demo.ollama.url };
+    config.routes = [openWebuiRoute(demo.webui.url)];
+    bannerDemo = { webuiUrl: demo.webui.url, ollamaUrl: demo.ollama.url, credentials: demo.credentials };
   }
   let srv: RunningRatlsServer;
   try {
@@ -144,7 +163,7 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo): P
       identity,
       measurements: srv.source.measurements?.(identity),
       ...(identity.simulated ? { simRootPath: join(config.evidence.simDir, 'root.pem') } : {}),
-      demo: demo !== undefined,
+      ...(bannerDemo ? { demo: bannerDemo } : {}),
     }),
   );
 

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
+import { FLAGS } from '../flags.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
-import { renderReport } from '../../client/report.ts';
+import { policyCheckJson, renderReport } from '../../client/report.ts';
 import { RatlsError } from '../../core/errors.ts';
 
 interface VerifyFlags {
@@ -13,16 +14,24 @@ interface VerifyFlags {
   timeout: string;
 }
 
+/** The commands that pin what `target` presents, with the same roots, for the report. */
+export function pinCommands(source: { url: string } | { cert: string }, root: string[] | undefined): string[] {
+  const roots = (root ?? []).map((r) => ` --root ${r}`).join('');
+  return 'url' in source
+    ? [`ratls policy from --url ${source.url}${roots} --out policy.yaml`, `ratls verify ${source.url} --policy policy.yaml`]
+    : [`ratls policy from --cert ${source.cert}${roots} --out policy.yaml`, `ratls cert verify --cert ${source.cert} --policy policy.yaml`];
+}
+
 /** `ratls verify https://host[:port]`: connect, attest, report. Exit 0 pass, 1 rejected, 2 usage/connection. */
 export function registerVerifyCommand(program: Command, io: CliIo): void {
   program
     .command('verify')
     .description('Connect to an RA-TLS server and verify its attestation (exit 0 pass, 1 rejected, 2 usage or connection error)')
     .argument('<url>', 'https://host[:port]')
-    .option('--policy <file>', 'policy file (YAML or JSON); default: Intel root, UpToDate, no DEBUG')
-    .option('--root <pem>', "trust this root certificate file instead of the policy's roots (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
-    .option('--nonce', 'also do a nonce round trip to /.well-known/ratls/evidence on the same connection')
-    .option('--json', 'print the verification result as JSON')
+    .addOption(FLAGS.policy())
+    .addOption(FLAGS.root())
+    .addOption(FLAGS.nonce())
+    .addOption(FLAGS.json())
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
     .action(async (url: string, flags: VerifyFlags) => {
       const policy = policyFromFlags(flags);
@@ -41,10 +50,23 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
         throw err;
       }
       if (flags.json) {
-        io.out(JSON.stringify({ ...event.result, target: url, nonceVerified: event.nonceVerified }, null, 2) + '\n');
+        io.out(
+          JSON.stringify(
+            { ...event.result, target: url, nonceVerified: event.nonceVerified, policyCheck: policyCheckJson(event.result, policy.appraisal) },
+            null,
+            2,
+          ) + '\n',
+        );
       } else {
         io.out(
-          renderReport(event.result, { target: url, nonceRequested: policy.freshness.requireNonce, nonceVerified: event.nonceVerified, colour: io.isTty }),
+          renderReport(event.result, {
+            target: url,
+            nonceRequested: policy.freshness.requireNonce,
+            nonceVerified: event.nonceVerified,
+            colour: io.isTty,
+            policy: policy.appraisal,
+            pinCommands: pinCommands({ url }, flags.root),
+          }),
         );
       }
       io.setExitCode(event.result.ok ? 0 : 1);

@@ -1,0 +1,37 @@
+/**
+ * Options shared by several commands, defined once so a flag reads the same everywhere
+ * (`ratls verify --root` and `ratls cert verify --root` are the same thing, said the same way).
+ */
+import { Option } from 'commander';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The flags, by name; each call returns a fresh Option (commander attaches options to one command). */
+export const FLAGS = {
+  root: () =>
+    new Option(
+      '--root <pem>',
+      "trust this root certificate file (PEM or DER) instead of Intel's SGX Root CA; repeatable (simulated TDX: .ratls/sim/root.pem)",
+    ).argParser(collect),
+  policy: () => new Option('--policy <file>', 'policy file, YAML or JSON (docs/policy.md); default: Intel root, UpToDate, no DEBUG, no measurement pinned'),
+  json: () => new Option('--json', 'print the result as one JSON object'),
+  at: () => new Option('--at <iso8601>', 'verification time, e.g. 2025-07-19T10:00:00Z (default: now)'),
+  nonce: () => new Option('--nonce', 'require fresh evidence over a random nonce on each connection (/.well-known/ratls/evidence, same TLS connection)'),
+  collateral: () =>
+    new Option('--collateral <dir>', "directory of Intel's collateral, seven-file layout (tcb_info.json, qe_identity.json, CRLs, issuer chains)"),
+  listen: (defaultValue?: string) => {
+    const o = new Option('--listen <host:port>', 'address to listen on, HOST:PORT');
+    return defaultValue === undefined ? o : o.default(defaultValue);
+  },
+  host: () => new Option('--host <name>', "DNS name or IP address for the certificate's subjectAltName; repeatable").argParser(collect),
+  keyAlg: () => new Option('--key-alg <alg>', 'key of the RA-TLS certificate: P-256 (default) or P-384'),
+  simulate: () => new Option('--simulate', 'use the SIMULATED TDX evidence provider instead of configfs-tsm (development and tests only)'),
+  simDir: () => new Option('--sim-dir <dir>', 'directory of the SIMULATED TDX world, created on first use (default .ratls/sim)'),
+  profile: () => new Option('--profile <profile>', 'RA-TLS certificate profile: ccc (default, CCC interoperable RA-TLS) or dstack'),
+  ollama: (defaultValue?: string) => {
+    const o = new Option('--ollama <url>', "Ollama's origin, http://host:port");
+    return defaultValue === undefined ? o : o.default(defaultValue);
+  },
+  config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
+  cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
+} as const;
