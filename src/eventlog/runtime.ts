@@ -315,6 +315,18 @@ export class RuntimeLogBuilder {
     if (initial && initial.some((b) => b !== 0)) this.chunks.push(initialValueRecord(initial));
   }
 
+  /** Continues a log written earlier (parsed and checked first). */
+  static async resume(bytes: Uint8Array): Promise<RuntimeLogBuilder> {
+    const log = await parseRuntimeLog(bytes);
+    const values = await runtimeReplayValues(log.events, log.initial);
+    const b = new RuntimeLogBuilder(log.initial ? fromHex(log.initial) : undefined);
+    b.chunks.length = 0;
+    b.chunks.push(bytes.slice());
+    b.value = fromHex(values[values.length - 1]!)!;
+    b.seq = log.events.length;
+    return b;
+  }
+
   /** Number of measured events. */
   get length(): number {
     return this.seq;

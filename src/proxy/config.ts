@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, parseSize, formatSize } from './units.ts';
+import { MEASUREMENT_KEYS, defaultMeasurementConfig, validateMeasurementConfig, type MeasurementConfig } from './measurement-config.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs.ts';
 
 /** One upstream route, matched by longest path prefix. */
@@ -106,6 +107,8 @@ export interface ServeConfig {
   };
   shutdown: { drainTimeoutMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Runtime measurement of what the proxy fronts: the runtime event log (docs/eventlog.md). */
+  measurement: MeasurementConfig;
   /** Start the built-in demo upstream and route to it (npm start). */
   demo: boolean;
   /**
@@ -161,6 +164,7 @@ export function defaultServeConfig(): ServeConfig {
     },
     shutdown: { drainTimeoutMs: 30_000 },
     log: { level: 'info' },
+    measurement: defaultMeasurementConfig(),
     demo: false,
     engine: 'undici',
   };
@@ -271,11 +275,15 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
     );
   if (env.RATLS_COLLATERAL_OFFLINE) set(['collateral', 'offline'], env.RATLS_COLLATERAL_OFFLINE);
   if (env.RATLS_COLLATERAL_REQUIRED) set(['collateral', 'required'], env.RATLS_COLLATERAL_REQUIRED);
+  if (env.RATLS_MEASUREMENT) set(['measurement', 'mode'], env.RATLS_MEASUREMENT);
+  if (env.RATLS_MEASUREMENT_POLL) set(['measurement', 'pollInterval'], env.RATLS_MEASUREMENT_POLL);
+  if (env.RATLS_MEASUREMENT_LOG) set(['measurement', 'logFile'], env.RATLS_MEASUREMENT_LOG);
   return raw;
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'upstreams', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
+  '': ['listen', 'tls', 'upstreams', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'measurement', 'demo', 'engine'],
+  measurement: MEASUREMENT_KEYS,
   upstreams: ['openWebui', 'ollama'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
@@ -408,6 +416,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
   const log = section(raw, 'log');
   const col = section(raw, 'collateral');
   const ups = section(raw, 'upstreams');
+  const meas = section(raw, 'measurement');
   const upstreams = {
     openWebui: ups.openWebui === undefined ? d.upstreams.openWebui : origin(ups.openWebui, 'upstreams.openWebui', DEFAULT_OPEN_WEBUI_URL),
     ollama: ups.ollama === undefined ? d.upstreams.ollama : origin(ups.ollama, 'upstreams.ollama', DEFAULT_OLLAMA_URL),
@@ -480,6 +489,9 @@ export function validateConfig(raw: RawConfig): ServeConfig {
     },
     shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
     log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
+    measurement: validateMeasurementConfig(meas, (message) => {
+      throw new ConfigError(message);
+    }),
     demo: bool(raw.demo, 'demo', d.demo),
     engine: oneOf(raw.engine, 'engine', ['http-proxy-3', 'undici'] as const, d.engine),
   };

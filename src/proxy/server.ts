@@ -19,6 +19,8 @@ import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
 import type { RatlsIdentity } from '../ratls/identity.ts';
+import type { RatlsIdentitySource } from './ratls-source.ts';
+import { startMeasurement, type Measurement } from './measurement.ts';
 
 /** Optional collaborators of {@link startRatlsServer}. */
 export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
@@ -42,6 +44,11 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * benchmark that measured the difference; see docs/serve.md).
    */
   hotPath?: 'raw' | 'hono';
+  /**
+   * The measured workload (src/proxy/measurement.ts). Default: started from config.measurement with
+   * the default identity source's evidence provider; none with a custom identity source. false: none.
+   */
+  measurement?: Measurement | false;
 }
 
 /** A running proxy. */
@@ -62,6 +69,8 @@ export interface RunningRatlsServer<I extends ServingIdentity = RatlsIdentity> {
   metrics: ProxyMetrics;
   /** The underlying Node server (for advanced tests). */
   server: https.Server;
+  /** The measured workload and event logs, when measured. */
+  measurement: Measurement | undefined;
 }
 
 /** Most setTimeout accepts; longer rotation delays are re-armed in steps. */
@@ -81,11 +90,20 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   const now = deps.now ?? (() => new Date());
   const ownLogger: ProxyLogger | undefined = deps.logger ? undefined : createProxyLogger({ level: config.log.level });
   const log = deps.logger ?? ownLogger!.logger;
-  const source: IdentitySource<I> = deps.identitySource ?? ((await defaultIdentitySource(config)) as unknown as IdentitySource<I>);
+  let measurement: Measurement | undefined = deps.measurement || undefined;
+  let source: IdentitySource<I>;
+  if (deps.identitySource) source = deps.identitySource;
+  else {
+    const rs = await defaultIdentitySource(config, () => measurement?.runtimeLogClaim());
+    source = rs as unknown as IdentitySource<I>;
+    // Measured before the first certificate, so its evidence already covers the workload.
+    if (deps.measurement === undefined) measurement = await startMeasurement(config, rs.provider, log);
+  }
   const metrics = createMetrics();
   source.attach?.({ registry: metrics.registry, logger: log });
 
   let current = await source.issue(now());
+  if (measurement && 'quote' in current && current.quote instanceof Uint8Array) await measurement.checkBootLog(current.quote);
   // Old connections keep their certificate after a rotation; evidence must match that one.
   const recent: Array<{ fp: string; id: I }> = [{ fp: current.fingerprintSha256, id: current }];
   let collateralCache: { at: number; value: Collateral | undefined } | undefined;
@@ -120,6 +138,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     },
     ready: () => !draining,
     metrics,
+    ...(measurement ? { eventLog: measurement } : {}),
   });
 
   const hotPath = deps.hotPath ?? 'raw';
@@ -229,11 +248,32 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   };
   schedule(rotationDelay(current, config.tls.rotateAt, now()));
 
+  // A changed workload (a model pulled or deleted, an upgrade) gets new certificate evidence at once,
+  // so new connections see it covered; changes recorded together share one rotation.
+  let workloadRotation: NodeJS.Timeout | undefined;
+  measurement?.onChange((change) => {
+    if (draining) return;
+    clearTimeout(workloadRotation);
+    workloadRotation = setTimeout(() => {
+      rotate().then(
+        () => {
+          log.info({ events: change.length }, 'new certificate evidence after a workload change');
+          schedule(rotationDelay(current, config.tls.rotateAt, now()));
+        },
+        (err: unknown) =>
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'rotation after a workload change failed; the next scheduled rotation retries'),
+      );
+    }, 200);
+    workloadRotation.unref();
+  });
+
   let closing: Promise<void> | undefined;
   const close = (opts?: { drainTimeoutMs?: number }): Promise<void> => {
     closing ??= (async () => {
       draining = true;
       clearTimeout(rotationTimer);
+      clearTimeout(workloadRotation);
+      measurement?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = opts?.drainTimeoutMs ?? config.shutdown.drainTimeoutMs;
@@ -260,6 +300,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     close,
     metrics,
     server,
+    measurement,
   };
 }
 
@@ -270,7 +311,7 @@ export function rotationDelay(id: ServingIdentity, rotateAt: number, now: Date):
   return Math.max(0, nb + life * rotateAt - now.getTime());
 }
 
-async function defaultIdentitySource(config: ServeConfig): Promise<IdentitySource<RatlsIdentity>> {
+async function defaultIdentitySource(config: ServeConfig, runtimeLogClaim: () => Uint8Array | undefined): Promise<RatlsIdentitySource> {
   const mod = await import('./ratls-source.ts');
-  return mod.createRatlsIdentitySource(config);
+  return mod.createRatlsIdentitySource(config, undefined, { runtimeLogClaim });
 }

@@ -21,6 +21,11 @@ const DIGEST_LENGTHS: Record<PubkeyHashAlg, number> = { 'SHA-256': 32, 'SHA-384'
 /** Claim names fixed by the spec. */
 export const CLAIM_PUBKEY_HASH = 'pubkey-hash';
 export const CLAIM_NONCE = 'nonce';
+/**
+ * ratls-proxy's claim binding its runtime event log where the kernel cannot extend RTMR3: the log's
+ * replay value, 48 bytes (docs/eventlog.md).
+ */
+export const CLAIM_RUNTIME_LOG = 'runtime-log';
 
 /** Largest claims-buffer we accept; real ones are < 200 bytes. */
 const MAX_CLAIMS_BYTES = 64 * 1024;
@@ -30,6 +35,8 @@ export interface RatlsClaims {
   pubkeyHashAlg: PubkeyHashAlg;
   pubkeyHash: Uint8Array;
   nonce?: Uint8Array;
+  /** The "runtime-log" claim (48 bytes), when the server binds its runtime log through claims. */
+  runtimeLog?: Uint8Array;
   /** Names of any other claims present; reported, not used. */
   otherClaims: string[];
 }
@@ -50,10 +57,14 @@ export async function encodePubkeyHashValue(spkiDer: Uint8Array, alg: PubkeyHash
  * Builds the claims-buffer. Key order is pubkey-hash then nonce, as in the spec's text and in the
  * interop certificates of the CCC repository; decoders must not depend on the order.
  */
-export async function encodeClaims(opts: { spkiDer: Uint8Array; hashAlg?: PubkeyHashAlg; nonce?: Uint8Array }): Promise<Uint8Array> {
+export async function encodeClaims(opts: { spkiDer: Uint8Array; hashAlg?: PubkeyHashAlg; nonce?: Uint8Array; runtimeLog?: Uint8Array }): Promise<Uint8Array> {
   const m = new Map<string, Uint8Array>();
   m.set(CLAIM_PUBKEY_HASH, await encodePubkeyHashValue(opts.spkiDer, opts.hashAlg ?? 'SHA-256'));
   if (opts.nonce !== undefined) m.set(CLAIM_NONCE, opts.nonce);
+  if (opts.runtimeLog !== undefined) {
+    if (opts.runtimeLog.length !== 48) throw new RatlsError('INTERNAL', 'The runtime-log claim is a 48-byte replay value.');
+    m.set(CLAIM_RUNTIME_LOG, opts.runtimeLog);
+  }
   return encode(m);
 }
 
@@ -100,16 +111,21 @@ export function decodeClaims(claimsBuffer: Uint8Array): RatlsClaims {
   if (!(v instanceof Map)) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer must be a CBOR map.');
   let pk: { alg: PubkeyHashAlg; digest: Uint8Array } | undefined;
   let nonce: Uint8Array | undefined;
+  let runtimeLog: Uint8Array | undefined;
   const other: string[] = [];
   for (const [k, val] of v as Map<unknown, unknown>) {
     if (typeof k !== 'string') throw new RatlsError('EVIDENCE_MALFORMED', 'Claim names must be CBOR text strings.');
     if (!(val instanceof Uint8Array)) throw new RatlsError('EVIDENCE_MALFORMED', `Claim "${k.slice(0, 40)}" must be a byte string.`);
     if (k === CLAIM_PUBKEY_HASH) pk = decodePubkeyHashValue(val);
     else if (k === CLAIM_NONCE) nonce = val;
-    else other.push(k.slice(0, 64));
+    else if (k === CLAIM_RUNTIME_LOG) {
+      if (val.length !== 48)
+        throw new RatlsError('EVIDENCE_MALFORMED', `The "${CLAIM_RUNTIME_LOG}" claim must be 48 bytes (a SHA-384 replay value), got ${val.length}.`);
+      runtimeLog = val;
+    } else other.push(k.slice(0, 64));
   }
   if (!pk) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer has no "pubkey-hash" claim.');
-  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), otherClaims: other };
+  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), ...(runtimeLog ? { runtimeLog } : {}), otherClaims: other };
 }
 
 /** True when `claims` bind `spkiDer` (constant-time digest comparison). */

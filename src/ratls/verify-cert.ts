@@ -46,6 +46,8 @@ export interface RatlsInfo {
   pubkeyHashAlg: string;
   /** Nonce from the claims, lower-case hex, or null. */
   nonce: string | null;
+  /** The "runtime-log" claim (hex), when the server binds its runtime event log through claims. */
+  runtimeLog?: string;
 }
 
 /** Certificate facts reported with the result. */
@@ -272,6 +274,7 @@ async function verifyEvidenceParts(
     profile: ev.profile,
     pubkeyHashAlg: ev.claims ? ev.claims.pubkeyHashAlg : 'SHA-512',
     nonce: ev.claims?.nonce ? toHex(ev.claims.nonce) : null,
+    ...(ev.claims?.runtimeLog ? { runtimeLog: toHex(ev.claims.runtimeLog) } : {}),
   };
   let parsed;
   try {
