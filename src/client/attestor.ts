@@ -6,7 +6,10 @@
 import type { TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
-import { verifyRatlsCertificate, verifyRatlsEvidence } from '../ratls/verify-cert.ts';
+import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../ratls/verify-cert.ts';
+import { withWorkload } from '../ratls/workload-check.ts';
+import { policyNeedsEventLog } from '../eventlog/appraise.ts';
+import { parseEventLogDocument, type ServedLogs } from '../eventlog/document.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { StapledCollateralSource } from '../ratls/stapled-source.ts';
@@ -36,6 +39,12 @@ export interface AttestOptions {
   onVerified?: (event: AttestationEvent) => void;
   /** Called after each refused connection. */
   onRejected?: (event: AttestationEvent) => void;
+  /**
+   * When to fetch and replay the server's event logs (/.well-known/ratls/eventlog) on the connection:
+   * 'when-pinned' (default) only when the policy pins the workload; 'always' to report it too
+   * (`ratls verify`, `ratls connect` status).
+   */
+  workload?: 'always' | 'when-pinned';
 }
 
 /** What one connection's attestation found. */
@@ -88,7 +97,7 @@ export class Attestor {
    * Verifies the peer of a connected TLS socket. Resolves with the event when it passes; rejects
    * with AttestationError otherwise. Never writes to the socket except the nonce request.
    */
-  async attest(socket: TLSSocket, host: string, port: number | string): Promise<AttestationEvent> {
+  async attest(socket: TLSSocket, host: string, port: number | string, opts: { workload?: 'always' | 'when-pinned' } = {}): Promise<AttestationEvent> {
     const peer = `${host}:${port}`;
     const raw = socket.getPeerCertificate(false)?.raw;
     const event: AttestationEvent = {
@@ -104,6 +113,7 @@ export class Attestor {
     event.result = await this.verifyCertificate(der);
     if (!event.result.ok) return this.reject(event);
 
+    let nonceResult: RatlsVerificationResult | undefined;
     if (this.policy.freshness.requireNonce) {
       const nonce = new Uint8Array(randomBytes(32));
       try {
@@ -146,6 +156,7 @@ export class Attestor {
           event.result = { ...r, checks: [...event.result.checks, ...failed] };
           return this.reject(event);
         }
+        nonceResult = r;
         const detail = `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection; its quote passed all ${r.checks.length} checks`;
         event.result = { ...event.result, checks: [...event.result.checks, { name: 'nonce round trip', ok: true, detail }] };
         event.nonceVerified = true;
@@ -159,6 +170,16 @@ export class Attestor {
         return this.reject(event);
       }
     }
+    const pins = this.policy.appraisal.workload;
+    if ((opts.workload ?? this.opts.workload) === 'always' || policyNeedsEventLog(pins)) {
+      const logs = await fetchEventLogs(socket, host, this.opts.nonceTimeoutMs ?? 15_000);
+      event.result = await withWorkload(event.result as RatlsVerificationResult, {
+        ...('logs' in logs ? { logs: logs.logs } : { unavailable: logs.unavailable }),
+        ...(nonceResult ? { moreEvidence: [{ source: 'nonce evidence', result: nonceResult }] } : {}),
+        ...(pins ? { policy: pins } : {}),
+      });
+      if (!event.result.ok) return this.reject(event);
+    }
     this.opts.onVerified?.(event);
     return event;
   }
@@ -166,5 +187,32 @@ export class Attestor {
   private reject(event: AttestationEvent): never {
     this.opts.onRejected?.(event);
     throw new AttestationError(event.peer, event.result);
+  }
+}
+
+/** Path of the event-log route served by `ratls serve`. */
+export const EVENTLOG_PATH = '/.well-known/ratls/eventlog';
+
+/**
+ * GET /.well-known/ratls/eventlog on the attested connection. Resolves to the logs, or to why there
+ * are none (a server that does not measure, an unreadable answer); never rejects.
+ */
+async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
+  try {
+    const res = await rawGet(socket, host, EVENTLOG_PATH, timeoutMs);
+    const text = new TextDecoder().decode(res.body);
+    if (res.status !== 200) {
+      let detail = '';
+      try {
+        const j = JSON.parse(text) as { error?: { message?: string } };
+        if (typeof j.error?.message === 'string') detail = `: ${clean(j.error.message.slice(0, 300))}`;
+      } catch {
+        // not JSON
+      }
+      return { unavailable: `The server offers no event log (HTTP ${res.status}${detail}).` };
+    }
+    return { logs: parseEventLogDocument(text) };
+  } catch (err) {
+    return { unavailable: `The server's event log could not be read: ${clean(toVerifyError(err).message.slice(0, 300))}` };
   }
 }

@@ -12,6 +12,7 @@ import type { ClientPolicy } from '../verify/policy-file.ts';
 import { toVerifyError } from '../core/errors.ts';
 import { AttestedAgent } from './agent.ts';
 import type { AttestOptions, AttestationEvent } from './attestor.ts';
+import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { findAttestationError } from './dispatcher.ts';
 import { parseHttpsUrl, probe } from './probe.ts';
 import { clean } from './report.ts';
@@ -81,6 +82,8 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
       log(`upstream certificate changed (now ${e.certSha256}); it passed attestation`);
     }
     status.lastVerified = e;
+    const w = (e.result as RatlsVerificationResult).workload;
+    if (w) status.lastWorkload = { at: e.at.toISOString(), report: w };
     status.state = 'verified';
   };
   const onRejected = (e: AttestationEvent) => {

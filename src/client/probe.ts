@@ -65,7 +65,8 @@ export async function probe(
   const attestor = opts.attestor ?? new Attestor(policy, opts);
   const socket = await openTls(target, opts.timeoutMs ?? 15_000);
   try {
-    return await attestor.attest(socket, target.servername ?? target.host, target.port);
+    // One-off checks report the workload too; the socket is thrown away afterwards anyway.
+    return await attestor.attest(socket, target.servername ?? target.host, target.port, { workload: opts.workload ?? 'always' });
   } catch (err) {
     if (err instanceof AttestationError) {
       return { peer: err.peer, result: err.result, nonceVerified: false, at: new Date(), ...certOf(socket) };

@@ -7,6 +7,7 @@
 import type { AppraisalPolicy, VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean, comparePolicy, type PolicyComparison } from '../verify/report.ts';
+import { workloadLines } from './workload-view.ts';
 
 export { clean };
 
@@ -118,6 +119,7 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
     }
     if (result.quote.fmspc) meas('FMSPC', '', (s) => s, result.quote.fmspc);
   }
+  if (r.workload) lines.push(...workloadLines(r.workload));
   lines.push('  Checks:');
   for (const ch of result.checks) {
     lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);

@@ -195,7 +195,6 @@ async function appraiseRuntime(
       removed: state.removed,
       events: log.events.map((e) => ({
         seq: e.seq,
-        at: e.at,
         kind: e.event.kind,
         summary: runtimeEventSummary(e.event),
         digest: e.digest,

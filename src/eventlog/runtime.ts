@@ -6,7 +6,8 @@
  *   mrIndex 4 (RTMR3), EV_EVENT_TAG, digest = SHA-384(data),
  *   data = TCG_PCClientTaggedEvent { u32 id = 0x534C5452 ("RTLS"), u32 size, RFC 8785 JSON }
  *
- * and whose JSON carries "seq" (1, 2, ... in log order) and "kind". An optional first record of
+ * and whose JSON carries "seq" (1, 2, ... in log order) and "kind", and no time, so the same stack
+ * started the same way always replays to the same RTMR3. An optional first record of
  * type EV_NO_ACTION states RTMR3's value before the log began (extends by other software).
  * Browser-safe (WebCrypto).
  */
@@ -48,8 +49,6 @@ export interface RuntimeLogEvent {
   /** Record number in the log (the Spec ID header is 0). */
   index: number;
   seq: number;
-  /** When the server recorded it (its clock; not measured time). */
-  at: string;
   /** Known kinds decoded; others kept as `{ kind, ...fields }` for display only. */
   event: RuntimeEvent | { kind: string; [k: string]: unknown };
   /** Lower-case hex SHA-384 digest extended into RTMR3. */
@@ -91,9 +90,9 @@ export function initialValueRecord(rtmr3: Uint8Array): Uint8Array {
 }
 
 /** One measured record: its bytes and the digest to extend RTMR3 with. */
-export async function encodeRuntimeRecord(seq: number, at: Date, event: RuntimeEvent): Promise<{ record: Uint8Array; digest: Uint8Array; json: string }> {
+export async function encodeRuntimeRecord(seq: number, event: RuntimeEvent): Promise<{ record: Uint8Array; digest: Uint8Array; json: string }> {
   if (!Number.isSafeInteger(seq) || seq < 1) throw new RatlsError('INTERNAL', 'Runtime events are numbered from 1.');
-  const json = canonicalJson({ ...event, seq, at: at.toISOString() });
+  const json = canonicalJson({ ...event, seq });
   const data = taggedJson(json);
   const d = await digest('SHA-384', data);
   return { record: record(EV.EVENT_TAG, d, data), digest: d, json };
@@ -174,7 +173,7 @@ function decodeEvent(e: TcgEvent, o: Record<string, unknown>): RuntimeLogEvent['
       return { kind, name: str(o, 'name', e), digest: d };
     }
     default: {
-      const { seq: _s, at: _a, ...rest } = o;
+      const { seq: _s, ...rest } = o;
       return { ...rest, kind };
     }
   }
@@ -222,9 +221,7 @@ export async function parseRuntimeLog(bytes: Uint8Array): Promise<RuntimeLog> {
     if (seq !== expected) {
       malformed(e.index, `carries sequence number ${String(seq).slice(0, 20)} where ${expected} belongs: events were reordered, removed or inserted.`);
     }
-    const at = o.at;
-    if (typeof at !== 'string' || at.length > 40 || Number.isNaN(Date.parse(at))) malformed(e.index, 'has no valid "at" time.');
-    out.events.push({ index: e.index, seq: expected, at, event: decodeEvent(e, o), digest: toHex(d) });
+    out.events.push({ index: e.index, seq: expected, event: decodeEvent(e, o), digest: toHex(d) });
   }
   return out;
 }
@@ -338,9 +335,9 @@ export class RuntimeLogBuilder {
   }
 
   /** Appends an event; returns the digest that must be extended into RTMR3 and the record bytes. */
-  async append(event: RuntimeEvent, at: Date): Promise<{ digest: Uint8Array; record: Uint8Array; seq: number }> {
+  async append(event: RuntimeEvent): Promise<{ digest: Uint8Array; record: Uint8Array; seq: number }> {
     const seq = this.seq + 1;
-    const r = await encodeRuntimeRecord(seq, at, event);
+    const r = await encodeRuntimeRecord(seq, event);
     this.chunks.push(r.record);
     this.value = await extend(this.value, r.digest);
     this.seq = seq;

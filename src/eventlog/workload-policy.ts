@@ -29,9 +29,9 @@ function modelText(m: ReportedModel): string {
 }
 
 const mismatch = (message: string): VerifyError => ({ code: 'WORKLOAD_MISMATCH', message });
-const missingLog = (what: string): VerifyError => ({
+const missingLog = (what: string, why: string | undefined): VerifyError => ({
   code: 'EVENTLOG_MISSING',
-  message: `The policy pins ${what}, but the server offers no runtime event log that says it; it is not a ratls-proxy that measures its workload, or measurement is off.`,
+  message: `The policy pins ${what}, but the server offers no runtime event log that says it; it is not a ratls-proxy that measures its workload, or measurement is off.${why ? ` ${why}` : ''}`,
 });
 
 /** A kernel command line as logged, with and without GRUB's leading kernel path. */
@@ -82,7 +82,7 @@ export async function applyWorkloadPolicy(report: WorkloadReport, p: WorkloadPol
     p.proxyConfigDigests ||
     p.imageDigests;
   if (needsRuntime && !rt) {
-    errors.push(missingLog('the workload (models, versions or configuration)'));
+    errors.push(missingLog('the workload (models, versions or configuration)', report.unavailable));
   }
   if (rt) {
     if (p.allowedModels) {
@@ -156,4 +156,47 @@ export async function applyWorkloadPolicy(report: WorkloadReport, p: WorkloadPol
     }
   }
   return errors;
+}
+
+/**
+ * A workload policy pinned to what `report` shows (for `ratls policy from`): the models held now
+ * (allowed and required, with digests), the versions, the proxy's configuration digest, the pinned
+ * images, the kernel command line, and dstack's compose-hash / app-id / os-image-hash.
+ */
+export function pinWorkload(report: WorkloadReport): WorkloadPolicy {
+  const p: WorkloadPolicy = {};
+  const rt = report.runtime;
+  if (rt) {
+    p.requireEventLog = true;
+    const pins = rt.models.map((m) => ({ name: m.name, digest: m.digest }));
+    if (pins.length > 0) {
+      p.allowedModels = pins;
+      p.requiredModels = pins.map((x) => ({ ...x }));
+    }
+    if (rt.openWebui) p.openWebuiVersions = [rt.openWebui.version];
+    if (rt.ollama) p.ollamaVersions = [rt.ollama.version];
+    if (rt.proxy) {
+      p.proxyVersions = [rt.proxy.version];
+      p.proxyConfigDigests = [rt.proxy.configDigest];
+    }
+    if (rt.images.length > 0) {
+      const byRole: Record<string, string[]> = {};
+      for (const i of rt.images) (byRole[i.role] ??= []).push(i.digest);
+      p.imageDigests = byRole;
+    }
+  }
+  const cmd = report.boot?.events.find((e) => e.kind === 'kernel-cmdline' && (e.text !== undefined || e.label === 'LOADED_IMAGE::LoadOptions'));
+  if (cmd) {
+    if (cmd.text !== undefined) p.kernelCmdlines = [cmd.text];
+    else p.kernelCmdlineDigests = [cmd.digest];
+  }
+  if (report.dstack) {
+    const pinned: Record<string, string[]> = {};
+    for (const name of ['app-id', 'compose-hash', 'os-image-hash']) {
+      const values = report.dstack.events.filter((e) => e.name === name).map((e) => e.value);
+      if (values.length > 0) pinned[name] = [...new Set(values)];
+    }
+    if (Object.keys(pinned).length > 0) p.dstackEvents = pinned;
+  }
+  return p;
 }

@@ -34,7 +34,7 @@ export interface WorkloadReport {
     images: WorkloadState['images'];
     models: ReportedModel[];
     removed: WorkloadState['removed'];
-    events: Array<{ seq: number; at: string; kind: string; summary: string; digest: string; pending: boolean }>;
+    events: Array<{ seq: number; kind: string; summary: string; digest: string; pending: boolean }>;
   } | null;
   dstack: { replayed: Record<string, 'match' | 'mismatch' | 'no events' | 'not checked'>; events: DescribedDstackEvent[] } | null;
   /** Why no log was available, when none was. */

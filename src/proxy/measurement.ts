@@ -128,7 +128,7 @@ export async function startMeasurement(config: ServeConfig, provider: EvidencePr
     async document() {
       const rt = measurer
         ? await parseRuntimeLog(measurer.log()).then((l) =>
-            l.events.map((e) => ({ seq: e.seq, at: e.at, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
+            l.events.map((e) => ({ seq: e.seq, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
           )
         : undefined;
       return {

@@ -40,7 +40,6 @@ export interface WorkloadMeasurerOptions {
   upstreams: { openWebui?: string; ollama?: string };
   /** Look at the upstreams (default: HTTP, src/proxy/upstream-observer.ts). */
   observe?: () => Promise<UpstreamObservation>;
-  now?: () => Date;
   logger?: Logger;
 }
 
@@ -60,7 +59,6 @@ export class WorkloadMeasurer {
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: Array<(c: WorkloadChange) => void> = [];
   private readonly opts: WorkloadMeasurerOptions;
-  private readonly now: () => Date;
   private lastProblems = '';
 
   private constructor(opts: WorkloadMeasurerOptions, builder: RuntimeLogBuilder, state: WorkloadState) {
@@ -68,7 +66,6 @@ export class WorkloadMeasurer {
     this.binding = opts.binding;
     this.builder = builder;
     this.state = state;
-    this.now = opts.now ?? (() => new Date());
   }
 
   /**
@@ -145,7 +142,7 @@ export class WorkloadMeasurer {
   private async append(events: RuntimeEvent[]): Promise<WorkloadChange | undefined> {
     if (events.length === 0) return undefined;
     for (const e of events) {
-      const { digest, record } = await this.builder.append(e, this.now());
+      const { digest, record } = await this.builder.append(e);
       // Log first, then extend: a crash in between leaves one logged event RTMR3 lacks, which the
       // next start completes (resume); the other order would leave a measurement nobody can explain.
       if (this.opts.logFile) await appendDurably(this.opts.logFile, record);

@@ -21,6 +21,7 @@ import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../core/bytes.t
 import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from './claims.ts';
 import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 import { dstackReportData } from './identity.ts';
+import type { WorkloadReport } from '../eventlog/workload-report.ts';
 
 /** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
 export interface VerifyRatlsOptions {
@@ -62,6 +63,8 @@ export interface RatlsCertificateInfo {
 export type RatlsVerificationResult = VerificationResult & {
   ratls: RatlsInfo | null;
   certificate: RatlsCertificateInfo | null;
+  /** What answers: the replayed event logs (models, versions, boot events), when they were checked. */
+  workload?: WorkloadReport;
 };
 
 /**

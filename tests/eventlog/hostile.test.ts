@@ -116,8 +116,8 @@ describe('boot log (TCG crypto-agile) parser', () => {
 describe('runtime log parser', () => {
   it('truncations, flips and random bytes fail typed; a flip never passes', async () => {
     const b = new RuntimeLogBuilder();
-    await b.append({ kind: 'proxy', version: '1.0.0', configDigest: 'ab'.repeat(48) }, new Date(0));
-    await b.append({ kind: 'model-added', name: 'm:latest', digest: 'cd'.repeat(32), size: 5 }, new Date(0));
+    await b.append({ kind: 'proxy', version: '1.0.0', configDigest: 'ab'.repeat(48) });
+    await b.append({ kind: 'model-added', name: 'm:latest', digest: 'cd'.repeat(32), size: 5 });
     const log = b.bytes();
     const value = toHex(b.replayValue);
     for (let n = 0; n < log.length; n++) await typedOnly(() => parseRuntimeLog(log.subarray(0, n)));

@@ -11,7 +11,6 @@ import { canonicalJson } from '../../src/eventlog/jcs.ts';
 import { parseTcgLog } from '../../src/eventlog/tcg.ts';
 import { toHex } from '../../src/core/bytes.ts';
 
-const T = new Date('2026-05-01T10:00:00Z');
 const M1 = { name: 'llama3.2:1b', digest: 'a'.repeat(64), size: 1_300_000_000, format: 'gguf', family: 'llama', parameterSize: '1.2B', quantization: 'Q8_0' };
 const M2 = { name: 'qwen2.5:0.5b', digest: 'b'.repeat(64), size: 400_000_000, family: 'qwen2', quantization: 'Q4_K_M' };
 const EVENTS: RuntimeEvent[] = [
@@ -24,7 +23,7 @@ const EVENTS: RuntimeEvent[] = [
 
 async function build(events: RuntimeEvent[], initial?: Uint8Array): Promise<RuntimeLogBuilder> {
   const b = new RuntimeLogBuilder(initial);
-  for (const e of events) await b.append(e, T);
+  for (const e of events) await b.append(e);
   return b;
 }
 
@@ -44,9 +43,7 @@ describe('encoding', () => {
     expect([e.mrIndex, e.eventType]).toEqual([4, 6]);
     expect(Buffer.from(e.data.subarray(0, 4)).toString('latin1')).toBe('RTLS');
     expect(new DataView(e.data.buffer, e.data.byteOffset).getUint32(4, true)).toBe(e.data.length - 8);
-    expect(new TextDecoder().decode(e.data.subarray(8))).toBe(
-      `{"at":"2026-05-01T10:00:00.000Z","configDigest":"${'c'.repeat(96)}","kind":"proxy","seq":1,"version":"0.1.0"}`,
-    );
+    expect(new TextDecoder().decode(e.data.subarray(8))).toBe(`{"configDigest":"${'c'.repeat(96)}","kind":"proxy","seq":1,"version":"0.1.0"}`);
     expect(toHex(e.digests[0]!.digest)).toBe(toHex(sha384(e.data)));
     // RTMR3 = SHA-384(0^48 || digest), computed independently with node:crypto
     expect(toHex(b.replayValue)).toBe(toHex(sha384(new Uint8Array([...new Uint8Array(48), ...e.digests[0]!.digest]))));
@@ -87,9 +84,9 @@ describe('encoding', () => {
 describe('coverage by evidence', () => {
   it('RTMR3 binding: a quote made after k events covers k; later events are pending', async () => {
     const b = new RuntimeLogBuilder();
-    for (const e of EVENTS) await b.append(e, T);
+    for (const e of EVENTS) await b.append(e);
     const rtmr3AtCert = toHex(b.replayValue);
-    await b.append({ kind: 'model-added', ...M2 }, T);
+    await b.append({ kind: 'model-added', ...M2 });
     const r = await appraiseWorkload({ rtmrs: ['', '', '', rtmr3AtCert], evidence: [{ source: 'certificate', rtmr3: rtmr3AtCert }], runtimeLog: b.bytes() });
     expect(r.errors).toEqual([]);
     expect(r.report.binding).toBe('rtmr3');
@@ -229,7 +226,7 @@ describe('workload policy', () => {
   it('a required model recorded after the evidence is pending, not yet accepted', async () => {
     const b = await build(EVENTS);
     const atCert = toHex(b.replayValue);
-    await b.append({ kind: 'model-added', ...M2 }, T);
+    await b.append({ kind: 'model-added', ...M2 });
     const r = await appraiseWorkload({
       rtmrs: ['', '', '', atCert],
       evidence: [{ source: 'certificate', rtmr3: atCert }],
