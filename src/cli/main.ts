@@ -9,6 +9,7 @@ import { registerVerifyCommand } from './commands/verify.ts';
 import { registerConnectCommand } from './commands/connect.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerAttestServiceCommand } from './commands/attest-service.ts';
+import { registerEventlogCommands } from './commands/eventlog.ts';
 import { registerDemoCommands } from './commands/demo.ts';
 
 /** The package version, read from package.json (two levels up from src/cli and from dist/cli). */
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo): Command {
   registerConnectCommand(program, io);
   registerPolicyCommands(program, io);
   registerAttestServiceCommand(program, io);
+  registerEventlogCommands(program, io);
   registerDemoCommands(program, io);
   return program;
 }

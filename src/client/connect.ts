@@ -98,7 +98,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
   let retrying: Promise<void> | undefined;
   const reattest = async (): Promise<void> => {
     try {
-      await probe(upstream, opts.policy, { attestor: agent.attestor });
+      await probe(upstream, opts.policy, { attestor: agent.attestor, workload: 'always' });
     } catch (err) {
       const e = toVerifyError(err, 'CONNECTION_FAILED');
       onRejected({

@@ -65,8 +65,7 @@ export async function probe(
   const attestor = opts.attestor ?? new Attestor(policy, opts);
   const socket = await openTls(target, opts.timeoutMs ?? 15_000);
   try {
-    // One-off checks report the workload too; the socket is thrown away afterwards anyway.
-    return await attestor.attest(socket, target.servername ?? target.host, target.port, { workload: opts.workload ?? 'always' });
+    return await attestor.attest(socket, target.servername ?? target.host, target.port, opts.workload ? { workload: opts.workload } : {});
   } catch (err) {
     if (err instanceof AttestationError) {
       return { peer: err.peer, result: err.result, nonceVerified: false, at: new Date(), ...certOf(socket) };

@@ -74,6 +74,11 @@ export function runtimeEventSummary(e: RuntimeLogEvent['event']): string {
   }
 }
 
+/** A boot event a person cares about; of GRUB's many commands only those that load a kernel or initrd. */
+function named(d: DescribedEvent): boolean {
+  return NAMED_KINDS.has(d.kind) && (d.kind !== 'grub-command' || /^(linux|linuxefi|initrd|initrdefi)\b/.test(d.label));
+}
+
 /**
  * When two neighbouring events of a register were swapped, finds them: replays the register with
  * each adjacent pair exchanged. Quadratic, so only for registers of up to 256 events.
@@ -138,7 +143,7 @@ async function appraiseBoot(
   const rtmr3Events = replay.eventsByRegister[3].length;
   if (rtmr3Events > 0) replayed.RTMR3 = replay.rtmrs[3] === inputs.rtmrs[3] ? 'match' : 'mismatch';
   return {
-    report: { replayed, events: described.filter((d) => NAMED_KINDS.has(d.kind)), eventCount: log.events.length },
+    report: { replayed, events: described.filter(named), eventCount: log.events.length },
     rtmr3: rtmr3Events > 0 ? replay.rtmrs[3] : null,
   };
 }

@@ -94,7 +94,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       let source: string;
       if (flags.url) {
         try {
-          result = (await probe(flags.url, permissive)).result;
+          result = (await probe(flags.url, permissive, { workload: 'always' })).result;
         } catch (err) {
           if (err instanceof RatlsError) {
             io.err(`ratls policy from: ${err.code}: ${err.message}\n`);
