@@ -171,7 +171,9 @@ export class Attestor {
       }
     }
     const pins = this.policy.appraisal.workload;
-    if ((opts.workload ?? this.opts.workload) === 'always' || policyNeedsEventLog(pins)) {
+    // A dstack certificate carries its own event log, already replayed by the certificate check.
+    const carried = (event.result as RatlsVerificationResult).workload !== undefined;
+    if (!carried && ((opts.workload ?? this.opts.workload) === 'always' || policyNeedsEventLog(pins))) {
       const logs = await fetchEventLogs(socket, host, this.opts.nonceTimeoutMs ?? 15_000);
       event.result = await withWorkload(event.result as RatlsVerificationResult, {
         ...('logs' in logs ? { logs: logs.logs } : { unavailable: logs.unavailable }),

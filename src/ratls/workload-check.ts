@@ -7,7 +7,11 @@ import { appraiseWorkload, type EvidencePoint } from '../eventlog/appraise.ts';
 import type { DstackEvent } from '../eventlog/dstack.ts';
 import type { ServedLogs } from '../eventlog/document.ts';
 import type { WorkloadPolicy } from '../core/types.ts';
-import type { RatlsVerificationResult } from './verify-cert.ts';
+import type { VerificationResult } from '../core/types.ts';
+import type { WorkloadReport } from '../eventlog/workload-report.ts';
+
+/** The parts of an RA-TLS result the workload check reads and adds (verify-cert's result has them). */
+type WithRatls = VerificationResult & { ratls?: { runtimeLog?: string } | null; workload?: WorkloadReport };
 
 /** What the workload check reads besides the certificate's result. */
 export interface WorkloadCheckInputs {
@@ -16,19 +20,19 @@ export interface WorkloadCheckInputs {
   /** A dstack event log carried in the certificate itself. */
   dstack?: { events: DstackEvent[]; registers: number[] };
   /** Fresher evidence verified on the same connection (nonce or session evidence). */
-  moreEvidence?: Array<{ source: string; result: RatlsVerificationResult }>;
+  moreEvidence?: Array<{ source: string; result: WithRatls }>;
   policy?: WorkloadPolicy;
   /** Why the logs could not be fetched, when they could not. */
   unavailable?: string;
 }
 
-function point(source: string, r: RatlsVerificationResult): EvidencePoint | undefined {
+function point(source: string, r: WithRatls): EvidencePoint | undefined {
   if (!r.quote) return undefined;
   return { source, rtmr3: r.quote.rtmr3, ...(r.ratls?.runtimeLog ? { runtimeLog: r.ratls.runtimeLog } : {}) };
 }
 
 /** `result` with the workload report, the replay checks and the policy's workload verdict. */
-export async function withWorkload(result: RatlsVerificationResult, inputs: WorkloadCheckInputs): Promise<RatlsVerificationResult> {
+export async function withWorkload<R extends WithRatls>(result: R, inputs: WorkloadCheckInputs): Promise<R> {
   const q = result.quote;
   if (!q) return result;
   const evidence = [point('certificate', result), ...(inputs.moreEvidence ?? []).map((m) => point(m.source, m.result))].filter(
