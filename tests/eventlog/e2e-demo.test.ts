@@ -90,7 +90,9 @@ describe('npm start: the measured demo stack', () => {
     expect(r.out).toMatch(/Models\s+ratls-demo:latest {2}digest [0-9a-f]{64}/);
     expect(r.out).toMatch(/ratls-demo:mini {2}digest [0-9a-f]{64}/);
     expect(r.out).toMatch(/kernel-cmdline\s+RTMR2 #\d+ LOADED_IMAGE::LoadOptions/);
-    const j = JSON.parse((await runCli('verify', url, '--root', root(), '--json')).out) as { workload: { runtime: { models: Array<{ name: string; digest: string }> } } };
+    const j = JSON.parse((await runCli('verify', url, '--root', root(), '--json')).out) as {
+      workload: { runtime: { models: Array<{ name: string; digest: string }> } };
+    };
     expect(j.workload.runtime.models.map((m) => m.name)).toEqual(['ratls-demo:latest', 'ratls-demo:mini']);
   });
 

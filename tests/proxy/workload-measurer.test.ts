@@ -77,7 +77,13 @@ describe('WorkloadMeasurer', () => {
   });
 
   it('claims binding: nothing is extended; the claim is the replay value', async () => {
-    const m = await WorkloadMeasurer.start({ binding: 'claims', proxy: PROXY, images: [], upstreams: {}, observe: observer([{ models: [M('a:latest', 'a')], problems: [] }]) });
+    const m = await WorkloadMeasurer.start({
+      binding: 'claims',
+      proxy: PROXY,
+      images: [],
+      upstreams: {},
+      observe: observer([{ models: [M('a:latest', 'a')], problems: [] }]),
+    });
     const values = await runtimeReplayValues((await parseRuntimeLog(m.log())).events);
     expect(toHex(m.runtimeLogClaim()!)).toBe(values.at(-1));
   });
@@ -106,7 +112,15 @@ describe('WorkloadMeasurer', () => {
     });
     expect((await parseRuntimeLog(third.log())).events).toHaveLength(3);
     expect(rtmr.value()).not.toBe(toHex(third.replayValue()));
-    const fourth = await WorkloadMeasurer.start({ binding: 'rtmr3', rtmr, logFile, proxy: PROXY, images: [], upstreams: {}, observe: observer([{ models: [M('a:latest', 'a'), M('b:latest', 'b')], problems: [] }]) });
+    const fourth = await WorkloadMeasurer.start({
+      binding: 'rtmr3',
+      rtmr,
+      logFile,
+      proxy: PROXY,
+      images: [],
+      upstreams: {},
+      observe: observer([{ models: [M('a:latest', 'a'), M('b:latest', 'b')], problems: [] }]),
+    });
     expect(rtmr.value()).toBe(toHex(fourth.replayValue()));
     expect((await parseRuntimeLog(fourth.log())).events).toHaveLength(3);
   });
@@ -117,7 +131,15 @@ describe('WorkloadMeasurer', () => {
     const before = rtmr.value();
     const dir = mkdtempSync(join(tmpdir(), 'ratls-rtlog-'));
     writeFileSync(join(dir, 'log'), 'garbage');
-    const m = await WorkloadMeasurer.start({ binding: 'rtmr3', rtmr, logFile: join(dir, 'log'), proxy: PROXY, images: [], upstreams: {}, observe: observer([{ problems: [] }]) });
+    const m = await WorkloadMeasurer.start({
+      binding: 'rtmr3',
+      rtmr,
+      logFile: join(dir, 'log'),
+      proxy: PROXY,
+      images: [],
+      upstreams: {},
+      observe: observer([{ problems: [] }]),
+    });
     const log = await parseRuntimeLog(m.log());
     expect(log.initial).toBe(before);
     expect((await runtimeReplayValues(log.events, log.initial)).at(-1)).toBe(rtmr.value());
