@@ -39,8 +39,10 @@ describe('measurement config', () => {
       [{ images: [{ role: 'x', image: 'a', digest: `sha256:${'a'.repeat(64)}`, tag: 'latest' }] }, /images\[0\]\.tag/],
       [{ logFiles: 'x' }, /measurement\.logFiles/],
     ];
-    for (const [m, re] of bad)
-      (expect(() => validateConfig({ measurement: m })).toThrow(ConfigError), expect(() => validateConfig({ measurement: m })).toThrow(re));
+    for (const [m, re] of bad) {
+      expect(() => validateConfig({ measurement: m })).toThrow(ConfigError);
+      expect(() => validateConfig({ measurement: m })).toThrow(re);
+    }
   });
 });
 
