@@ -2,21 +2,27 @@
 # Runs the TypeScript sources through tsx (a runtime dependency), so there is no build step;
 # the first stage only installs production dependencies. See docs/deploy.md.
 
-FROM node:22-slim AS deps
+# The official image; the container test substitutes a locally built equivalent (no registry there).
+ARG BASE_IMAGE=node:22-slim
+
+FROM ${BASE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency needs an install script (esbuild, under tsx, ships its binary
 # as an optional dependency package); checked by running the CMD after the same install.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-FROM node:22-slim
-# State (simulated world, collateral cache) lives in /var/lib/ratls, made here and owned by "node"
-# so that a named volume mounted there starts with that owner. /app stays root-owned (read-only code).
+FROM ${BASE_IMAGE}
+# State (simulated world, collateral cache) lives in /var/lib/ratls; a named volume mounted there
+# starts with this owner and mode. Owner "node" (the image's user), group 0 with the same rights:
+# deploy/compose.yaml runs as uid 0 with every capability dropped (configfs-tsm needs uid 0), and
+# without CAP_DAC_OVERRIDE uid 0 gets only the group bits here. Nobody else gets anything.
+# The process makes sim/ and collateral/ itself, 0700 and its own. /app stays root-owned (read-only code).
 ENV NODE_ENV=production \
     RATLS_LISTEN=0.0.0.0:8443 \
     RATLS_SIM_DIR=/var/lib/ratls/sim \
     RATLS_COLLATERAL_CACHE_DIR=/var/lib/ratls/collateral
-RUN mkdir -p /var/lib/ratls && chown node:node /var/lib/ratls
+RUN mkdir -p /var/lib/ratls && chown node:0 /var/lib/ratls && chmod 0770 /var/lib/ratls
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./

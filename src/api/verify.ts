@@ -35,8 +35,8 @@ export { parsePckExtensions, pckInfoFromQuote, type PckExtensions, type PckInfo 
 export { formatVerificationReport, formatQuoteFields } from '../verify/report.ts';
 export { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from '../verify/roots.ts';
 export { ERROR_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
-export { TCB_STATUSES } from '../core/types.ts';
-export type { TcbStatus, Collateral, AppraisalPolicy, VerifyQuoteOptions, QuoteSummary, CheckRecord, VerificationResult } from '../core/types.ts';
+export { TCB_STATUSES, allAdvisoryIds } from '../core/types.ts';
+export type { TcbStatus, QvlStatus, Collateral, AppraisalPolicy, VerifyQuoteOptions, QuoteSummary, CheckRecord, VerificationResult } from '../core/types.ts';
 export { parseQuote } from '../quote/parse.ts';
 export { summarizeQuote } from '../quote/summary.ts';
 export type { Quote, QuoteHeader, TdReportBody } from '../quote/types.ts';

@@ -77,6 +77,20 @@ export function findAttestationError(err: unknown): AttestationError | undefined
 export type AttestedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /**
+ * Node's global FormData belongs to the undici bundled with Node, which the npm undici's fetch does
+ * not recognise: it would send the text "[object FormData]". Such a body is encoded here, with
+ * Node's own multipart encoder (a global Response), into a stream and its content type.
+ */
+function withPortableBody(init: RequestInit | undefined): RequestInit | undefined {
+  const body = init?.body;
+  if (typeof globalThis.FormData !== 'function' || !(body instanceof globalThis.FormData)) return init;
+  const encoded = new Response(body);
+  const headers = new Headers(init?.headers);
+  if (!headers.has('content-type')) headers.set('content-type', encoded.headers.get('content-type') ?? 'multipart/form-data');
+  return { ...init, headers, body: encoded.body, duplex: 'half' } as RequestInit;
+}
+
+/**
  * A fetch that uses `dispatcher` for every request and rethrows AttestationError unwrapped.
  * Pass it as `fetch` to the openai and ollama clients.
  */
@@ -86,7 +100,7 @@ export function fetchWithDispatcher(dispatcher: Agent): AttestedFetch {
       // undici's own fetch: Node's built-in fetch bundles a different undici whose dispatcher
       // interface may not match the npm one.
       return (await undiciFetch(input as Parameters<typeof undiciFetch>[0], {
-        ...(init as Parameters<typeof undiciFetch>[1]),
+        ...(withPortableBody(init) as Parameters<typeof undiciFetch>[1]),
         dispatcher,
       })) as unknown as Response;
     } catch (err) {

@@ -1,5 +1,6 @@
 /** HTML and JSON bodies of `ratls connect`: the refusal page and the status page. */
-import type { AppraisalPolicy } from '../core/types.ts';
+import { checkMark } from '../core/checks.ts';
+import { allAdvisoryIds, type AppraisalPolicy } from '../core/types.ts';
 import { comparePolicy } from '../verify/report.ts';
 import type { AttestationEvent } from './attestor.ts';
 import type { WorkloadReport } from '../eventlog/workload-report.ts';
@@ -32,7 +33,7 @@ export interface ConnectStatus {
 
 /** "What the policy expects / what the server presented" rows, mismatches marked. */
 function expectationTable(e: AttestationEvent, policy: AppraisalPolicy): string {
-  const cmp = comparePolicy(policy, e.result.quote, e.result.tcbStatus, e.result.advisoryIds);
+  const cmp = comparePolicy(policy, e.result.quote, e.result.tcbStatus, allAdvisoryIds(e.result));
   const rows = cmp.rows
     .map((x) => {
       const expected = x.pinned ? x.expected.map(esc).join('<br>') : '<em>not pinned</em>';
@@ -81,7 +82,7 @@ export function refusalHtml(upstream: string, e: AttestationEvent | null, fallba
   const errors = e?.result.errors ?? (fallback ? [fallback] : []);
   const items = errors.map((x) => `<li><code>${esc(x.code)}</code>: ${esc(x.message)}</li>`).join('');
   const checks = (e?.result.checks ?? [])
-    .map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'FAIL'}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`)
+    .map((c) => `<tr><td class="${c.ok ? 'ok' : 'bad'}">${checkMark(c)}</td><td>${esc(c.name)}</td><td>${esc(c.detail ?? '')}</td></tr>`)
     .join('');
   return page(
     'Refused: attestation failed',
@@ -108,7 +109,7 @@ export function statusHtml(s: ConnectStatus): string {
   if (v) {
     rows.push(['Last verified', v.at.toISOString()]);
     rows.push(['TCB status', v.result.tcbStatus ?? 'unknown']);
-    rows.push(['Advisories', v.result.advisoryIds.join(', ') || 'none']);
+    rows.push(['Advisories', allAdvisoryIds(v.result).join(', ') || 'none']);
     rows.push(['Certificate sha256', v.certSha256 ?? '']);
     rows.push(['Nonce round trip', v.nonceVerified ? 'passed' : 'not required by policy']);
   }
@@ -131,7 +132,7 @@ export function statusHtml(s: ConnectStatus): string {
   const table = rows.map(([k, val]) => `<tr><td>${esc(k)}</td><td class="h">${esc(val)}</td></tr>`).join('');
   const stateLine =
     s.state === 'verified' && v
-      ? `<p class="ok" id="ratls-state">VERIFIED: ${esc(s.upstream)} passed attestation. ${esc(verdictText(v.result, comparePolicy(s.policy ?? {}, v.result.quote, v.result.tcbStatus, v.result.advisoryIds)))}</p>`
+      ? `<p class="ok" id="ratls-state">VERIFIED: ${esc(s.upstream)} passed attestation. ${esc(verdictText(v.result, comparePolicy(s.policy ?? {}, v.result.quote, v.result.tcbStatus, allAdvisoryIds(v.result))))}</p>`
       : s.state === 'refused'
         ? `<p class="bad" id="ratls-state">REFUSED: ${esc(s.upstream)} failed attestation; nothing is forwarded. ${esc(s.lastFailure?.result.errors.map((e) => `${e.code}: ${e.message}`).join(' ') ?? '')}</p>`
         : `<p id="ratls-state">Not verified yet.</p>`;

@@ -4,7 +4,8 @@
  * no MRTD/RTMR pinned, a pass only shows a genuine platform, so it says so and how to pin; every
  * measurement is shown with what the policy expects next to it.
  */
-import type { AppraisalPolicy, VerificationResult } from '../core/types.ts';
+import { checkMark } from '../core/checks.ts';
+import { allAdvisoryIds, type AppraisalPolicy, type VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean, comparePolicy, type PolicyComparison } from '../verify/report.ts';
 import { workloadLines } from './workload-view.ts';
@@ -50,7 +51,7 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   const warn = (s: string) => c('33', s);
   const r = result as Partial<RatlsVerificationResult>;
   const kind = ctx.kind ?? 'server';
-  const cmp = comparePolicy(ctx.policy ?? {}, result.quote, result.tcbStatus, result.advisoryIds);
+  const cmp = comparePolicy(ctx.policy ?? {}, result.quote, result.tcbStatus, allAdvisoryIds(result));
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`  ${(k + ':').padEnd(16)}${v}`);
   const more = (v: string) => lines.push(`  ${''.padEnd(16)}${v}`);
@@ -66,10 +67,13 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   if (result.nonIntelRoot) row('Root', warn('SIMULATED / non-Intel root: not evidence of real TDX hardware'));
   if (ctx.at) row('Verified at', ctx.at.toISOString());
   const tcbRow = cmp.rows.find((x) => x.what === 'TCB status')!;
-  const tcbText = `${clean(tcbRow.actual)}   (policy allows: ${clean(tcbRow.expected.join(', '))})`;
+  // Intel's own result name adds what tcbStatus cannot say (TD relaunch advised).
+  const qvl = result.qvlStatus?.includes('RELAUNCH') ? ` (Intel QVL result ${clean(result.qvlStatus)})` : '';
+  const tcbText = `${clean(tcbRow.actual)}${qvl}   (policy allows: ${clean(tcbRow.expected.join(', '))})`;
   row('TCB status', tcbRow.ok ? (result.tcbStatus === 'UpToDate' ? ok(tcbText) : warn(tcbText)) : bad(tcbText));
   const adv = cmp.rows.find((x) => x.what === 'advisories');
-  const advText = result.advisoryIds.length > 0 ? clean(result.advisoryIds.join(', ')) : 'none';
+  const advisories = allAdvisoryIds(result);
+  const advText = advisories.length > 0 ? clean(advisories.join(', ')) : 'none';
   row('Advisories', adv ? `${adv.ok ? advText : bad(advText)}   (policy allows: ${clean(adv.expected.join(', ') || 'none')})` : advText);
   if (r.certificate) {
     row('Certificate', clean(r.certificate.subject));
@@ -122,7 +126,8 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
   if (r.workload) lines.push(...workloadLines(r.workload));
   lines.push('  Checks:');
   for (const ch of result.checks) {
-    lines.push(`    ${ch.ok ? ok('ok  ') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
+    const mark = checkMark(ch);
+    lines.push(`    ${mark === 'ok' ? ok('ok  ') : mark === 'WARN' ? warn('WARN') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
   }
   if (result.errors.length > 0) {
     lines.push('  Reasons:');
@@ -133,6 +138,6 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
 
 /** The JSON form of the same comparison, added to `--json` output as `policyCheck`. */
 export function policyCheckJson(result: VerificationResult, policy: AppraisalPolicy = {}): PolicyComparison & { verdict: string } {
-  const cmp = comparePolicy(policy, result.quote, result.tcbStatus, result.advisoryIds);
+  const cmp = comparePolicy(policy, result.quote, result.tcbStatus, allAdvisoryIds(result));
   return { verdict: verdictText(result, cmp), ...cmp };
 }

@@ -5,7 +5,7 @@
  * Browser-safe.
  */
 import { toVerifyError, type ErrorCode, type VerifyError } from './errors.ts';
-import type { CheckRecord, QuoteSummary, TcbStatus, VerificationResult } from './types.ts';
+import type { CheckRecord, QuoteSummary, QvlStatus, TcbStatus, VerificationResult } from './types.ts';
 
 /** How a failed check shows its reason in the readable report. */
 export interface CheckRecorderOptions {
@@ -21,6 +21,10 @@ export interface VerificationOutcome {
   quote?: QuoteSummary | null;
   tcbStatus?: TcbStatus | null;
   advisoryIds?: string[];
+  /** Reported only when set (verifyQuote always sets these three). */
+  tdxModuleAdvisoryIds?: string[];
+  qeAdvisoryIds?: string[];
+  qvlStatus?: QvlStatus | null;
   /** Set only when true (the quote chains to a root other than Intel's). */
   nonIntelRoot?: boolean;
 }
@@ -62,6 +66,14 @@ export class CheckRecorder {
     return err === undefined;
   }
 
+  /**
+   * A check that did not pass but does not decide the verdict (e.g. a broken optional input another
+   * source replaces): shown as a warning, adds no error.
+   */
+  warn(name: string, detail: string): void {
+    this.checks.push({ name, ok: false, warning: true, detail });
+  }
+
   /** A check that was not run because an earlier one failed: shown as failed, adds no error. */
   skip(name: string, reason: string): void {
     this.checks.push({ name, ok: false, detail: reason });
@@ -69,10 +81,14 @@ export class CheckRecorder {
 
   /** The result of everything recorded, with what was learnt about the quote. */
   result(outcome: VerificationOutcome = {}): VerificationResult {
+    // Key order is the JSON order the CLI prints: the verdict first, the checks last.
     const r: VerificationResult = {
       ok: this.ok,
       tcbStatus: outcome.tcbStatus ?? null,
+      ...(outcome.qvlStatus !== undefined ? { qvlStatus: outcome.qvlStatus } : {}),
       advisoryIds: outcome.advisoryIds ?? [],
+      ...(outcome.tdxModuleAdvisoryIds ? { tdxModuleAdvisoryIds: outcome.tdxModuleAdvisoryIds } : {}),
+      ...(outcome.qeAdvisoryIds ? { qeAdvisoryIds: outcome.qeAdvisoryIds } : {}),
       errors: this.errors,
       quote: outcome.quote ?? null,
       checks: this.checks,
@@ -110,4 +126,10 @@ export function failedResult(error: VerifyError, opts: { check?: string; quote?:
 /** `r` with one more error: it stays as it was otherwise, but is no longer ok. */
 export function withError(r: VerificationResult, error: VerifyError): VerificationResult {
   return { ...r, ok: false, errors: [...r.errors, error] };
+}
+
+/** How a report marks a check: passed, failed, or a warning that does not decide the verdict. */
+export function checkMark(c: CheckRecord): 'ok' | 'WARN' | 'FAIL' {
+  if (c.ok) return 'ok';
+  return c.warning ? 'WARN' : 'FAIL';
 }

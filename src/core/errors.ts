@@ -61,6 +61,8 @@ export const ERROR_CODES = [
   // environment
   'EVIDENCE_PROVIDER_UNAVAILABLE',
   'EVIDENCE_PROVIDER_FAILED',
+  // a state directory (simulated world, collateral cache) that the process cannot create or write
+  'STATE_DIR_UNUSABLE',
   'CONNECTION_FAILED',
   'INTERNAL',
   // attestation service requests and tokens

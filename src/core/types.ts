@@ -15,6 +15,22 @@ export const TCB_STATUSES: readonly TcbStatus[] = [
 ];
 
 /**
+ * Intel's quote verification result (`sgx_ql_qv_result_t`) by its C name: what Intel's QVL/QvE
+ * return for the same quote and collateral. Unlike {@link TcbStatus} it has the TD 1.5 relaunch
+ * results, where the platform is already patched and relaunching the TD would make it current.
+ */
+export type QvlStatus =
+  | 'SGX_QL_QV_RESULT_OK'
+  | 'SGX_QL_QV_RESULT_SW_HARDENING_NEEDED'
+  | 'SGX_QL_QV_RESULT_CONFIG_NEEDED'
+  | 'SGX_QL_QV_RESULT_CONFIG_AND_SW_HARDENING_NEEDED'
+  | 'SGX_QL_QV_RESULT_OUT_OF_DATE'
+  | 'SGX_QL_QV_RESULT_OUT_OF_DATE_CONFIG_NEEDED'
+  | 'SGX_QL_QV_RESULT_REVOKED'
+  | 'SGX_QL_QV_RESULT_TD_RELAUNCH_ADVISED'
+  | 'SGX_QL_QV_RESULT_TD_RELAUNCH_ADVISED_CONFIG_NEEDED';
+
+/**
  * Intel DCAP collateral for one quote, kept exactly as served: the JSON documents as text
  * (their signatures cover the exact bytes of the inner object), CRLs as DER, chains as PEM.
  * File names in a collateral directory: tcb_info.json, tcb_info_issuer_chain.pem, qe_identity.json,
@@ -148,6 +164,12 @@ export interface CheckRecord {
   name: string;
   ok: boolean;
   detail?: string;
+  /**
+   * Set (with `ok: false`) on a check that did not pass but does not decide the verdict: it adds no
+   * error, and the report shows it as a warning (e.g. an unusable stapled collateral extension when
+   * another source supplied collateral).
+   */
+  warning?: true;
 }
 
 /** Result of quote verification; also the base of RA-TLS certificate results. */
@@ -155,10 +177,35 @@ export interface VerificationResult {
   ok: boolean;
   /** Intel's status even when policy rejects it; null when none could be derived. */
   tcbStatus: TcbStatus | null;
+  /**
+   * Advisory IDs of the matched platform TCB level, as Intel's QVL (DCAP 1.21) reports them. The
+   * TDX module level's and the QE level's are in their own fields; the appraisal policy checks all
+   * three lists ({@link allAdvisoryIds}).
+   */
   advisoryIds: string[];
+  /** Advisory IDs of the matched TDX module TCB level (verifyQuote always sets it). */
+  tdxModuleAdvisoryIds?: string[];
+  /** Advisory IDs of the matched QE identity TCB level (verifyQuote always sets it). */
+  qeAdvisoryIds?: string[];
+  /**
+   * Intel's full verification result for the same inputs whenever `tcbStatus` is set (null
+   * otherwise; verifyQuote always sets it). Differs from `tcbStatus` only for the TD relaunch
+   * results, where `tcbStatus` keeps the underlying OutOfDate / OutOfDateConfigurationNeeded.
+   */
+  qvlStatus?: QvlStatus | null;
   errors: VerifyError[];
   quote: QuoteSummary | null;
   checks: CheckRecord[];
   /** True when the quote chains to a root other than Intel's (e.g. a simulated one). */
   nonIntelRoot?: boolean;
+}
+
+/**
+ * Every advisory ID a result reports: the platform level's, then the TDX module level's and the QE
+ * level's, each once. This is what the appraisal policy checks.
+ */
+export function allAdvisoryIds(r: Pick<VerificationResult, 'advisoryIds' | 'tdxModuleAdvisoryIds' | 'qeAdvisoryIds'>): string[] {
+  const out: string[] = [];
+  for (const a of [...r.advisoryIds, ...(r.tdxModuleAdvisoryIds ?? []), ...(r.qeAdvisoryIds ?? [])]) if (!out.includes(a)) out.push(a);
+  return out;
 }

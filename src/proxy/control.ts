@@ -2,9 +2,8 @@
  * Control routes served by the proxy itself (Hono): RA-TLS evidence with a client nonce, the
  * certificate, collateral, health, readiness and Prometheus metrics.
  */
-import { createHash } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
-import { Hono } from 'hono';
+import { TLSSocket } from 'node:tls';
+import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Collateral } from '../core/types.ts';
 import { type ErrorCode, RatlsError, toVerifyError } from '../core/errors.ts';
@@ -27,7 +26,11 @@ export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = 64;
 /** Quote generation is slow and serialised on real TDX: cap concurrent evidence requests. */
 const MAX_CONCURRENT_EVIDENCE = 4;
 
-/** What the control routes need from the running server. */
+/**
+ * What the control routes need from the running server. Every listener of one server may share
+ * one context (and, without hotPath 'hono', one app): identities, collateral and readiness are
+ * the server's, not a listener's.
+ */
 export interface ControlContext<I extends ServingIdentity> {
   /** The identity whose certificate this TLS connection was served with (falls back to current). */
   identityFor(certDer: Uint8Array | undefined): I;
@@ -48,17 +51,27 @@ function wantsJson(accept: string | undefined, format: string | undefined): bool
   return !!accept && accept.includes('application/json') && !accept.includes('application/cbor');
 }
 
+/**
+ * The TLS socket a control request arrived on (the same socket for every request of a keep-alive
+ * connection), or undefined when the request did not come over TLS (e.g. `app.request` in tests).
+ * Evidence bound to a TLS session is computed from it.
+ */
+export function requestTlsSocket(c: Context<{ Bindings: HttpBindings }>): TLSSocket | undefined {
+  const socket: unknown = c.env?.incoming?.socket;
+  return socket instanceof TLSSocket ? socket : undefined;
+}
+
+/** DER of the certificate this server presented on `socket`. */
+export function servedCertificate(socket: TLSSocket | undefined): Uint8Array | undefined {
+  const cert = socket?.getCertificate();
+  return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
+}
+
 /** Builds the Hono app for the control routes. */
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
+  // Per app: listeners sharing one app share the cap.
   let evidenceInFlight = 0;
-
-  const servedCert = (socket: unknown): Uint8Array | undefined => {
-    const s = socket as Partial<TLSSocket>;
-    if (typeof s.getCertificate !== 'function') return undefined;
-    const cert = s.getCertificate();
-    return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
-  };
 
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
@@ -68,7 +81,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
   });
 
   app.get(`${CONTROL_PREFIX}certificate`, (c) => {
-    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
+    const id = ctx.identityFor(servedCertificate(requestTlsSocket(c)));
     const der = c.req.query('format') === 'der' || (c.req.header('accept') ?? '').includes('application/pkix-cert');
     if (der) return c.body(id.certDer.slice().buffer as ArrayBuffer, 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'no-store' });
     return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
@@ -91,7 +104,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
       return c.json(errorBody('EVIDENCE_PROVIDER_FAILED', 'Too many evidence requests at once; retry in a second.'), 503, { 'retry-after': '1' });
     }
-    const id = ctx.identityFor(servedCert(c.env.incoming.socket));
+    const id = ctx.identityFor(servedCertificate(requestTlsSocket(c)));
     evidenceInFlight++;
     let evidence: Uint8Array;
     try {
@@ -174,9 +187,4 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     return c.json(errorBody(e.code, e.message), 500);
   });
   return app;
-}
-
-/** Lower-case hex SHA-256 of a DER certificate. */
-export function certFingerprint(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex');
 }

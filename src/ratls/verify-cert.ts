@@ -8,7 +8,7 @@
  */
 import { X509Certificate } from '@peculiar/x509';
 import { CheckRecorder } from '../core/checks.ts';
-import { RatlsError } from '../core/errors.ts';
+import { RatlsError, toVerifyError } from '../core/errors.ts';
 import type { AppraisalPolicy, Collateral, QuoteSummary, VerificationResult } from '../core/types.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
@@ -124,19 +124,7 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     };
     checkValidity(rec, cert, opts);
     const spkiDer = new Uint8Array(cert.publicKey.rawData);
-    try {
-      if (!(await cert.verify({ signatureOnly: true }))) {
-        rec.fail('certificate signature', {
-          code: 'CERT_MALFORMED',
-          message: 'The certificate is not validly self-signed by its own key; it was altered after issuance.',
-        });
-      } else rec.pass('certificate signature');
-    } catch {
-      rec.fail('certificate signature', {
-        code: 'CERT_MALFORMED',
-        message: 'The certificate signature could not be checked (unsupported key or signature algorithm).',
-      });
-    }
+    await checkIssuer(rec, cert);
 
     // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
     const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE, OID_DSTACK_ATTESTATION].find(
@@ -169,17 +157,22 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     }
 
     let stapled: Collateral | undefined;
+    let stapleUnusable = false;
     const endorsements = cert.getExtension(OID_RATLS_ENDORSEMENTS);
     if (endorsements) {
+      const value = new Uint8Array(endorsements.value);
       try {
-        stapled = decodeEndorsements(new Uint8Array(endorsements.value)).collateral;
+        stapled = decodeEndorsements(value).collateral;
         rec.pass('stapled collateral', 'decoded');
       } catch (err) {
-        // A broken staple is reported but does not stop other sources from supplying collateral.
-        rec.failWith('stapled collateral', err, 'COLLATERAL_MALFORMED');
+        // A broken staple (rats-rs, for one, always sends an empty extension) carries nothing, so it
+        // is reported and skipped: the verdict rests on whatever collateral the other sources supply.
+        stapleUnusable = true;
+        const why = value.length === 0 ? `the extension ${OID_RATLS_ENDORSEMENTS} is empty` : toVerifyError(err, 'COLLATERAL_MALFORMED').message;
+        rec.warn('stapled collateral', `not used: ${why}; collateral is taken from the other sources`);
       }
     }
-    const result = await verifyEvidenceParts(rec, evidence, spkiDer, opts, stapled);
+    const result = await verifyEvidenceParts(rec, evidence, spkiDer, opts, stapled, stapleUnusable);
     // dstack certificates carry their event log: only its RTMR3 runtime events survive dstack's stripping
     if (evidence.dstackEvents) {
       const w = opts.policy?.workload;
@@ -221,6 +214,41 @@ function validTime(rec: CheckRecorder, opts: VerifyRatlsOptions): boolean {
   if (opts && opts.now instanceof Date && !Number.isNaN(opts.now.getTime())) return true;
   rec.fail('verification time', { code: 'INTERNAL', message: 'The verification time is missing or not a valid date; pass options.now.' });
   return false;
+}
+
+/**
+ * The certificate's own signature. A self-issued certificate must verify with its own key, or it was
+ * altered after issuance. A certificate issued by another name (a CA, as the CCC format allows) is
+ * accepted without looking at the CA: the evidence binds the certificate's key, and the issuer adds
+ * no trust, so its signature is not checked.
+ */
+async function checkIssuer(rec: CheckRecorder, cert: X509Certificate): Promise<void> {
+  let selfSigned: boolean | undefined;
+  try {
+    selfSigned = await cert.verify({ signatureOnly: true });
+  } catch {
+    selfSigned = undefined; // an algorithm WebCrypto lacks, e.g. a CA's RSA-PSS signature
+  }
+  if (selfSigned) {
+    rec.pass('certificate signature');
+    return;
+  }
+  const subject = new Uint8Array(cert.subjectName.toArrayBuffer());
+  const issuer = new Uint8Array(cert.issuerName.toArrayBuffer());
+  if (subject.length === issuer.length && constantTimeEqual(subject, issuer)) {
+    rec.fail('certificate signature', {
+      code: 'CERT_MALFORMED',
+      message:
+        selfSigned === false
+          ? 'The certificate is self-issued but its signature does not verify with its own key; it was altered after issuance.'
+          : 'The self-issued certificate signature could not be checked (unsupported key or signature algorithm).',
+    });
+    return;
+  }
+  rec.pass(
+    'certificate issuer',
+    `not self-signed (issued by "${cert.issuer}"); issuer not used for trust: the evidence binds this certificate's key, so the issuer's signature is not checked`,
+  );
 }
 
 function checkValidity(rec: CheckRecorder, cert: X509Certificate, opts: VerifyRatlsOptions): void {
@@ -273,6 +301,7 @@ async function verifyEvidenceParts(
   spkiDer: Uint8Array,
   opts: VerifyRatlsOptions,
   stapled: Collateral | undefined,
+  stapleUnusable = false,
 ): Promise<RatlsVerificationResult> {
   const ratls: RatlsInfo = {
     profile: ev.profile,
@@ -360,7 +389,7 @@ async function verifyEvidenceParts(
       if (!collateral) {
         throw new RatlsError(
           'COLLATERAL_MISSING',
-          'No collateral: the certificate staples none and no collateral source was configured. Configure PCCS/PCS or a collateral directory.',
+          `No collateral: the certificate staples ${stapleUnusable ? 'only an unusable extension' : 'none'} and no collateral source was configured. Configure PCCS/PCS or a collateral directory.`,
         );
       }
     } catch (err) {

@@ -5,7 +5,7 @@
  * attestation service (`ear.status`); fields specific to this service are prefixed `x-ratls-`.
  * The full table is in docs/attest-service.md.
  */
-import type { QuoteSummary, VerificationResult } from '../core/types.ts';
+import { allAdvisoryIds, type QuoteSummary, type VerificationResult } from '../core/types.ts';
 import type { AttestationClaims, BindingRule, EarStatus } from '../token/claims.ts';
 
 export type { AttestationClaims, EarStatus } from '../token/claims.ts';
@@ -97,7 +97,8 @@ export function buildClaims(input: ClaimInputs): AttestationClaims {
     ver: '1.0',
     attester_type: 'TDX',
     attester_tcb_status: result.tcbStatus,
-    attester_advisory_ids: [...result.advisoryIds],
+    // every advisory that applies (platform, TDX module, QE), as before the result split them
+    attester_advisory_ids: allAdvisoryIds(result),
     ...(result.quote ? quoteClaims(result.quote) : {}),
     policy_ids_matched: result.ok ? [policyRef] : [],
     policy_ids_unmatched: result.ok ? [] : [policyRef],

@@ -4,12 +4,12 @@
  * Structure is checked first and synchronously; signatures are returned as promises so the verifier
  * can run every chain's signatures in parallel.
  */
-import { constantTimeEqual } from '../core/bytes.ts';
+import { constantTimeEqual, fromHex } from '../core/bytes.ts';
 import { RatlsError, type ErrorCode, type VerifyError } from '../core/errors.ts';
 import type { VerifyQuoteOptions } from '../core/types.ts';
 import { cert } from './content-cache.ts';
 import { verifySignedObject } from './crypto.ts';
-import { INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
+import { INTEL_SGX_PREPRODUCTION_ROOT_KEY_HEX, INTEL_SGX_ROOT_CA_PEM } from './roots.ts';
 import { rootToDer, type Certificate } from './x509.ts';
 
 /** The error codes a chain's failures are reported with (the PCK chain and collateral chains differ). */
@@ -72,24 +72,101 @@ export function isIntelRootCert(c: Certificate): boolean {
   return sameBytes(c.der, intelRootDer);
 }
 
+let preproductionKey: Uint8Array | undefined;
+
+/** True when `c` is a self-issued certificate of Intel's pre-production (SBX) root key. */
+export function isIntelPreproductionRoot(c: Certificate): boolean {
+  preproductionKey ??= fromHex(INTEL_SGX_PREPRODUCTION_ROOT_KEY_HEX)!;
+  return selfIssued(c) && sameBytes(c.publicKey, preproductionKey);
+}
+
+function selfIssued(c: Certificate): boolean {
+  return sameBytes(c.subjectRaw, c.issuerRaw);
+}
+
+const MAX_CHAIN_CERTIFICATES = 8;
+
 /**
- * Builds a chain from `given` (leaf first) to one of `roots`, checking names, CA flags and the
- * expected length. Signatures and validity are checked separately (in parallel).
+ * The one path through `given`, end certificate first, linked by names; the order of `given` does
+ * not matter (Intel's CertificateChain finds each certificate by its role). Byte-identical copies
+ * count once, as Intel accepts them. Any other certificate off the path, two different certificates
+ * with one name, or names that loop are refused: Intel would ignore or misread such a certificate
+ * depending on its position, and one chain must have one reading.
  */
-export function buildChain(given: Certificate[], roots: Certificate[], length: number, what: string, codes: ChainCodes): Chain {
-  if (given.length === 0) throw new RatlsError(codes.malformed, `${what} holds no certificate.`);
-  const certs = [...given];
-  const last = certs[certs.length - 1]!;
-  let root = roots.find((r) => sameBytes(r.der, last.der));
-  if (!root) {
-    // The chain may omit the root; then its last certificate must be issued by a trusted one.
-    root = roots.find((r) => sameBytes(r.subjectRaw, last.issuerRaw));
-    if (!root || sameBytes(last.subjectRaw, last.issuerRaw)) {
+export function orderChain(given: Certificate[], what: string, code: ErrorCode): Certificate[] {
+  // Intel's chains have 2 or 3 certificates; the bound keeps the pairwise name matching below cheap.
+  if (given.length > MAX_CHAIN_CERTIFICATES) {
+    throw new RatlsError(
+      code,
+      `${what} holds ${given.length} certificates; Intel's chains have at most 3 (copies included, at most ${MAX_CHAIN_CERTIFICATES} are read).`,
+    );
+  }
+  const certs: Certificate[] = [];
+  for (const c of given) if (!certs.some((d) => sameBytes(d.der, c.der))) certs.push(c);
+  if (certs.length === 0) throw new RatlsError(code, `${what} holds no certificate.`);
+  // The end certificate issues none of the others (a self-issued root issues itself, which does not count).
+  const ends = certs.filter((c) => !certs.some((d) => d !== c && !selfIssued(d) && sameBytes(d.issuerRaw, c.subjectRaw)));
+  if (ends.length !== 1) {
+    throw new RatlsError(
+      code,
+      ends.length === 0
+        ? `${what}: the certificates' names form a loop; there is no end certificate.`
+        : `${what} holds ${ends.length} certificates that issue none of the others (${ends.map((c) => `"${c.subjectCn}"`).join(', ')}); a chain is one path from one end certificate to its root.`,
+    );
+  }
+  const path = [ends[0]!];
+  for (let cur = ends[0]!; !selfIssued(cur);) {
+    const issuers = certs.filter((d) => d !== cur && sameBytes(d.subjectRaw, cur.issuerRaw));
+    if (issuers.length === 0) break; // the root is left out; the caller supplies it
+    if (issuers.length > 1) {
+      const preproduction = issuers.some(isIntelPreproductionRoot) ? " (one of them Intel's pre-production root)" : '';
       throw new RatlsError(
-        codes.untrusted,
-        `${what} ends at "${last.subjectCn}", which is not a trusted root; pass its root explicitly (--root) only if you trust it.`,
+        code,
+        `${what} holds ${issuers.length} different certificates named "${cur.issuerCn}"${preproduction}; the chain can be read two ways.`,
       );
     }
+    cur = issuers[0]!;
+    if (path.includes(cur)) throw new RatlsError(code, `${what}: the certificates' names form a loop at "${cur.subjectCn}".`);
+    path.push(cur);
+  }
+  const off = certs.find((c) => !path.includes(c));
+  if (off) {
+    throw new RatlsError(
+      code,
+      `${what}: "${off.subjectCn}" is not on the chain ${path.map((c) => `"${c.subjectCn}"`).join(' -> ')}; a chain holds only the certificates of that one path.`,
+    );
+  }
+  return path;
+}
+
+/** The refusal of a chain that ends at an untrusted root `top`; Intel's pre-production root is named. */
+function untrustedRoot(top: Certificate, what: string, codes: ChainCodes): RatlsError {
+  if (isIntelPreproductionRoot(top)) {
+    return new RatlsError(
+      codes.untrusted,
+      `${what} ends at Intel's pre-production (SBX) root CA: it has the production root's name "${top.subjectCn}" but the pre-production key, and it signs only Intel's pre-production (sandbox) platforms and collateral, never a production platform. Verify such evidence only in a test setup, by passing that root explicitly (--root).`,
+    );
+  }
+  return new RatlsError(
+    codes.untrusted,
+    `${what} ends at "${top.subjectCn}", which is not a trusted root; pass its root explicitly (--root) only if you trust it.`,
+  );
+}
+
+/**
+ * Builds the chain from `given` (in any order, see {@link orderChain}) to one of `roots`, checking
+ * names, CA flags and the expected length. Signatures and validity are checked separately (in
+ * parallel).
+ */
+export function buildChain(given: Certificate[], roots: Certificate[], length: number, what: string, codes: ChainCodes): Chain {
+  const certs = orderChain(given, what, codes.malformed);
+  const top = certs[certs.length - 1]!;
+  let root = roots.find((r) => sameBytes(r.der, top.der));
+  if (!root) {
+    // The chain may omit the root; then its top certificate must be issued by a trusted one.
+    if (selfIssued(top)) throw untrustedRoot(top, what, codes);
+    root = roots.find((r) => sameBytes(r.subjectRaw, top.issuerRaw));
+    if (!root) throw untrustedRoot(top, what, codes);
     certs.push(root);
   }
   if (certs.length !== length) {
@@ -102,13 +179,8 @@ export function buildChain(given: Certificate[], roots: Certificate[], length: n
       throw new RatlsError(codes.malformed, `${what}: "${c.subjectCn}" is not an ECDSA P-256 / SHA-256 certificate as Intel's PKI uses.`);
     }
   }
-  for (let i = 0; i + 1 < certs.length; i++) {
-    const child = certs[i]!;
-    const parent = certs[i + 1]!;
-    if (!sameBytes(child.issuerRaw, parent.subjectRaw)) {
-      throw new RatlsError(codes.untrusted, `${what}: "${child.subjectCn}" is not issued by "${parent.subjectCn}".`);
-    }
-    if (!parent.isCa) throw new RatlsError(codes.untrusted, `${what}: "${parent.subjectCn}" is not a CA certificate.`);
+  for (let i = 1; i < certs.length; i++) {
+    if (!certs[i]!.isCa) throw new RatlsError(codes.untrusted, `${what}: "${certs[i]!.subjectCn}" is not a CA certificate.`);
   }
   return { certs, root };
 }

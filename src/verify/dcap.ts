@@ -14,14 +14,14 @@ import type { Quote } from '../quote/types.ts';
 import { concatBytes, constantTimeEqual, isAllZero, toHex } from '../core/bytes.ts';
 import { CheckRecorder, type VerificationOutcome } from '../core/checks.ts';
 import { RatlsError, type VerifyError } from '../core/errors.ts';
-import type { Collateral, QuoteSummary, TcbStatus, VerificationResult, VerifyQuoteOptions } from '../core/types.ts';
+import type { Collateral, QuoteSummary, QvlStatus, TcbStatus, VerificationResult, VerifyQuoteOptions } from '../core/types.ts';
 import { buildChain, chainSignatures, chainValidity, COLLATERAL_CODES, isIntelRootCert, PCK_CODES, sameBytes, trustedRoots, type Chain } from './chain.ts';
 import { bindingHash, crl, pem, qeIdentityDoc, tcbInfoDoc, type ParsedDoc } from './content-cache.ts';
 import { verifyEcdsa, verifyMemo, verifySignedObject } from './crypto.ts';
 import { parsePckExtensions, pckCaType, type PckExtensions } from './pck.ts';
 import { applyPolicy } from './policy.ts';
 import type { QeIdentity } from './qe-identity.ts';
-import { checkTdxModuleIdentity, evaluateQeIdentity, evaluateTcb, type QeEvaluation } from './tcb.ts';
+import { checkTdxModuleIdentity, evaluateQeIdentity, evaluateTcb, qvlStatusOf, type Advisories, type QeEvaluation } from './tcb.ts';
 import type { TcbInfo } from './tcb-info.ts';
 import { crlHasRequiredExtensions, serialHex, type Certificate, type Crl } from './x509.ts';
 
@@ -31,11 +31,14 @@ export { clearVerifierCache } from './content-cache.ts';
  * Verifies a TDX quote against Intel DCAP collateral at `opts.now`, then applies the policy.
  *
  * `tcbStatus` is Intel's status whenever the quote, its PCK chain and the collateral signatures
- * verified, even if time validity or the policy then reject it; null otherwise.
+ * verified, even if time validity or the policy then reject it; null otherwise. `qvlStatus` is
+ * Intel's full result then (it adds the TD relaunch results), and the advisory IDs come per matched
+ * level: `advisoryIds` (platform, what Intel reports), `tdxModuleAdvisoryIds`, `qeAdvisoryIds`.
  */
 export async function verifyQuote(quote: Uint8Array, opts: VerifyQuoteOptions): Promise<VerificationResult> {
   const rec = new CheckRecorder({ codeInDetail: true });
-  const outcome: VerificationOutcome = {};
+  // The TCB fields are always present in verifyQuote's results (the CLI's JSON contract).
+  const outcome: VerificationOutcome = { qvlStatus: null, advisoryIds: [], tdxModuleAdvisoryIds: [], qeAdvisoryIds: [] };
   try {
     await runStages(rec, outcome, quote, opts);
   } catch (err) {
@@ -73,10 +76,15 @@ async function runStages(rec: CheckRecorder, outcome: VerificationOutcome, quote
   const level = matchTcbLevel(rec, inputsVerified ? qeReport.qe : undefined, documents.tcbInfo, pck.extensions, read.quote, revocation.revoked);
   if (level) {
     outcome.tcbStatus = level.tcbStatus;
-    outcome.advisoryIds = level.advisoryIds;
+    outcome.qvlStatus = level.qvlStatus;
+    outcome.advisoryIds = level.advisories.platform;
+    outcome.tdxModuleAdvisoryIds = level.advisories.tdxModule;
+    outcome.qeAdvisoryIds = level.advisories.qe;
   }
 
-  appraise(rec, { summary, tcbStatus: outcome.tcbStatus ?? null, advisoryIds: outcome.advisoryIds ?? [] }, documents, opts);
+  // The policy judges every advisory that applies, not only the platform level's Intel reports.
+  const advisories = level ? [...new Set([...level.advisories.platform, ...level.advisories.tdxModule, ...level.advisories.qe])] : [];
+  appraise(rec, { summary, tcbStatus: outcome.tcbStatus ?? null, advisoryIds: advisories }, documents, opts);
 }
 
 // ---- Verification time ---------------------------------------------------------------------------
@@ -468,7 +476,8 @@ function checkQeReport(rec: CheckRecorder, sigs: Signatures, qeId: QeIdentity, q
 
 interface TcbLevel {
   tcbStatus: TcbStatus | null;
-  advisoryIds: string[];
+  qvlStatus: QvlStatus | null;
+  advisories: Advisories;
 }
 
 /** `qe` is undefined when an earlier check failed: nothing is evaluated then. */
@@ -488,11 +497,18 @@ function matchTcbLevel(
   if (ev.error) rec.fail('TCB level', ev.error);
   else {
     const parts = [`platform ${ev.tdxLevel?.status} (${ev.tdxLevel?.tcbDate})`, `module ${ev.moduleStatus}`, `QE ${ev.qe?.status}`];
-    if (ev.relaunchAdvised) parts.push('TD relaunch advised');
-    rec.pass('TCB level', `${ev.status}: ${parts.join(', ')}${ev.advisoryIds.length ? `; advisories ${ev.advisoryIds.join(', ')}` : ''}`);
+    if (ev.relaunch) parts.push(ev.relaunch === 'advised' ? 'TD relaunch advised' : 'TD relaunch advised, configuration needed');
+    const adv = ev.advisories;
+    const named = [
+      adv.platform.length ? `platform advisories ${adv.platform.join(', ')}` : '',
+      adv.tdxModule.length ? `module advisories ${adv.tdxModule.join(', ')}` : '',
+      adv.qe.length ? `QE advisories ${adv.qe.join(', ')}` : '',
+    ].filter(Boolean);
+    rec.pass('TCB level', `${ev.status}: ${parts.join(', ')}${named.length ? `; ${named.join('; ')}` : ''}`);
   }
   // Intel's QVL reports a revoked PCK (or CA) as a Revoked result whatever the TCB level says.
-  return { tcbStatus: revoked ? 'Revoked' : ev.status, advisoryIds: ev.advisoryIds };
+  if (revoked) return { tcbStatus: 'Revoked', qvlStatus: qvlStatusOf('Revoked'), advisories: ev.advisories };
+  return { tcbStatus: ev.status, qvlStatus: ev.qvlStatus, advisories: ev.advisories };
 }
 
 // ---- Appraisal: the caller's policy (collateral minimum, TCB statuses, advisories, debug, --------

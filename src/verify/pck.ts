@@ -6,7 +6,9 @@ import { toHex } from '../core/bytes.ts';
 import type { Quote } from '../quote/types.ts';
 import { DerReader, TAG, derRoot, intValue, oidToString } from './der.ts';
 import { RatlsError } from '../core/errors.ts';
-import { OID, parseCertificate, pemToDers, type Certificate } from './x509.ts';
+import { OID, parseCertificate, type Certificate } from './x509.ts';
+import { orderChain } from './chain.ts';
+import { pem } from './content-cache.ts';
 
 /** Decoded SGX extensions of a PCK certificate. */
 export interface PckExtensions {
@@ -169,10 +171,10 @@ export interface PckInfo extends PckExtensions {
  * Nothing is verified here. @throws RatlsError PCK_CHAIN_MALFORMED / PCK_CERT_EXTENSION_INVALID.
  */
 export function pckInfoFromQuote(quote: Quote): PckInfo {
-  const first = quote.certification.pckChainPem[0];
-  const ders = first ? pemToDers(first) : [];
-  if (ders.length === 0) throw new RatlsError('PCK_CHAIN_MALFORMED', 'The quote has no PCK leaf certificate.');
-  const leaf = parseCertificate(ders[0]!, 'PCK_CHAIN_MALFORMED', 'PCK leaf certificate');
+  const certs = quote.certification.pckChainPem.flatMap((p) => pem(p, 'PCK_CHAIN_MALFORMED', 'PCK certificate chain'));
+  if (certs.length === 0) throw new RatlsError('PCK_CHAIN_MALFORMED', 'The quote has no PCK leaf certificate.');
+  // The chain may come in any order; its end certificate is the leaf.
+  const leaf = orderChain(certs, 'PCK certificate chain', 'PCK_CHAIN_MALFORMED')[0]!;
   const ext = parsePckExtensions(leaf);
   const pckCa = pckCaType(leaf.issuerCn);
   if (!pckCa) {

@@ -1,4 +1,5 @@
 /** Plain-text rendering of quote summaries and verification results (CLI and logs). */
+import { checkMark } from '../core/checks.ts';
 import type { AppraisalPolicy, QuoteSummary, TcbStatus, VerificationResult } from '../core/types.ts';
 import { DEFAULT_ALLOWED_TCB_STATUSES } from './policy.ts';
 
@@ -59,9 +60,16 @@ export function formatVerificationReport(r: VerificationResult): string {
   let out = '';
   if (r.quote) out += `Quote\n${formatQuoteFields(r.quote)}\n`;
   out += 'Checks\n';
-  for (const c of r.checks) out += `  [${c.ok ? ' ok ' : 'FAIL'}] ${clean(c.name)}${c.detail ? `: ${clean(c.detail)}` : ''}\n`;
+  for (const c of r.checks) out += `  [${checkMark(c) === 'ok' ? ' ok ' : checkMark(c)}] ${clean(c.name)}${c.detail ? `: ${clean(c.detail)}` : ''}\n`;
   out += `\nIntel TCB status: ${clean(r.tcbStatus ?? 'none')}`;
+  // Intel's own result name only where it says more than the status (the TD relaunch results).
+  if (r.qvlStatus?.includes('RELAUNCH')) out += ` (Intel QVL result ${clean(r.qvlStatus)})`;
   out += r.advisoryIds.length ? ` (advisories: ${clean(r.advisoryIds.join(', '))})\n` : '\n';
+  const more = [
+    r.tdxModuleAdvisoryIds?.length ? `TDX module ${r.tdxModuleAdvisoryIds.join(', ')}` : '',
+    r.qeAdvisoryIds?.length ? `QE ${r.qeAdvisoryIds.join(', ')}` : '',
+  ].filter(Boolean);
+  if (more.length) out += `Other advisories (checked by the policy too): ${clean(more.join('; '))}\n`;
   if (r.nonIntelRoot) out += 'Root: NOT Intel SGX Root CA (explicitly trusted root; e.g. SIMULATED evidence)\n';
   if (r.ok) out += 'Verdict: OK\n';
   else {

@@ -27,6 +27,16 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 /** SHA-256 of the DER encoding of {@link INTEL_SGX_ROOT_CA_PEM}, lower-case hex. */
 export const INTEL_SGX_ROOT_CA_SHA256 = '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3';
 
+/**
+ * Public key (uncompressed P-256 point) of Intel's pre-production (SBX, "sandbox") root CA. That
+ * root has the very subject name of the production root, "Intel SGX Root CA", and signs the PCK
+ * certificates and collateral of Intel's pre-production platforms and services; it is recognised
+ * only to say so when refusing it. Source: Intel's DCAP repository (the servtd_attest test's
+ * "Intel Root Public Key"), which Open Enclave documents as the pre-production root's key.
+ */
+export const INTEL_SGX_PREPRODUCTION_ROOT_KEY_HEX =
+  '044ffa0ffd561cdad6c0f98d308c8128c5b927a27332c8e8eb13f6be42b571d6466f53c644ffc2ffc1028220e49a4966cf02f32e2fb4d349bb2cbaed289037a02d';
+
 let intelRootDer: Uint8Array | undefined;
 
 /**

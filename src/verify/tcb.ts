@@ -9,7 +9,7 @@ import type { ModuleTcbLevel, TcbInfo, TdxModuleIdentity, TdxTcbLevel } from './
 import type { QeIdentity } from './qe-identity.ts';
 import type { VerifyError } from '../core/errors.ts';
 import type { PckExtensions } from './pck.ts';
-import type { TcbStatus } from '../core/types.ts';
+import type { QvlStatus, TcbStatus } from '../core/types.ts';
 
 /** QE identity outcome, in Intel's terms. */
 export interface QeEvaluation {
@@ -141,46 +141,90 @@ function isConfigurationNeeded(s: TcbStatus): boolean {
   return s === 'ConfigurationNeeded' || s === 'OutOfDateConfigurationNeeded' || s === 'ConfigurationAndSWHardeningNeeded';
 }
 
+/** Advisory IDs of each matched level, reported apart (Intel's QVL 1.21 reports the platform's). */
+export interface Advisories {
+  /** The matched platform (TDX) TCB level's. */
+  platform: string[];
+  /** The matched TDX module TCB level's (none for module version 0). */
+  tdxModule: string[];
+  /** The matched QE identity TCB level's. */
+  qe: string[];
+}
+
+/** Intel's TD relaunch results (TDRelaunchCheck.cpp): the platform is patched, the TD predates it. */
+export type Relaunch = 'advised' | 'advisedConfigurationNeeded';
+
 /** Everything the TCB evaluation found, for reports. */
 export interface TcbEvaluation {
   status: TcbStatus | null;
-  advisoryIds: string[];
+  /** Intel's result for the same inputs: `status` by its sgx_ql_qv_result_t name, or a relaunch result. */
+  qvlStatus: QvlStatus | null;
+  advisories: Advisories;
   error?: VerifyError;
   sgxLevel?: TdxTcbLevel;
   tdxLevel?: TdxTcbLevel;
   moduleStatus?: TcbStatus;
   moduleLevel?: ModuleTcbLevel;
   qe?: QeEvaluation;
-  /** Intel's TD_RELAUNCH_ADVISED: the platform is already updated, relaunching the TD would make it current. */
-  relaunchAdvised?: boolean;
+  /**
+   * Set when Intel returns TD_RELAUNCH_ADVISED(_CONFIGURATION_NEEDED); `status` then keeps the
+   * underlying OutOfDate / OutOfDateConfigurationNeeded.
+   */
+  relaunch?: Relaunch;
 }
 
+const QVL_STATUS: Record<TcbStatus, QvlStatus> = {
+  UpToDate: 'SGX_QL_QV_RESULT_OK',
+  SWHardeningNeeded: 'SGX_QL_QV_RESULT_SW_HARDENING_NEEDED',
+  ConfigurationNeeded: 'SGX_QL_QV_RESULT_CONFIG_NEEDED',
+  ConfigurationAndSWHardeningNeeded: 'SGX_QL_QV_RESULT_CONFIG_AND_SW_HARDENING_NEEDED',
+  OutOfDate: 'SGX_QL_QV_RESULT_OUT_OF_DATE',
+  OutOfDateConfigurationNeeded: 'SGX_QL_QV_RESULT_OUT_OF_DATE_CONFIG_NEEDED',
+  Revoked: 'SGX_QL_QV_RESULT_REVOKED',
+};
+
+/** Intel's sgx_ql_qv_result_t name of a status (the QvE's status_error_to_ql_qve_result). */
+export function qvlStatusOf(status: TcbStatus, relaunch?: Relaunch): QvlStatus {
+  if (relaunch === 'advised') return 'SGX_QL_QV_RESULT_TD_RELAUNCH_ADVISED';
+  if (relaunch === 'advisedConfigurationNeeded') return 'SGX_QL_QV_RESULT_TD_RELAUNCH_ADVISED_CONFIG_NEEDED';
+  return QVL_STATUS[status];
+}
+
+const NO_ADVISORIES: Advisories = { platform: [], tdxModule: [], qe: [] };
+
 function notSupported(message: string, partial: Partial<TcbEvaluation> = {}): TcbEvaluation {
-  return { ...partial, status: null, advisoryIds: [], error: { code: 'TCB_NOT_SUPPORTED', message } };
+  return { ...partial, status: null, qvlStatus: null, advisories: NO_ADVISORIES, error: { code: 'TCB_NOT_SUPPORTED', message } };
 }
 
 /**
- * TD relaunch rule for TD 1.5 reports (QVL TDRelaunchCheck.cpp). 'mismatch' when TEE_TCB_SVN_2 names
- * a module version the TCB info has no identity for: Intel's QVL then fails with TDX_MODULE_MISMATCH.
+ * TD relaunch rule for TD 1.5 reports (QVL TDRelaunchCheck.cpp, `checkForRelaunch`). 'mismatch' when
+ * TEE_TCB_SVN_2 names a module version the TCB info has no identity for: Intel's QVL then fails with
+ * TDX_MODULE_MISMATCH. `tdx` is the platform level's status converged with the module's.
  */
-function relaunchAdvised(info: TcbInfo, quote: Quote, sgx: TcbStatus, tdx: TcbStatus, module: TcbStatus, qe: QeEvaluation): boolean | 'mismatch' {
+function relaunchAdvised(info: TcbInfo, quote: Quote, sgx: TcbStatus, tdx: TcbStatus, module: TcbStatus, qe: QeEvaluation): Relaunch | undefined | 'mismatch' {
   const svn2 = quote.body.teeTcbSvn2;
-  if (!svn2 || qe.status !== 'UpToDate') return false;
-  if (!(sgx === 'UpToDate' || sgx === 'SWHardeningNeeded' || sgx === 'ConfigurationNeeded' || sgx === 'ConfigurationAndSWHardeningNeeded')) return false;
-  if (!(tdx === 'OutOfDate' || tdx === 'OutOfDateConfigurationNeeded') || module !== 'OutOfDate') return false;
+  if (!svn2 || qe.status !== 'UpToDate') return undefined;
+  if (!(sgx === 'UpToDate' || sgx === 'SWHardeningNeeded' || sgx === 'ConfigurationNeeded' || sgx === 'ConfigurationAndSWHardeningNeeded')) return undefined;
+  if (!(tdx === 'OutOfDate' || tdx === 'OutOfDateConfigurationNeeded') || module !== 'OutOfDate') return undefined;
   const latest = info.tcbLevels[0];
-  if (!latest) return false;
-  if (svn2[1] === 0) return svn2[0]! >= latest.tdxComponents[0]! && svn2[2]! >= latest.tdxComponents[2]!;
-  const id2 = findModuleIdentity(info.tdxModuleIdentities ?? [], svn2[1]!);
-  if (!id2) return 'mismatch';
-  const latestModule = id2.tcbLevels[0];
-  return latestModule !== undefined && svn2[0]! >= latestModule.isvSvn && svn2[2]! >= latest.tdxComponents[2]!;
+  if (!latest) return undefined;
+  let current: boolean;
+  if (svn2[1] === 0) current = svn2[0]! >= latest.tdxComponents[0]! && svn2[2]! >= latest.tdxComponents[2]!;
+  else {
+    const id2 = findModuleIdentity(info.tdxModuleIdentities ?? [], svn2[1]!);
+    if (!id2) return 'mismatch';
+    const latestModule = id2.tcbLevels[0];
+    current = latestModule !== undefined && svn2[0]! >= latestModule.isvSvn && svn2[2]! >= latest.tdxComponents[2]!;
+  }
+  if (!current) return undefined;
+  // Intel keeps "configuration needed" from either the SGX-only level or the converged TDX status.
+  return isConfigurationNeeded(sgx) || isConfigurationNeeded(tdx) ? 'advisedConfigurationNeeded' : 'advised';
 }
 
 /**
  * Intel's TDX TCB status: the first TCB level whose SGX components and PCESVN are <= the PCK
  * certificate's and whose TDX components are <= TEE_TCB_SVN, converged with the TDX module status
- * and the QE identity status. Advisory IDs are the union over the matched levels.
+ * and the QE identity status. Advisory IDs are reported per matched level.
  */
 export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe: QeEvaluation): TcbEvaluation {
   let sgxLevel: TdxTcbLevel | undefined;
@@ -211,7 +255,8 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
   if (mod.kind === 'mismatch') {
     return {
       status: null,
-      advisoryIds: [],
+      qvlStatus: null,
+      advisories: NO_ADVISORIES,
       sgxLevel,
       tdxLevel,
       error: { code: 'TDX_MODULE_MISMATCH', message: `The TCB info has no identity for TDX module version ${quote.body.teeTcbSvn[1]}.` },
@@ -220,7 +265,8 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
   if (mod.kind === 'badStatus') {
     return {
       status: null,
-      advisoryIds: [],
+      qvlStatus: null,
+      advisories: NO_ADVISORIES,
       sgxLevel,
       tdxLevel,
       error: {
@@ -231,14 +277,15 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
   }
   const partial = { sgxLevel, tdxLevel, moduleStatus: mod.status, qe, ...(mod.level ? { moduleLevel: mod.level } : {}) };
   let status = convergeWithModule(tdxLevel.status, mod.status);
-  let relaunch = false;
+  let relaunch: Relaunch | undefined;
   if (status !== 'Revoked') {
-    const r = quote.bodyType === 3 && relaunchAdvised(info, quote, sgxLevel.status, status, mod.status, qe);
+    const r = quote.bodyType === 3 ? relaunchAdvised(info, quote, sgxLevel.status, status, mod.status, qe) : undefined;
     if (r === 'mismatch') {
       return {
         ...partial,
         status: null,
-        advisoryIds: [],
+        qvlStatus: null,
+        advisories: NO_ADVISORIES,
         error: {
           code: 'TDX_MODULE_MISMATCH',
           message: `TEE_TCB_SVN_2 names TDX module version ${quote.body.teeTcbSvn2![1]}, for which the TCB info has no identity TDX_${hex2(quote.body.teeTcbSvn2![1]!)}.`,
@@ -255,9 +302,10 @@ export function evaluateTcb(info: TcbInfo, pck: PckExtensions, quote: Quote, qe:
       return notSupported("The QE's ISVSVN matches no level of the QE identity; the quoting enclave is not supported.", partial);
     }
   }
-  const ids: string[] = [];
-  for (const a of [...tdxLevel.advisoryIds, ...(mod.level?.advisoryIds ?? []), ...(qe.level?.advisoryIds ?? [])]) {
-    if (!ids.includes(a)) ids.push(a);
-  }
-  return { ...partial, status, advisoryIds: ids, ...(relaunch ? { relaunchAdvised: true } : {}) };
+  const advisories: Advisories = {
+    platform: [...tdxLevel.advisoryIds],
+    tdxModule: [...(mod.level?.advisoryIds ?? [])],
+    qe: [...(qe.level?.advisoryIds ?? [])],
+  };
+  return { ...partial, status, qvlStatus: qvlStatusOf(status, relaunch), advisories, ...(relaunch ? { relaunch } : {}) };
 }

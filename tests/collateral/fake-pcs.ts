@@ -11,8 +11,11 @@ export interface FakePcs {
   close(): Promise<void>;
 }
 
-/** Serves `dir` (seven-file layout) for its FMSPC; `mode` 'pccs' serves the root CRL as hex. */
-export async function startFakePcs(dir: string, mode: 'pcs' | 'pccs' = 'pccs'): Promise<FakePcs> {
+/**
+ * Serves `dir` (seven-file layout) for its FMSPC; `mode` 'pccs' serves the root CRL as hex.
+ * Listens on loopback, port 0, unless `listen` says otherwise (the container test's PCCS service).
+ */
+export async function startFakePcs(dir: string, mode: 'pcs' | 'pccs' = 'pccs', listen: { host?: string; port?: number } = {}): Promise<FakePcs> {
   const f = (n: string) => readFileSync(join(dir, n));
   const tcbInfo = f('tcb_info.json');
   const fmspc = (JSON.parse(tcbInfo.toString('utf8')) as { tcbInfo: { fmspc: string } }).tcbInfo.fmspc.toLowerCase();
@@ -39,10 +42,11 @@ export async function startFakePcs(dir: string, mode: 'pcs' | 'pccs' = 'pccs'): 
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const host = listen.host ?? '127.0.0.1';
+  await new Promise<void>((r) => server.listen(listen.port ?? 0, host, r));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     close: () =>
       new Promise<void>((r) => {

@@ -133,8 +133,8 @@ const PLANS: Record<string, Plan> = {
   'ratls serve --config /etc/ratls/ratls.yaml': { kind: 'sandbox', expect: refusesWithoutTdx },
   'docker compose -f deploy/compose.yaml up -d': {
     kind: 'not run',
-    why: 'no Docker engine here; the compose file it starts is checked',
-    coveredBy: 'tests/deploy/compose.test.ts',
+    why: 'this suite runs without a container engine; npm run test:container runs this compose file',
+    coveredBy: 'tests/container/stack.test.ts',
   },
   'ratls verify https://vm.example:8443 --nonce': {
     kind: 'sandbox',

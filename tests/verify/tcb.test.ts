@@ -64,7 +64,7 @@ describe("Intel's TDX TCB rules", () => {
       qeOk,
     );
     expect(mod.status).toBe('OutOfDate');
-    expect(mod.advisoryIds).toEqual(['INTEL-SA-TEST']);
+    expect(mod.advisories).toEqual({ platform: [], tdxModule: ['INTEL-SA-TEST'], qe: [] });
   });
 
   it('no module identity for the quoted module version: TDX_MODULE_MISMATCH', () => {
@@ -142,12 +142,20 @@ describe('TD 1.5 relaunch rule (TDRelaunchCheck.cpp)', () => {
     const ev = evaluateTcb(info5, pck5, withSvns([4, 1, 2], [6, 1, 3]), { status: 'UpToDate' });
     expect(ev.status).toBe('OutOfDate');
     expect(ev.moduleStatus).toBe('OutOfDate');
-    expect(ev.relaunchAdvised).toBe(true);
+    expect(ev.relaunch).toBe('advised');
+    expect(ev.qvlStatus).toBe('SGX_QL_QV_RESULT_TD_RELAUNCH_ADVISED');
+    // real 2026-02 collateral: the module level carries advisories of its own, reported apart
+    expect(ev.advisories).toEqual({
+      platform: ['INTEL-SA-01036', 'INTEL-SA-01079', 'INTEL-SA-01099', 'INTEL-SA-01103', 'INTEL-SA-01111'],
+      tdxModule: ['INTEL-SA-01036', 'INTEL-SA-01099'],
+      qe: [],
+    });
   });
 
   it('no relaunch advice when the platform itself is not updated', () => {
     const ev = evaluateTcb(info5, pck5, withSvns([4, 1, 2], [4, 1, 2]), { status: 'UpToDate' });
     expect(ev.status).toBe('OutOfDate');
-    expect(ev.relaunchAdvised).toBeUndefined();
+    expect(ev.relaunch).toBeUndefined();
+    expect(ev.qvlStatus).toBe('SGX_QL_QV_RESULT_OUT_OF_DATE');
   });
 });

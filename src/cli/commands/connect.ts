@@ -5,6 +5,7 @@ import { policyFromFlags } from '../policy-flags.ts';
 import { startConnectProxy } from '../../client/connect.ts';
 import { verdictText } from '../../client/report.ts';
 import { comparePolicy } from '../../verify/report.ts';
+import { allAdvisoryIds } from '../../core/types.ts';
 import { FLAGS } from '../flags.ts';
 
 interface ConnectFlags {
@@ -65,7 +66,7 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
       io.out(`ratls connect: ${proxy.url} -> ${s.upstream}\n`);
       const last = s.lastVerified ?? s.lastFailure;
       const verdict = last
-        ? verdictText(last.result, comparePolicy(policy.appraisal, last.result.quote, last.result.tcbStatus, last.result.advisoryIds))
+        ? verdictText(last.result, comparePolicy(policy.appraisal, last.result.quote, last.result.tcbStatus, allAdvisoryIds(last.result)))
         : 'REJECTED';
       io.out(
         `ratls connect: attestation ${s.state === 'verified' ? verdict : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,

@@ -11,7 +11,7 @@ import { probe } from '../../client/probe.ts';
 import { Attestor } from '../../client/attestor.ts';
 import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
 import { RatlsError } from '../../core/errors.ts';
-import { TCB_STATUSES, type VerificationResult } from '../../core/types.ts';
+import { allAdvisoryIds, TCB_STATUSES, type VerificationResult } from '../../core/types.ts';
 import type { RatlsVerificationResult } from '../../ratls/verify-cert.ts';
 import { pinWorkload } from '../../eventlog/workload-policy.ts';
 
@@ -40,7 +40,8 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): Cl
     trustedRoots: base.trustedRoots,
     appraisal: {
       allowedTcbStatuses: result.tcbStatus ? [result.tcbStatus] : ['UpToDate'],
-      allowedAdvisoryIds: [...result.advisoryIds],
+      // every advisory the policy will check, not only the platform level's
+      allowedAdvisoryIds: allAdvisoryIds(result),
       allowDebug: q.debug,
       mrTd: [q.mrTd],
       rtmr0: [q.rtmr0],
@@ -122,7 +123,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       const notes = [
         `Policy pinned to what ${source} presented at ${new Date().toISOString()}.`,
         'Review before publishing: these values are only as good as the software they measure.',
-        `TCB status ${result.tcbStatus ?? 'unknown'}${result.advisoryIds.length ? `, advisories ${result.advisoryIds.join(', ')}` : ''}.`,
+        `TCB status ${result.tcbStatus ?? 'unknown'}${allAdvisoryIds(result).length ? `, advisories ${allAdvisoryIds(result).join(', ')}` : ''}.`,
       ];
       const w = (result as RatlsVerificationResult).workload;
       if (w?.runtime) {

@@ -20,6 +20,7 @@ import {
 import { startRatlsServer, type RunningRatlsServer } from '../../proxy/server.ts';
 import { renderBanner, type BannerDemo } from '../../proxy/banner.ts';
 import { RatlsError } from '../../core/errors.ts';
+import { explainFsError, prepareStateDirs } from '../../proxy/state-dirs.ts';
 import { startDemoApps, type RunningDemoApps } from '../../demo/apps.ts';
 import { FLAGS } from '../flags.ts';
 
@@ -126,6 +127,25 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     });
 }
 
+/**
+ * The sentence for a failed start. Only an error of listen() itself is about the port: a permission
+ * error anywhere else (a state directory, a key file) names its path and operation instead.
+ */
+async function startFailure(err: unknown, config: ServeConfig): Promise<string> {
+  if (err instanceof RatlsError) return `${err.message} [${err.code}]`;
+  const e = err as NodeJS.ErrnoException;
+  const where = `${config.listen.host}:${config.listen.port}`;
+  if (e?.syscall === 'listen' || e?.syscall === 'bind') {
+    if (e.code === 'EADDRINUSE') return `cannot listen on ${where}: the address is in use (EADDRINUSE). Pick another with --listen HOST:PORT.`;
+    if (e.code === 'EACCES') {
+      return `cannot listen on ${where}: permission denied (EACCES; ports below 1024 need CAP_NET_BIND_SERVICE). Pick a port above 1023 with --listen HOST:PORT.`;
+    }
+    return `cannot listen on ${where} (${e.code ?? e.message}). Pick another with --listen HOST:PORT.`;
+  }
+  if (typeof e?.path === 'string' && typeof e.syscall === 'string') return `cannot start: ${await explainFsError(err, e.syscall, e.path)}`;
+  throw err;
+}
+
 /** Starts everything, prints the banner, and resolves after a signal closed the server. */
 async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
   let demo: RunningDemoApps | undefined;
@@ -138,21 +158,13 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, en
   }
   let srv: RunningRatlsServer;
   try {
+    await prepareStateDirs(config);
     srv = await startRatlsServer(config);
   } catch (err) {
     await demo?.close();
-    if (err instanceof RatlsError) {
-      io.err(`ratls serve: ${err.message} [${err.code}]\n`);
-      io.setExitCode(2);
-      return;
-    }
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
-      io.err(`ratls serve: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code}). Pick another with --listen HOST:PORT.\n`);
-      io.setExitCode(2);
-      return;
-    }
-    throw err;
+    io.err(`ratls serve: ${await startFailure(err, config)}\n`);
+    io.setExitCode(2);
+    return;
   }
   const identity = srv.identity();
   io.err(
