@@ -5,10 +5,11 @@
  * register. Browser-safe.
  */
 import { RatlsError } from '../core/errors.ts';
-import { constantTimeEqual, digest, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, toHex } from '../core/bytes.ts';
 import { asciiText, utf16le } from './reader.ts';
 import { EV, TAGGED_EVENT, eventTypeName, registerName } from './tcg-types.ts';
 import { sha384Of, type TcgEvent } from './tcg.ts';
+import { sha384 } from './sha384.ts';
 import {
   QEMU_KERNEL_LOADER_FS_GUID,
   blob2Description,
@@ -97,7 +98,7 @@ export async function describeBootEvent(e: TcgEvent, what = 'The boot event log'
   if (e.eventType === EV.NO_ACTION || !d) return { ...base, ...info.describe, digestCheck: 'external' };
   const candidates = info.preimages;
   if (candidates.length === 0) return { ...base, ...info.describe, digestCheck: 'external' };
-  for (const p of candidates) if (constantTimeEqual(await digest('SHA-384', p), d)) return { ...base, ...info.describe, digestCheck: 'data' };
+  for (const p of candidates) if (constantTimeEqual(await sha384(p), d)) return { ...base, ...info.describe, digestCheck: 'data' };
   if (info.strict) {
     throw new RatlsError(
       'EVENTLOG_DIGEST_MISMATCH',
@@ -299,5 +300,5 @@ function classifyTag(data: Uint8Array): Classified {
 export async function loadOptionsDigests(cmdline: string): Promise<string[]> {
   // Older OVMF appends " initrd=initrd" when QEMU passes an initrd; current edk2 prefixes it.
   const forms = [cmdline, `${cmdline} initrd=initrd`, `initrd=initrd ${cmdline}`];
-  return Promise.all(forms.map(async (f) => toHex(await digest('SHA-384', utf16le(f, true)))));
+  return Promise.all(forms.map(async (f) => toHex(await sha384(utf16le(f, true)))));
 }

@@ -6,12 +6,13 @@
  * length is bounded by what remains; errors are RatlsError EVENTLOG_MALFORMED. Browser-safe.
  */
 import { RatlsError } from '../core/errors.ts';
-import { concatBytes, constantTimeEqual, digest, fromHex, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, fromHex, toHex } from '../core/bytes.ts';
 import { canonicalJson } from './jcs.ts';
 import { ByteReader, asciiText, u32le, utf8Strict } from './reader.ts';
 import { extend } from './replay.ts';
 import { DSTACK_RUNTIME_EVENT_TYPE, RTMR_NAMES, eventTypeName } from './tcg-types.ts';
 import { describeBootEvent, type DescribedEvent } from './boot-events.ts';
+import { sha384 } from './sha384.ts';
 
 /** One event of a dstack event log (its TdxEvent). */
 export interface DstackEvent {
@@ -183,10 +184,10 @@ export function parseDstackEventLogJson(input: string | unknown): DstackEvent[] 
 export async function dstackRuntimeDigest(e: Pick<DstackEvent, 'event' | 'payload' | 'version'>): Promise<Uint8Array> {
   const enc = new TextEncoder();
   if (e.version === 2) {
-    return digest('SHA-384', enc.encode(canonicalJson({ name: e.event, payload: toHex(e.payload), type: DSTACK_RUNTIME_EVENT_TYPE })));
+    return sha384(enc.encode(canonicalJson({ name: e.event, payload: toHex(e.payload), type: DSTACK_RUNTIME_EVENT_TYPE })));
   }
   const colon = Uint8Array.of(0x3a);
-  return digest('SHA-384', concatBytes(u32le(DSTACK_RUNTIME_EVENT_TYPE), colon, enc.encode(e.event), colon, e.payload));
+  return sha384(u32le(DSTACK_RUNTIME_EVENT_TYPE), colon, enc.encode(e.event), colon, e.payload);
 }
 
 /** A dstack event as reports show it. */

@@ -4,14 +4,15 @@
  * extended. Browser-safe (WebCrypto).
  */
 import { RatlsError } from '../core/errors.ts';
-import { concatBytes, digest, toHex } from '../core/bytes.ts';
+import { toHex } from '../core/bytes.ts';
 import { EV, RTMR_NAMES, registerName, type RtmrName } from './tcg-types.ts';
 import { sha384Of, type TcgEvent } from './tcg.ts';
+import { sha384 } from './sha384.ts';
 
 /** The value of an RTMR after one more extend. */
 export async function extend(rtmr: Uint8Array, measurement: Uint8Array): Promise<Uint8Array> {
   if (rtmr.length !== 48 || measurement.length !== 48) throw new RatlsError('INTERNAL', 'An RTMR extend takes a 48-byte register and a 48-byte digest.');
-  return digest('SHA-384', concatBytes(rtmr, measurement));
+  return sha384(rtmr, measurement);
 }
 
 /** Replays `digests` onto `initial` (default 48 zero bytes). */

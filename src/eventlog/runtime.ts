@@ -12,13 +12,14 @@
  * Browser-safe (WebCrypto).
  */
 import { RatlsError } from '../core/errors.ts';
-import { concatBytes, constantTimeEqual, digest, fromHex, toHex } from '../core/bytes.ts';
+import { concatBytes, constantTimeEqual, fromHex, toHex } from '../core/bytes.ts';
 import { canonicalJson } from './jcs.ts';
 import { utf8Strict } from './reader.ts';
 import { specIdHeader, taggedEvent, tcgRecord } from './tcg-encode.ts';
 import { extend } from './replay.ts';
 import { EV, TAGGED_EVENT } from './tcg-types.ts';
 import { parseTcgLog, sha384Of, type TcgEvent } from './tcg.ts';
+import { sha384 } from './sha384.ts';
 
 /** A model as Ollama's /api/tags lists it. */
 export interface ModelRecord {
@@ -94,7 +95,7 @@ export async function encodeRuntimeRecord(seq: number, event: RuntimeEvent): Pro
   if (!Number.isSafeInteger(seq) || seq < 1) throw new RatlsError('INTERNAL', 'Runtime events are numbered from 1.');
   const json = canonicalJson({ ...event, seq });
   const data = taggedJson(json);
-  const d = await digest('SHA-384', data);
+  const d = await sha384(data);
   return { record: record(EV.EVENT_TAG, d, data), digest: d, json };
 }
 
@@ -208,7 +209,7 @@ export async function parseRuntimeLog(bytes: Uint8Array): Promise<RuntimeLog> {
       continue;
     }
     if (e.eventType !== EV.EVENT_TAG) malformed(e.index, `has event type 0x${e.eventType.toString(16)}; runtime events are EV_EVENT_TAG.`);
-    const computed = await digest('SHA-384', e.data);
+    const computed = await sha384(e.data);
     if (!constantTimeEqual(computed, d)) {
       const kind = typeof o.kind === 'string' ? o.kind.slice(0, 40) : '?';
       throw new RatlsError(
