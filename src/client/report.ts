@@ -39,8 +39,12 @@ export function verdictText(result: VerificationResult, cmp: PolicyComparison): 
   if (!result.ok) return 'REJECTED';
   const platform = result.nonIntelRoot ? 'platform verified under a SIMULATED / non-Intel root' : 'genuine Intel TDX platform';
   const tcb = result.tcbStatus ? ` (TCB ${result.tcbStatus})` : '';
-  if (!cmp.softwarePinned) return `PASS: ${platform}${tcb}, but no software is pinned: any TD on it passes`;
-  return `PASS: ${platform}${tcb}, and the TD matches the pinned ${cmp.pinned.join(', ')}`;
+  // the workload pins passed when the result carries their check (src/eventlog/appraise.ts)
+  const workload = result.checks.some((c) => c.name === 'workload policy' && c.ok)
+    ? ', and the workload the policy pins (models, versions, configuration)'
+    : '';
+  if (!cmp.softwarePinned) return `PASS: ${platform}${tcb}, but no software is pinned: any TD on it passes${workload}`;
+  return `PASS: ${platform}${tcb}, and the TD matches the pinned ${cmp.pinned.join(', ')}${workload}`;
 }
 
 /** Renders the report; ends with a newline. */
