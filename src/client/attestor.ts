@@ -201,7 +201,7 @@ export const EVENTLOG_PATH = '/.well-known/ratls/eventlog';
  */
 async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
   try {
-    const res = await rawGet(socket, host, EVENTLOG_PATH, timeoutMs);
+    const res = await rawGet(socket, host, `${EVENTLOG_PATH}?decoded=false`, timeoutMs);
     const text = new TextDecoder().decode(res.body);
     if (res.status !== 200) {
       let detail = '';

@@ -146,7 +146,8 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
       return c.body(raw.slice().buffer as ArrayBuffer, 200, { ...headers, 'content-type': 'application/octet-stream' });
     }
     if (format !== 'json') return c.json(errorBody('REQUEST_MALFORMED', 'format must be json (default), boot or runtime.'), 400, headers);
-    return c.json(await ctx.eventLog.document(), 200, headers);
+    // verifiers read only the raw logs: ?decoded=false spares them the server's decoding
+    return c.json(await ctx.eventLog.document({ decoded: c.req.query('decoded') !== 'false' }), 200, headers);
   });
 
   app.get(`${CONTROL_PREFIX}collateral`, async (c) => {

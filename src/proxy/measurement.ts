@@ -32,8 +32,8 @@ export interface Measurement {
   runtimeLogClaim(): Uint8Array | undefined;
   /** Checks the boot log against the TD's quote; a log that does not replay is not served. */
   checkBootLog(quote: Uint8Array): Promise<void>;
-  /** The document of /.well-known/ratls/eventlog. */
-  document(): Promise<EventLogDocument>;
+  /** The document of /.well-known/ratls/eventlog; `decoded: false` leaves out the server's decoding. */
+  document(opts?: { decoded?: boolean }): Promise<EventLogDocument>;
   /** Raw logs, for ?format=boot / ?format=runtime. */
   raw(which: 'boot' | 'runtime'): Uint8Array | undefined;
   onChange(f: (c: WorkloadChange) => void): void;
@@ -86,17 +86,25 @@ export async function startMeasurement(config: ServeConfig, provider: EvidencePr
     }
     if (binding !== 'off') {
       const logFile = mc.logFile ?? (rtmr?.kind === 'sysfs' ? DEFAULT_RUNTIME_LOG_FILE : undefined);
-      measurer = await WorkloadMeasurer.start({
-        binding,
-        ...(rtmr ? { rtmr } : {}),
-        ...(logFile ? { logFile } : {}),
-        proxy: { version: proxyVersion(), configDigest: configDigest(config) },
-        images: mc.images,
-        upstreams: { openWebui: config.upstreams.openWebui, ollama: config.upstreams.ollama },
-        ...(logger ? { logger } : {}),
-      });
+      try {
+        measurer = await WorkloadMeasurer.start({
+          binding,
+          ...(rtmr ? { rtmr } : {}),
+          ...(logFile ? { logFile } : {}),
+          proxy: { version: proxyVersion(), configDigest: configDigest(config) },
+          images: mc.images,
+          upstreams: { openWebui: config.upstreams.openWebui, ollama: config.upstreams.ollama },
+          ...(logger ? { logger } : {}),
+        });
+      } catch (err) {
+        if (err instanceof RatlsError) throw err;
+        throw new RatlsError(
+          'RTMR_EXTEND_FAILED',
+          `The runtime measurement could not start (${err instanceof Error ? err.message : String(err)}); fix it, or set measurement.mode to off to serve without measuring.`,
+        );
+      }
       measurer.startPolling(mc.pollIntervalMs);
-      logger?.info({ binding, events: measurer.models().length, logFile: logFile ?? null }, 'measurement: runtime event log started');
+      logger?.info({ binding, models: measurer.models().length, logFile: logFile ?? null }, 'measurement: runtime event log started');
     }
   }
 
@@ -125,16 +133,18 @@ export async function startMeasurement(config: ServeConfig, provider: EvidencePr
         boot = undefined;
       }
     },
-    async document() {
-      const rt = measurer
-        ? await parseRuntimeLog(measurer.log()).then((l) =>
-            l.events.map((e) => ({ seq: e.seq, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
-          )
-        : undefined;
+    async document(opts = {}) {
+      const decoded = opts.decoded ?? true;
+      const rt =
+        measurer && decoded
+          ? await parseRuntimeLog(measurer.log()).then((l) =>
+              l.events.map((e) => ({ seq: e.seq, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
+            )
+          : undefined;
       return {
         format: EVENTLOG_DOCUMENT_FORMAT,
         version: EVENTLOG_DOCUMENT_VERSION,
-        boot: boot ? { source: boot.source, log: toBase64(boot.log), events: await bootEvents() } : null,
+        boot: boot ? { source: boot.source, log: toBase64(boot.log), ...(decoded ? { events: await bootEvents() } : {}) } : null,
         ...(boot ? {} : { bootUnavailable: bootUnavailable ?? 'No boot event log.' }),
         runtime:
           measurer && binding !== 'off'

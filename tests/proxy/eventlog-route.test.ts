@@ -68,6 +68,9 @@ describe('claims binding', () => {
     expect(raw).toEqual(logs.runtimeLog);
     expect(parseTcgLog(new Uint8Array(await (await get(srv, '/.well-known/ratls/eventlog?format=boot')).arrayBuffer())).events.length).toBe(20);
     expect((await get(srv, '/.well-known/ratls/eventlog?format=cbor')).status).toBe(400);
+    const lean = (await (await get(srv, '/.well-known/ratls/eventlog?decoded=false')).json()) as { boot: object; runtime: object };
+    expect(Object.keys(lean.boot).sort()).toEqual(['log', 'source']);
+    expect(Object.keys(lean.runtime).sort()).toEqual(['binding', 'log', 'replay']);
     const models = (await parseRuntimeLog(logs.runtimeLog!)).events.filter((e) => e.event.kind === 'model-added');
     expect(models.map((e) => (e.event as { name: string }).name)).toEqual(['ratls-demo:latest', 'ratls-demo:mini']);
   });

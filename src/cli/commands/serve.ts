@@ -177,7 +177,13 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, en
       ...(identity.simulated ? { simRootPath: join(config.evidence.simDir, 'root.pem') } : {}),
       ...(bannerDemo ? { demo: bannerDemo } : {}),
       ...(srv.measurement
-        ? { workload: { binding: srv.measurement.binding, models: srv.measurement.measurer?.models().map((m) => m.name) ?? [], bootLog: srv.measurement.raw('boot') !== undefined } }
+        ? {
+            workload: {
+              binding: srv.measurement.binding,
+              models: srv.measurement.measurer?.models().map((m) => m.name) ?? [],
+              bootLog: srv.measurement.raw('boot') !== undefined,
+            },
+          }
         : {}),
     }),
   );
