@@ -165,7 +165,7 @@ export interface OpenWebuiOptions {
   ollamaUrl: string;
   /** WEBUI_URL: the address users type, i.e. the proxy's. */
   webuiUrl: string;
-  /** CORS_ALLOW_ORIGIN entries (the proxy's URL and the `ratls connect` address users open). */
+  /** CORS_ALLOW_ORIGIN entries: the proxy's URL (`ratls connect` presents that origin for its own page). */
   corsOrigins: string[];
   /** Addresses uvicorn takes X-Forwarded-* from (FORWARDED_ALLOW_IPS): the proxy's. */
   forwardedAllowIps?: string;

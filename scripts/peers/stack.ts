@@ -122,7 +122,7 @@ export async function startStack(opts: StackOptions = {}): Promise<RunningStack>
       port: owPort,
       ollamaUrl: ollama.url,
       webuiUrl: serve.url,
-      corsOrigins: [serve.url, connect.url],
+      corsOrigins: [serve.url],
     });
     const [models, openWebui] = await Promise.allSettled([modelsP, owP]).then((r) => {
       const bad = r.find((x) => x.status === 'rejected');

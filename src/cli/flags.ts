@@ -35,4 +35,7 @@ export const FLAGS = {
   config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
   cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
   quote: () => new Option('--quote <file>', 'raw TDX quote file (the bytes configfs-tsm or a quote API returns)'),
+  expectNonce: () => new Option('--expect-nonce <hex>', 'the nonce you sent (hex): what is verified must carry exactly this one'),
+  issuer: () => new Option('--issuer <url>', 'token issuer (iss): attest-service signs with it, attest and token verify require it (default: the service URL)'),
+  audience: () => new Option('--audience <aud>', 'token audience (aud): attest-service signs with it, attest and token verify require it (default: none)'),
 } as const;

@@ -6,6 +6,8 @@ export interface CliIo {
   setExitCode(code: number): void;
   /** True when stdout is a terminal (colours allowed). */
   isTty: boolean;
+  /** All of standard input, for commands that read it (default: the process's stdin). */
+  readStdin?: () => Promise<string>;
 }
 
 /** Thrown by commands for usage errors and unreadable files; main prints it and exits 2. */

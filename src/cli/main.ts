@@ -11,6 +11,8 @@ import { registerPolicyCommands } from './commands/policy.ts';
 import { registerAttestServiceCommand } from './commands/attest-service.ts';
 import { registerEventlogCommands } from './commands/eventlog.ts';
 import { registerDemoCommands } from './commands/demo.ts';
+import { registerAttestCommand } from './commands/attest.ts';
+import { registerTokenCommands } from './commands/token.ts';
 
 /** The package version, read from package.json (two levels up from src/cli and from dist/cli). */
 export function packageVersion(): string {
@@ -39,6 +41,8 @@ export function buildProgram(io: CliIo): Command {
   registerPolicyCommands(program, io);
   registerAttestServiceCommand(program, io);
   registerEventlogCommands(program, io);
+  registerAttestCommand(program, io);
+  registerTokenCommands(program, io);
   registerDemoCommands(program, io);
   return program;
 }

@@ -59,6 +59,24 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
     protocolRewrite: 'http',
   });
 
+  // The browser guard let only this proxy's own origin through. Upstream apps that check Origin
+  // (open-webui's CORS_ALLOW_ORIGIN also gates its socket.io) should see the origin they serve, not
+  // the local one, so they need no entry for every address users run connect on. The proxy copies
+  // the incoming headers, so they are rewritten there before forwarding.
+  const toUpstreamOrigin = (req: http.IncomingMessage): void => {
+    const h = req.headers;
+    if (h.origin !== undefined) h.origin = upstream;
+    if (h.referer === undefined) return;
+    let u: URL | undefined;
+    try {
+      u = new URL(h.referer);
+    } catch {
+      u = undefined;
+    }
+    if (u && u.host === h.host) h.referer = upstream + u.pathname + u.search;
+    else delete h.referer;
+  };
+
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (res.headersSent) return void res.destroy();
     const json = wantsJson(req);
@@ -87,7 +105,11 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
   return {
     web(req, res) {
       gate.admit().then(
-        (ok) => (ok ? proxy.web(req, res) : refuse(req, res)),
+        (ok) => {
+          if (!ok) return refuse(req, res);
+          toUpstreamOrigin(req);
+          proxy.web(req, res);
+        },
         () => refuse(req, res),
       );
     },
@@ -96,7 +118,10 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
       socket.once('close', () => upgraded.delete(socket));
       gate.admit().then(
         (ok) => {
-          if (ok) return proxy.ws(req, socket, head);
+          if (ok) {
+            toUpstreamOrigin(req);
+            return proxy.ws(req, socket, head);
+          }
           const body = refusalJson(upstream, gate.status.lastFailure, undefined, gate.status.policy);
           socket.end(
             `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

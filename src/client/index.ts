@@ -16,3 +16,4 @@ export { startConnectProxy, type ConnectProxyOptions, type RunningConnectProxy }
 export type { ConnectStatus } from './pages.ts';
 export { parsePolicy, policyToYaml, defaultClientPolicy, type ClientPolicy } from '../verify/policy-file.ts';
 export { verifyAttestationToken, type TokenKeySource, type VerifyAttestationTokenOptions, type VerifiedAttestationToken } from '../token/verify.ts';
+export { attestViaService, type AttestViaServiceOptions, type ServiceAttestation } from './attest-via-service.ts';

@@ -92,6 +92,11 @@ export const ERROR_CODES = [
   'WORKLOAD_MODEL_NOT_ALLOWED',
   'WORKLOAD_MODEL_MISSING',
   'RTMR_EXTEND_FAILED',
+  // evidence posted in the wrong field of an attestation request (e.g. CCC evidence as "quote")
+  'EVIDENCE_FORMAT_MISMATCH',
+  // the bearer token of an opt-in listener (the Ollama listener): none configured, or weak or exposed
+  'ACCESS_TOKEN_MISSING',
+  'ACCESS_TOKEN_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

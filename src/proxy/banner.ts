@@ -22,6 +22,8 @@ export interface BannerInput {
   demo?: BannerDemo;
   /** What is measured (docs/eventlog.md): the runtime log's binding and the models recorded. */
   workload?: { binding: 'rtmr3' | 'claims' | 'off'; models: string[]; bootLog: boolean };
+  /** URL of the opt-in Ollama listener, when it runs. */
+  ollamaListenerUrl?: string;
 }
 
 /** Routes that send requests to Ollama itself: its API has no authentication, so say so. */
@@ -55,11 +57,15 @@ export function renderBanner(b: BannerInput): string {
     L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${what}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   }
   const exposed = routesToOllama(b.config);
+  if (b.ollamaListenerUrl && b.config.ollamaListener) {
+    const admin = b.config.ollamaListener.blockAdmin ? 'admin routes blocked' : 'admin routes ALLOWED (ollamaListener.blockAdmin: false)';
+    L.push(`  Ollama listener    ${b.ollamaListenerUrl} -> ${b.config.upstreams.ollama} (Bearer access token required, ${admin}, Host rewritten)`);
+  }
   if (exposed.length > 0) {
     L.push(`  WARNING            route ${exposed.join(', ')} publishes Ollama's API, which has no authentication: anyone who reaches this port can use it`);
   } else {
     L.push(
-      `  Ollama             ${b.config.upstreams.ollama}${b.demo ? ' (demo backend)' : ''}: not published; open-webui serves it under /ollama/ behind its login`,
+      `  Ollama             ${b.config.upstreams.ollama}${b.demo ? ' (demo backend)' : ''}: ${b.ollamaListenerUrl ? 'not published on this listener' : 'not published'}; open-webui serves it under /ollama/ behind its login`,
     );
   }
   if (b.workload) {

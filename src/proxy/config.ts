@@ -29,6 +29,20 @@ export interface RouteConfig {
 
 export type EvidenceProviderChoice = 'auto' | 'configfs-tsm' | 'simulated';
 
+/** The opt-in direct Ollama listener (docs/serve.md says why it is off by default). */
+export interface OllamaListenerConfig {
+  listen: { host: string; port: number };
+  /** File holding the access token (mode 600). */
+  tokenFile?: string;
+  /** Environment variable holding the token itself, when no file is given (default RATLS_OLLAMA_TOKEN). */
+  tokenEnv: string;
+  /** Refuse Ollama's model-management routes (pull, push, create, delete, copy, blobs); default true. */
+  blockAdmin: boolean;
+}
+
+/** The environment variable the Ollama listener's token is read from by default. */
+export const DEFAULT_OLLAMA_TOKEN_ENV = 'RATLS_OLLAMA_TOKEN';
+
 /** Complete, validated configuration of one proxy instance. */
 export interface ServeConfig {
   listen: { host: string; port: number };
@@ -86,6 +100,12 @@ export interface ServeConfig {
      */
     ollama: string;
   };
+  /**
+   * The opt-in direct Ollama listener: its own port, the same RA-TLS identity and control routes as
+   * the public listener, every other request to upstreams.ollama only with the Bearer access token.
+   * Absent (the default): Ollama is not published at all.
+   */
+  ollamaListener?: OllamaListenerConfig;
   evidence: {
     provider: EvidenceProviderChoice;
     /** State directory of the simulated TDX world. */
@@ -136,6 +156,14 @@ export const DEFAULT_OLLAMA_URL = 'http://127.0.0.1:11434';
  */
 export function openWebuiRoute(target: string): RouteConfig {
   return { prefix: '/', target, stripPrefix: false, rewriteHost: false, blockOllamaAdmin: false, name: 'open-webui' };
+}
+
+/**
+ * The route of the Ollama listener: every path to Ollama with its own host:port as Host (Ollama
+ * refuses requests whose Host is not a local name when it listens on loopback).
+ */
+export function ollamaListenerRoute(target: string, blockAdmin: boolean): RouteConfig {
+  return { prefix: '/', target, stripPrefix: false, rewriteHost: true, blockOllamaAdmin: blockAdmin, name: 'ollama-listener' };
 }
 
 /** Defaults for every key; tests and the CLI start from here. */
@@ -256,6 +284,8 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_CONFIGFS_ROOT) set(['evidence', 'configfsRoot'], env.RATLS_CONFIGFS_ROOT);
   if (env.RATLS_OPEN_WEBUI_URL) set(['upstreams', 'openWebui'], env.RATLS_OPEN_WEBUI_URL);
   if (env.RATLS_OLLAMA_URL) set(['upstreams', 'ollama'], env.RATLS_OLLAMA_URL);
+  if (env.RATLS_OLLAMA_LISTEN) set(['ollamaListener', 'listen'], env.RATLS_OLLAMA_LISTEN);
+  if (env.RATLS_OLLAMA_TOKEN_FILE) set(['ollamaListener', 'tokenFile'], env.RATLS_OLLAMA_TOKEN_FILE);
   if (env.RATLS_UPSTREAMS) set(['routes'], env.RATLS_UPSTREAMS.split(/\s+/).filter(Boolean).map(parseUpstreamSpec));
   if (env.RATLS_MAX_BODY) set(['limits', 'maxBody'], env.RATLS_MAX_BODY);
   if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
@@ -282,9 +312,10 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'upstreams', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'measurement', 'demo', 'engine'],
+  '': ['listen', 'tls', 'upstreams', 'ollamaListener', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'measurement', 'demo', 'engine'],
   measurement: MEASUREMENT_KEYS,
   upstreams: ['openWebui', 'ollama'],
+  ollamaListener: ['listen', 'tokenFile', 'tokenEnv', 'blockAdmin'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
   evidence: ['provider', 'simDir', 'configfsRoot'],
@@ -405,6 +436,33 @@ function validateRoute(v: unknown, i: number): RouteConfig {
   };
 }
 
+/** The Ollama listener section: off unless it names an address; the token itself is never config. */
+function validateOllamaListener(o: Obj, publicListen: { host: string; port: number }): OllamaListenerConfig | undefined {
+  if (Object.keys(o).length === 0) return undefined;
+  if (typeof o.listen !== 'string' || o.listen.length === 0) {
+    throw new ConfigError(
+      'Config key "ollamaListener.listen" must be "HOST:PORT" to turn the Ollama listener on (e.g. "0.0.0.0:11443"), or leave the section out.',
+    );
+  }
+  const listen = parseListen(o.listen);
+  if (listen.port !== 0 && listen.port === publicListen.port) {
+    throw new ConfigError(`Config key "ollamaListener.listen" (${o.listen}) uses the port of "listen"; the Ollama listener needs its own port.`);
+  }
+  if (o.tokenFile !== undefined && (typeof o.tokenFile !== 'string' || o.tokenFile.length === 0)) {
+    throw new ConfigError('Config key "ollamaListener.tokenFile" must be the path of a file holding the access token.');
+  }
+  const tokenEnv = o.tokenEnv === undefined ? DEFAULT_OLLAMA_TOKEN_ENV : o.tokenEnv;
+  if (typeof tokenEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenEnv)) {
+    throw new ConfigError(`Config key "ollamaListener.tokenEnv" must be an environment variable name, got ${JSON.stringify(o.tokenEnv)}.`);
+  }
+  return {
+    listen,
+    ...(o.tokenFile !== undefined ? { tokenFile: o.tokenFile as string } : {}),
+    tokenEnv,
+    blockAdmin: bool(o.blockAdmin, 'ollamaListener.blockAdmin', true),
+  };
+}
+
 /** Validates a merged raw config (YAML < env < flags) into a complete {@link ServeConfig}. */
 export function validateConfig(raw: RawConfig): ServeConfig {
   checkKeys(raw, '', '');
@@ -417,6 +475,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
   const col = section(raw, 'collateral');
   const ups = section(raw, 'upstreams');
   const meas = section(raw, 'measurement');
+  const ol = section(raw, 'ollamaListener');
   const upstreams = {
     openWebui: ups.openWebui === undefined ? d.upstreams.openWebui : origin(ups.openWebui, 'upstreams.openWebui', DEFAULT_OPEN_WEBUI_URL),
     ollama: ups.ollama === undefined ? d.upstreams.ollama : origin(ups.ollama, 'upstreams.ollama', DEFAULT_OLLAMA_URL),
@@ -459,6 +518,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
     maxBodyBytes = n;
   }
 
+  const ollamaListener = validateOllamaListener(ol, listen);
   const simDir = ev.simDir === undefined ? d.evidence.simDir : String(ev.simDir);
   const configfsRoot = ev.configfsRoot === undefined ? d.evidence.configfsRoot : String(ev.configfsRoot);
   return {
@@ -473,6 +533,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       profile: oneOf(tls.profile, 'tls.profile', ['ccc', 'dstack'] as const, d.tls.profile),
     },
     upstreams,
+    ...(ollamaListener ? { ollamaListener } : {}),
     evidence: {
       provider: oneOf(ev.provider, 'evidence.provider', ['auto', 'configfs-tsm', 'simulated'] as const, d.evidence.provider),
       simDir,

@@ -20,7 +20,10 @@ export interface ProxyMetrics {
    * which the hot path does not need to pay.
    */
   countRequest(route: string, method: string, status: number): void;
-  /** Makes `ratls_active_streams` read this function at scrape time instead of counting per request. */
+  /**
+   * Makes `ratls_active_streams` read this function at scrape time instead of counting per request;
+   * with several upstream engines (one per listener) the gauge is the sum of their readings.
+   */
   activeStreamsFrom(read: () => number): void;
 }
 
@@ -39,7 +42,7 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
   // Keyed by route, method and status; all three come from small fixed sets (config routes, the
   // methods Node's parser accepts, three-digit statuses), so this stays small.
   const tallies = new Map<string, Tally>();
-  let readActive: (() => number) | undefined;
+  const readActive: Array<() => number> = [];
   return {
     registry,
     requests: new Counter({
@@ -62,7 +65,7 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
       else tallies.set(key, { route, method, status: String(status), pending: 1 });
     },
     activeStreamsFrom(read: () => number): void {
-      readActive = read;
+      readActive.push(read);
     },
     duration: new Histogram({
       name: 'ratls_http_request_duration_seconds',
@@ -82,7 +85,7 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
       help: 'Proxied HTTP requests in flight',
       registers,
       collect() {
-        if (readActive) this.set(readActive());
+        if (readActive.length > 0) this.set(readActive.reduce((sum, read) => sum + read(), 0));
       },
     }),
     activeWebsockets: new Gauge({ name: 'ratls_active_websockets', help: 'Open proxied WebSocket connections', registers }),

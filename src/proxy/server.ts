@@ -1,21 +1,24 @@
 /**
  * The attested reverse proxy: an HTTPS server whose certificate carries the RA-TLS evidence,
  * control routes on Hono, upstream traffic on undici or http-proxy-3 (src/proxy/upstream.ts),
- * certificate rotation and graceful shutdown. Node-only. This file is the wiring; the pieces are
+ * certificate rotation and graceful shutdown, and the opt-in Ollama listener (a second listener on
+ * the same identity, behind access-guard.ts). Node-only. This file is the wiring; the pieces are
  * identity-rotation.ts (with recent-identities.ts and rotation-schedule.ts), collateral-memo.ts,
- * control.ts, dispatch.ts and listener.ts.
+ * control.ts, dispatch.ts, listener.ts and access-guard.ts.
  */
 import type * as https from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createProxyLogger, type ProxyLogger } from './logger.ts';
-import type { ServeConfig } from './config.ts';
+import { ollamaListenerRoute, type ServeConfig } from './config.ts';
+import { guardWithToken } from './access-guard.ts';
+import { checkAccessToken, loadAccessToken } from '../core/access-token.ts';
 import { CollateralMemo } from './collateral-memo.ts';
 import { createControlApp } from './control.ts';
 import { createDispatch, routeUpstreamThroughHono } from './dispatch.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { IdentityRotation } from './identity-rotation.ts';
-import { listenRatls } from './listener.ts';
+import { listenRatls, type RatlsListener } from './listener.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
 import type { RatlsIdentity } from '../ratls/identity.ts';
@@ -38,6 +41,13 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
   logger?: Logger;
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * The Ollama listener's access token. Default: read from `config.ollamaListener.tokenFile`, else
+   * from the environment variable it names (`tokenEnv`) in `env`.
+   */
+  ollamaToken?: string;
+  /** Environment the token is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Schedule rotations automatically at config.tls.rotateAt of the lifetime (default true). */
   autoRotate?: boolean;
   /**
@@ -73,6 +83,8 @@ export interface RunningRatlsServer<I extends ServingIdentity = RatlsIdentity> {
   server: https.Server;
   /** The measured workload and event logs, when measured. */
   measurement: Measurement | undefined;
+  /** The opt-in Ollama listener, when `config.ollamaListener` is set. */
+  ollama?: { url: string; port: number; host: string; server: https.Server };
 }
 
 /**
@@ -85,6 +97,8 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   deps: StartDeps<I> = {},
 ): Promise<RunningRatlsServer<I>> {
   const now = deps.now ?? (() => new Date());
+  // before anything starts: no Ollama listener without a strong token (and no key was made in vain)
+  const ollamaToken = config.ollamaListener ? ollamaAccessToken(config, deps) : undefined;
   const ownLogger: ProxyLogger | undefined = deps.logger ? undefined : createProxyLogger({ level: config.log.level });
   const log = deps.logger ?? ownLogger!.logger;
   let measurement: Measurement | undefined = deps.measurement || undefined;
@@ -126,8 +140,34 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   });
   const hotPath = deps.hotPath ?? 'raw';
   if (hotPath === 'hono') routeUpstreamThroughHono(app, upstream);
-  const dispatch = createDispatch({ control: getRequestListener(app.fetch), upstream, hotPath, draining: () => draining, metrics, log });
+  const control = getRequestListener(app.fetch);
+  const dispatch = createDispatch({ control, upstream, hotPath, draining: () => draining, metrics, log });
   const listener = await listenRatls({ listen: config.listen, tls: config.tls, limits: config.limits, identity: identities, dispatch, log });
+
+  // The Ollama listener: same identity and control routes, its own upstream engine and token gate.
+  let ollama: { upstream: UpstreamProxy; listener: RatlsListener } | undefined;
+  if (config.ollamaListener && ollamaToken !== undefined) {
+    const ol = config.ollamaListener;
+    const ollamaUpstream = new UpstreamProxy({ ...config, routes: [ollamaListenerRoute(config.upstreams.ollama, ol.blockAdmin)] }, metrics, log);
+    const guarded = guardWithToken(createDispatch({ control, upstream: ollamaUpstream, hotPath: 'raw', draining: () => draining, metrics, log }), {
+      token: ollamaToken,
+      realm: 'ollama',
+      route: 'ollama-listener',
+      metrics,
+      log,
+    });
+    try {
+      const l = await listenRatls({ listen: ol.listen, tls: config.tls, limits: config.limits, identity: identities, dispatch: guarded, log });
+      ollama = { upstream: ollamaUpstream, listener: l };
+    } catch (err) {
+      ollamaUpstream.close();
+      upstream.close();
+      listener.server.closeAllConnections();
+      await listener.stopAccepting();
+      throw err;
+    }
+    log.info({ url: ollama.listener.url, ollama: config.upstreams.ollama, blockAdmin: ol.blockAdmin }, 'Ollama listener: Bearer token required');
+  }
 
   report.serving(identities.current());
   if (deps.autoRotate !== false) identities.autoRotate();
@@ -154,15 +194,19 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
       identities.stop();
       clearTimeout(workloadRotation);
       measurement?.stop();
-      const closed = listener.stopAccepting();
+      const closed = [listener.stopAccepting(), ...(ollama ? [ollama.listener.stopAccepting()] : [])];
       const deadline = opts?.drainTimeoutMs ?? config.shutdown.drainTimeoutMs;
-      const drained = await upstream.drain(deadline);
+      const engines = [upstream, ...(ollama ? [ollama.upstream] : [])];
+      const drained = (await Promise.all(engines.map((e) => e.drain(deadline)))).every(Boolean);
       if (!drained) {
-        log.warn({ requests: upstream.activeRequests, websockets: upstream.activeWebsockets }, 'drain deadline reached; closing remaining connections');
+        const requests = engines.reduce((n, e) => n + e.activeRequests, 0);
+        const websockets = engines.reduce((n, e) => n + e.activeWebsockets, 0);
+        log.warn({ requests, websockets }, 'drain deadline reached; closing remaining connections');
       }
-      upstream.close();
+      for (const e of engines) e.close();
       listener.server.closeAllConnections();
-      await closed;
+      ollama?.listener.server.closeAllConnections();
+      await Promise.all(closed);
       log.info({ drained }, 'server closed');
       ownLogger?.stop();
     })();
@@ -182,7 +226,19 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     metrics,
     server: listener.server,
     measurement,
+    ...(ollama ? { ollama: { url: ollama.listener.url, port: ollama.listener.port, host: ollama.listener.host, server: ollama.listener.server } } : {}),
   };
+}
+
+/** The Ollama listener's token, checked; the listener refuses to start without a strong one. */
+function ollamaAccessToken(config: ServeConfig, deps: Pick<StartDeps, 'ollamaToken' | 'env'>): string {
+  const what = 'the Ollama listener';
+  if (deps.ollamaToken !== undefined) {
+    checkAccessToken(deps.ollamaToken, what);
+    return deps.ollamaToken;
+  }
+  const ol = config.ollamaListener!;
+  return loadAccessToken({ ...(ol.tokenFile ? { file: ol.tokenFile } : {}), envName: ol.tokenEnv, env: deps.env ?? process.env, what });
 }
 
 /** What rotations leave in metrics and logs. */

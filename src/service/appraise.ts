@@ -1,7 +1,8 @@
 /**
- * The appraisal behind `POST /v1/attest`, without HTTP: the body is validated, the named policy
- * chosen, the evidence verified within the time limit, the nonce and runtime-data binding checked,
- * and the token's claims built. The route in app.ts only signs the claims and answers; a refusal
+ * The appraisal behind `POST /v1/attest`, without HTTP: the body is validated (a raw quote, CCC
+ * RA-TLS evidence with or without its certificate, or a certificate; src/service/formats.ts tells
+ * them apart), the named policy chosen, the evidence verified within the time limit, the nonce and
+ * runtime-data binding checked, and the token's claims built. The route in app.ts only signs the claims and answers; a refusal
  * carries the status it is answered with.
  */
 import { createHash } from 'node:crypto';
@@ -11,7 +12,7 @@ import type { VerificationResult } from '../core/types.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { checkReportDataBinding, type BindingRule } from './binding.ts';
 import { buildClaims, type AttestationClaims } from './claims.ts';
-import type { EvidenceVerifier } from './evidence.ts';
+import type { ClaimsFacts, EvidenceContext, EvidenceVerifier } from './evidence.ts';
 import type { NamedPolicy, PolicySet } from './policies.ts';
 import { parseAttestRequest, type AttestRequest } from './request.ts';
 
@@ -94,18 +95,15 @@ export async function appraiseAttestRequest(body: string, deps: AppraisalDeps): 
 
   const verifiedAt = deps.verifyAt();
   const ctx = { policy: policy.policy, now: verifiedAt, ...(req.nonce ? { nonce: req.nonce } : {}) };
-  let result: VerificationResult;
+  let result: VerificationResult & { claims?: ClaimsFacts };
   try {
-    result = await withTimeout(
-      req.kind === 'quote' ? deps.verifier.verifyQuote(req.quote, ctx) : deps.verifier.verifyCertificate(req.certificate, ctx),
-      deps.verifyTimeoutMs,
-    );
+    result = await withTimeout(verify(deps.verifier, req, ctx), deps.verifyTimeoutMs);
   } catch (err) {
     if (err instanceof RatlsError && err.code === 'VERIFY_TIMEOUT')
       return { refused: { code: err.code, message: err.message }, status: 503, retryAfterSeconds: 5 };
     throw err;
   }
-  if (req.kind === 'certificate' && !result.ok && !result.quote) {
+  if (req.kind !== 'quote' && !result.ok && !result.quote) {
     const unparseable = result.errors.find((x) => UNPARSEABLE.has(x.code));
     if (unparseable) return { refused: unparseable, status: 400 };
   }
@@ -126,7 +124,8 @@ export async function appraiseAttestRequest(body: string, deps: AppraisalDeps): 
       if (b.ok) binding = b.rule;
       else result = withError(result, b.error);
     }
-  } else if (req.kind === 'certificate' && req.nonce && result.ok) {
+  } else if (req.kind !== 'quote' && req.nonce && result.ok) {
+    // the verifier compared the nonce claim with the request's nonce: the claims are the binding
     binding = 'ratls-claims';
   }
   // a policy naming only Intel's root can never produce a simulated result; trust the verifier's flag
@@ -137,15 +136,25 @@ export async function appraiseAttestRequest(body: string, deps: AppraisalDeps): 
     result,
     policyName: policy.name,
     policyHash: policy.hash,
-    evidence: req.kind === 'quote' ? 'quote' : 'ratls-certificate',
+    evidence: EVIDENCE_CLAIM[req.kind],
     quoteHash,
-    certificateSha256: req.kind === 'certificate' ? createHash('sha256').update(req.certificate).digest('hex') : undefined,
+    certificateSha256: req.kind !== 'quote' && req.certificate ? createHash('sha256').update(req.certificate).digest('hex') : undefined,
+    pubkeyHash: result.claims?.pubkeyHash,
     nonce: req.nonce,
     runtimeData: req.runtimeData,
     binding,
     verifiedAt,
   });
   return { policy, evidence: req.kind, result, binding, claims };
+}
+
+/** `x-ratls-evidence` of each kind of request. */
+const EVIDENCE_CLAIM = { quote: 'quote', certificate: 'ratls-certificate', evidence: 'ratls-evidence' } as const;
+
+function verify(v: EvidenceVerifier, req: AttestRequest, ctx: EvidenceContext): Promise<VerificationResult & { claims?: ClaimsFacts }> {
+  if (req.kind === 'quote') return v.verifyQuote(req.quote, ctx);
+  if (req.kind === 'certificate') return v.verifyCertificate(req.certificate, ctx);
+  return v.verifyEvidence(req.evidence, req.certificate, ctx);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -21,9 +21,11 @@ export interface ClaimInputs {
   result: VerificationResult;
   policyName: string;
   policyHash: string;
-  evidence: 'quote' | 'ratls-certificate';
+  evidence: 'quote' | 'ratls-certificate' | 'ratls-evidence';
   quoteHash?: string;
   certificateSha256?: string;
+  /** The RA-TLS claims' pubkey-hash, `<alg>:<hex>` (evidence only). */
+  pubkeyHash?: string;
   nonce?: Uint8Array;
   runtimeData?: Uint8Array;
   binding?: BindingRule | 'ratls-claims';
@@ -113,6 +115,7 @@ export function buildClaims(input: ClaimInputs): AttestationClaims {
   };
   if (input.quoteHash) claims.tdx_collateral = { quotehash: input.quoteHash };
   if (input.certificateSha256) claims['x-ratls-cert-sha256'] = input.certificateSha256;
+  if (input.pubkeyHash) claims['x-ratls-pubkey-hash'] = input.pubkeyHash;
   if (input.nonce) claims.eat_nonce = b64url(input.nonce);
   if (input.runtimeData) claims.attester_runtime_data = b64url(input.runtimeData);
   if (input.binding) claims['x-ratls-reportdata-binding'] = input.binding;

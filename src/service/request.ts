@@ -5,24 +5,32 @@
  */
 import { RatlsError } from '../core/errors.ts';
 import { fromBase64 } from '../core/bytes.ts';
+import { certificateDer, checkFieldFormat } from './formats.ts';
 
-/** A validated attestation request. */
+/**
+ * A validated attestation request. `evidence` is CCC RA-TLS evidence (CBOR tag 60000
+ * [quote, claims]); the server's certificate may come with it, so the claims' pubkey-hash is
+ * checked against the certificate's key. Certificates are DER here, whether posted as DER or PEM.
+ */
 export type AttestRequest =
   | { kind: 'quote'; quote: Uint8Array; nonce?: Uint8Array; runtimeData?: Uint8Array; policy?: string }
-  | { kind: 'certificate'; certificate: Uint8Array; nonce?: Uint8Array; runtimeData?: undefined; policy?: string };
+  | { kind: 'certificate'; certificate: Uint8Array; nonce?: Uint8Array; runtimeData?: undefined; policy?: string }
+  | { kind: 'evidence'; evidence: Uint8Array; certificate?: Uint8Array; nonce?: Uint8Array; runtimeData?: undefined; policy?: string };
 
 /** Per-field size limits in decoded bytes. */
 export const LIMITS = {
   /** Real quotes are 5-8 KiB; 64 KiB leaves room for long PCK chains and trailing padding. */
   quote: 64 * 1024,
   certificate: 64 * 1024,
+  /** A quote plus a claims buffer of a few hundred bytes. */
+  evidence: 64 * 1024,
   nonce: 256,
   runtimeData: 16 * 1024,
   policyName: 64,
 } as const;
 
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const KNOWN_FIELDS = new Set(['quote', 'certificate', 'nonce', 'runtimeData', 'policy']);
+const KNOWN_FIELDS = new Set(['quote', 'evidence', 'certificate', 'nonce', 'runtimeData', 'policy']);
 
 /** Parses the raw body text into a request, or throws RatlsError (REQUEST_MALFORMED, REQUEST_BASE64_INVALID). */
 export function parseAttestRequest(text: string): AttestRequest {
@@ -38,13 +46,21 @@ export function parseAttestRequest(text: string): AttestRequest {
   const o = body as Record<string, unknown>;
   for (const k of Object.keys(o)) {
     if (!KNOWN_FIELDS.has(k)) {
-      throw new RatlsError('REQUEST_MALFORMED', `Unknown field "${k.slice(0, 40)}"; allowed fields are quote, certificate, nonce, runtimeData and policy.`);
+      throw new RatlsError(
+        'REQUEST_MALFORMED',
+        `Unknown field "${k.slice(0, 40)}"; allowed fields are quote, evidence, certificate, nonce, runtimeData and policy.`,
+      );
     }
   }
   const hasQuote = o.quote !== undefined;
+  const hasEvidence = o.evidence !== undefined;
   const hasCert = o.certificate !== undefined;
-  if (hasQuote === hasCert) {
-    throw new RatlsError('REQUEST_MALFORMED', 'Send exactly one of "quote" (base64 TDX quote) or "certificate" (base64 DER RA-TLS certificate).');
+  // evidence may bring the certificate whose key it names; otherwise exactly one kind of evidence
+  if ([hasQuote, hasEvidence, hasCert && !hasEvidence].filter(Boolean).length !== 1) {
+    throw new RatlsError(
+      'REQUEST_MALFORMED',
+      'Send exactly one of "quote" (base64 TDX quote), "evidence" (base64 CCC RA-TLS evidence, optionally with "certificate") or "certificate" (base64 RA-TLS certificate, DER or PEM).',
+    );
   }
   const nonce = optionalB64(o, 'nonce', LIMITS.nonce);
   // zero bytes would still count as "a nonce was sent" and satisfy requireNonce without any freshness
@@ -53,15 +69,27 @@ export function parseAttestRequest(text: string): AttestRequest {
   const policy = optionalPolicy(o);
   if (hasQuote) {
     const quote = requiredB64(o, 'quote', LIMITS.quote);
+    checkFieldFormat('quote', quote);
     const runtimeData = optionalB64(o, 'runtimeData', LIMITS.runtimeData);
     if (runtimeData && runtimeData.length === 0) throw new RatlsError('REQUEST_MALFORMED', '"runtimeData" is empty; leave the field out instead.');
     return { kind: 'quote', quote, nonce, runtimeData, policy };
   }
   if (o.runtimeData !== undefined) {
-    throw new RatlsError('REQUEST_MALFORMED', '"runtimeData" applies to raw quotes only; an RA-TLS certificate binds its own public key.');
+    throw new RatlsError('REQUEST_MALFORMED', '"runtimeData" applies to raw quotes only; RA-TLS evidence binds its claims (public key, nonce) instead.');
   }
-  const certificate = requiredB64(o, 'certificate', LIMITS.certificate);
-  return { kind: 'certificate', certificate, nonce, policy };
+  const certificate = hasCert ? requiredCertificate(o) : undefined;
+  if (hasEvidence) {
+    const evidence = requiredB64(o, 'evidence', LIMITS.evidence);
+    checkFieldFormat('evidence', evidence);
+    return { kind: 'evidence', evidence, ...(certificate ? { certificate } : {}), nonce, policy };
+  }
+  return { kind: 'certificate', certificate: certificate!, nonce, policy };
+}
+
+function requiredCertificate(o: Record<string, unknown>): Uint8Array {
+  const bytes = requiredB64(o, 'certificate', LIMITS.certificate);
+  checkFieldFormat('certificate', bytes);
+  return certificateDer(bytes);
 }
 
 function requiredB64(o: Record<string, unknown>, field: string, max: number): Uint8Array {

@@ -1,21 +1,26 @@
 /**
  * The service's EvidenceVerifier on top of the shared DCAP verifier: finds the platform's collateral
  * through the same sources clients use (directories, disk cache, PCCS/PCS; see src/collateral), then
- * runs verifyQuote with the policy's roots and appraisal rules. Certificates go through the RA-TLS
- * certificate verifier, which also checks the claims binding and the nonce.
+ * runs verifyQuote with the policy's roots and appraisal rules. Certificates and CCC evidence go
+ * through the RA-TLS verifier, which also checks the claims binding and the nonce.
  */
+import { X509Certificate } from '@peculiar/x509';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
-import { failedResult } from '../core/checks.ts';
-import { RatlsError, toVerifyError } from '../core/errors.ts';
+import { CheckRecorder, failedResult } from '../core/checks.ts';
+import { RatlsError, toVerifyError, type VerifyError } from '../core/errors.ts';
 import type { QuoteSummary, VerificationResult } from '../core/types.ts';
+import { constantTimeEqual, toArrayBuffer, toHex } from '../core/bytes.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
-import { verifyRatlsCertificate } from '../ratls/verify-cert.ts';
-import type { EvidenceContext, EvidenceVerifier } from './evidence.ts';
+import { verifyRatlsCertificate, verifyRatlsEvidence } from '../ratls/verify-cert.ts';
+import { decodeEvidence } from '../ratls/extension.ts';
+import { decodeClaims, reportDataForClaims, type RatlsClaims } from '../ratls/claims.ts';
+import { StapledCollateralSource } from '../ratls/stapled-source.ts';
+import type { ClaimsFacts, EvidenceContext, EvidenceVerifier } from './evidence.ts';
 import { MemoCollateralSource } from './memo-source.ts';
 
 /** Where the service gets collateral. */
@@ -47,7 +52,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
     }),
   ].map((s) => new MemoCollateralSource(s));
 
-  return {
+  const verifier: EvidenceVerifier = {
     async verifyQuote(quote: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
       // the measurements are worth reporting even when the chain or collateral fails later
       let summary: QuoteSummary | null = null;
@@ -103,7 +108,111 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
         return failed(err);
       }
     },
+    async verifyEvidence(evidence, certificate, ctx) {
+      let parts: { quote: Uint8Array; claimsBuffer: Uint8Array; claims: RatlsClaims };
+      try {
+        const { quote, claimsBuffer } = decodeEvidence(evidence);
+        parts = { quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
+      } catch (err) {
+        return failed(err);
+      }
+      const claims: ClaimsFacts = { pubkeyHash: `${parts.claims.pubkeyHashAlg.toLowerCase()}:${toHex(parts.claims.pubkeyHash)}` };
+      try {
+        const result = certificate ? await evidenceWithCertificate(evidence, certificate, ctx) : await bareEvidence(parts, ctx);
+        return { ...result, claims };
+      } catch (err) {
+        if (!(err instanceof RatlsError)) opts.onSourceError?.(err);
+        return failed(err);
+      }
+    },
   };
+
+  /**
+   * Evidence and the certificate whose key it names: the certificate is verified on its own (its
+   * staple also serves the evidence's quote, same platform), then the evidence against its key.
+   */
+  async function evidenceWithCertificate(evidence: Uint8Array, certificate: Uint8Array, ctx: EvidenceContext): Promise<VerificationResult> {
+    // the nonce is the evidence's; the certificate's claims carry none
+    const cert = await verifier.verifyCertificate(certificate, { ...ctx, nonce: undefined });
+    let spki: Uint8Array;
+    let stapled: StapledCollateralSource | undefined;
+    try {
+      spki = new Uint8Array(new X509Certificate(toArrayBuffer(certificate)).publicKey.rawData);
+    } catch {
+      return cert; // CERT_MALFORMED, recorded by the certificate check
+    }
+    try {
+      stapled = StapledCollateralSource.fromCertificate(certificate);
+    } catch {
+      stapled = undefined; // a broken staple is reported by the certificate check
+    }
+    const policy = { ...ctx.policy.appraisal };
+    delete policy.reportData; // RA-TLS binds REPORTDATA itself
+    const ev = await verifyRatlsEvidence(evidence, spki, {
+      now: ctx.now,
+      trustedRoots: ctx.policy.trustedRoots,
+      policy,
+      collateralSources: stapled ? [stapled, ...sources] : sources,
+      ...(ctx.nonce ? { expectedNonce: ctx.nonce } : {}),
+    });
+    const seen = new Set<string>();
+    const errors: VerifyError[] = [];
+    for (const e of [...cert.errors, ...ev.errors]) {
+      if (seen.has(`${e.code} ${e.message}`)) continue;
+      seen.add(`${e.code} ${e.message}`);
+      errors.push(e);
+    }
+    const result: VerificationResult = {
+      ok: cert.ok && ev.ok,
+      tcbStatus: ev.tcbStatus,
+      advisoryIds: ev.advisoryIds,
+      ...(ev.tdxModuleAdvisoryIds ? { tdxModuleAdvisoryIds: ev.tdxModuleAdvisoryIds } : {}),
+      ...(ev.qeAdvisoryIds ? { qeAdvisoryIds: ev.qeAdvisoryIds } : {}),
+      ...(ev.qvlStatus !== undefined ? { qvlStatus: ev.qvlStatus } : {}),
+      errors,
+      // the token describes the fresh quote, not the certificate's
+      quote: ev.quote,
+      checks: [...cert.checks.map((c) => ({ ...c, name: `certificate: ${c.name}` })), ...ev.checks],
+    };
+    if (ev.nonIntelRoot || cert.nonIntelRoot) result.nonIntelRoot = true;
+    return result;
+  }
+
+  /**
+   * Evidence alone: nothing says which key the claims name, so the token reports the pubkey-hash
+   * for the relying party to compare with the key it saw; everything else is checked here.
+   */
+  async function bareEvidence(parts: { quote: Uint8Array; claimsBuffer: Uint8Array; claims: RatlsClaims }, ctx: EvidenceContext): Promise<VerificationResult> {
+    const rec = new CheckRecorder();
+    rec.pass('evidence', 'CCC RA-TLS evidence: CBOR tag 60000 [quote, claims]');
+    const reportData = parseQuote(parts.quote).body.reportData;
+    if (constantTimeEqual(await reportDataForClaims(parts.claimsBuffer), reportData)) rec.pass('REPORTDATA binding', 'REPORTDATA = SHA-256(claims) || 0^32');
+    else {
+      rec.fail('REPORTDATA binding', {
+        code: 'REPORTDATA_MISMATCH',
+        message: "The quote's REPORTDATA is not SHA-256 of the evidence's claims followed by zeros: the quote was not made for these claims.",
+      });
+    }
+    if (ctx.nonce) {
+      const got = parts.claims.nonce;
+      if (!got)
+        rec.fail('nonce', {
+          code: 'NONCE_MISSING',
+          message: 'A nonce was sent but the evidence claims carry none; ask the server for evidence over your nonce.',
+        });
+      else if (!constantTimeEqual(got, ctx.nonce)) {
+        rec.fail('nonce', {
+          code: 'NONCE_MISMATCH',
+          message: 'The evidence claims carry a different nonce than the request: it is a replay or belongs to another request.',
+        });
+      } else rec.pass('nonce', 'the claims carry the request nonce');
+    }
+    const appraisal = { ...ctx.policy.appraisal };
+    delete appraisal.reportData;
+    return rec.around(await verifier.verifyQuote(parts.quote, { ...ctx, policy: { ...ctx.policy, appraisal } }));
+  }
+
+  return verifier;
 }
 
 /**

@@ -63,12 +63,15 @@ export interface AttestationClaims extends JWTPayload {
   'x-ratls-ok': boolean;
   'x-ratls-errors': VerifyError[];
   'x-ratls-policy': string;
-  'x-ratls-evidence': 'quote' | 'ratls-certificate';
+  /** `quote`, `ratls-certificate`, or `ratls-evidence` (CCC evidence, with or without its certificate). */
+  'x-ratls-evidence': 'quote' | 'ratls-certificate' | 'ratls-evidence';
   /** The time the evidence was appraised at (normally equal to iat). */
   'x-ratls-verified-at': number;
   'x-ratls-reportdata-binding'?: BindingRule | 'ratls-claims';
-  /** SHA-256 (hex) of the RA-TLS certificate DER, for certificate evidence. */
+  /** SHA-256 (hex) of the RA-TLS certificate DER, when a certificate was sent (alone or with evidence). */
   'x-ratls-cert-sha256'?: string;
+  /** The evidence claims' pubkey-hash, `<alg>:<hex>` (e.g. `sha-256:...`): the key the TD vouched for. */
+  'x-ratls-pubkey-hash'?: string;
   /** Present and true only when the evidence chained to a configured non-Intel (simulated) root. */
   'x-ratls-simulated'?: true;
 }

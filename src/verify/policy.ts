@@ -11,6 +11,12 @@ export const DEFAULT_ALLOWED_TCB_STATUSES: readonly TcbStatus[] = ['UpToDate'];
 
 type MeasurementField = 'mrTd' | 'rtmr0' | 'rtmr1' | 'rtmr2' | 'rtmr3' | 'mrSeam' | 'xfam' | 'tdAttributes';
 
+/**
+ * What a policy reads of a quote: its measurements, DEBUG flag and REPORTDATA. An attestation
+ * token states these (signed) without the rest of the quote, so it can be appraised the same way.
+ */
+export type AppraisedQuote = Pick<QuoteSummary, MeasurementField | 'debug' | 'reportData'> & Partial<QuoteSummary>;
+
 const MEASUREMENTS: ReadonlyArray<[MeasurementField, string, number]> = [
   ['mrTd', 'MRTD', 48],
   ['rtmr0', 'RTMR0', 48],
@@ -40,7 +46,7 @@ function normalise(values: string[], bytes: number, label: string, errors: Verif
  * Returns every violation; an empty array means the policy accepts the quote.
  * A null status (no TCB level matched) is always a violation, so the policy fails closed.
  */
-export function applyPolicy(summary: QuoteSummary, tcbStatus: TcbStatus | null, advisoryIds: string[], policy: AppraisalPolicy = {}): VerifyError[] {
+export function applyPolicy(summary: AppraisedQuote, tcbStatus: TcbStatus | null, advisoryIds: string[], policy: AppraisalPolicy = {}): VerifyError[] {
   const errors: VerifyError[] = [];
   const allowed = policy.allowedTcbStatuses ?? DEFAULT_ALLOWED_TCB_STATUSES;
   for (const s of allowed) {

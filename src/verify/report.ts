@@ -1,7 +1,7 @@
 /** Plain-text rendering of quote summaries and verification results (CLI and logs). */
 import { checkMark } from '../core/checks.ts';
 import type { AppraisalPolicy, QuoteSummary, TcbStatus, VerificationResult } from '../core/types.ts';
-import { DEFAULT_ALLOWED_TCB_STATUSES } from './policy.ts';
+import { DEFAULT_ALLOWED_TCB_STATUSES, type AppraisedQuote } from './policy.ts';
 
 const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
   ['version', 'version'],
@@ -44,7 +44,7 @@ export function clean(s: string): string {
 }
 
 /** One "name: value" line per quote field, aligned. */
-export function formatQuoteFields(s: QuoteSummary, indent = '  '): string {
+export function formatQuoteFields(s: Partial<QuoteSummary>, indent = '  '): string {
   const width = Math.max(...FIELD_ORDER.map(([, l]) => l.length));
   let out = '';
   for (const [k, label] of FIELD_ORDER) {
@@ -124,7 +124,7 @@ const norm = (v: string): string => v.trim().toLowerCase().replace(/^0x/, '');
  * Compares the evidence with the policy, field by field: TCB status, advisories, DEBUG and every
  * measurement (pinned or not). Works without a quote (rows then show "unknown").
  */
-export function comparePolicy(policy: AppraisalPolicy, quote: QuoteSummary | null, tcbStatus: TcbStatus | null, advisoryIds: string[]): PolicyComparison {
+export function comparePolicy(policy: AppraisalPolicy, quote: AppraisedQuote | null, tcbStatus: TcbStatus | null, advisoryIds: string[]): PolicyComparison {
   const rows: Expectation[] = [];
   const allowed = policy.allowedTcbStatuses ?? [...DEFAULT_ALLOWED_TCB_STATUSES];
   rows.push({

@@ -32,8 +32,13 @@ function unmask(buf: Buffer): string | undefined {
   return out.toString('utf8');
 }
 
-export async function startAppUpstream(): Promise<{ url: string; close(): Promise<void> }> {
+export async function startAppUpstream(): Promise<{ url: string; lastUpgradeOrigin(): string | undefined; close(): Promise<void> }> {
+  let upgradeOrigin: string | undefined;
   const server = http.createServer((req, res) => {
+    if (req.url === '/headers') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ origin: req.headers.origin ?? null, referer: req.headers.referer ?? null }));
+    }
     if (req.url === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(APP_PAGE);
@@ -56,6 +61,7 @@ export async function startAppUpstream(): Promise<{ url: string; close(): Promis
   const sockets = new Set<import('node:stream').Duplex>();
   server.on('upgrade', (req, socket) => {
     sockets.add(socket);
+    upgradeOrigin = req.headers.origin;
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const key = String(req.headers['sec-websocket-key'] ?? '');
@@ -72,6 +78,7 @@ export async function startAppUpstream(): Promise<{ url: string; close(): Promis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    lastUpgradeOrigin: () => upgradeOrigin,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

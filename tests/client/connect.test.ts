@@ -101,6 +101,48 @@ describe('ratls connect', () => {
     }
   });
 
+  it("shows the upstream its own origin, not connect's local one (open-webui's CORS list gates socket.io)", async () => {
+    const proxy = await startConnectProxy({ upstream: srv.url, policy: simPolicy(world) });
+    try {
+      const seen = (await (await fetch(`${proxy.url}/headers`, { headers: { origin: proxy.url, referer: `${proxy.url}/c/123?x=1` } })).json()) as {
+        origin: string;
+        referer: string;
+      };
+      const upstreamOrigin = new URL(srv.url).origin;
+      expect(seen.origin).toBe(upstreamOrigin);
+      expect(seen.referer).toBe(`${upstreamOrigin}/c/123?x=1`);
+      const none = (await (await fetch(`${proxy.url}/headers`)).json()) as { origin: string | null };
+      expect(none.origin).toBeNull();
+
+      const http = await import('node:http');
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({
+          host: '127.0.0.1',
+          port: proxy.port,
+          path: '/ws',
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            origin: proxy.url,
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          },
+        });
+        req.on('upgrade', (r, socket) => {
+          socket.destroy();
+          resolve(r.statusCode ?? 0);
+        });
+        req.on('response', (r) => resolve(r.statusCode ?? 0));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(101);
+      expect(app.lastUpgradeOrigin()).toBe(upstreamOrigin);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('refuses a DEBUG server: forwards nothing, explains why in HTML and JSON', async () => {
     const proxy = await startConnectProxy({ upstream: debugSpy.url, policy: simPolicy(world) });
     try {

@@ -26,7 +26,7 @@ describe('package entry points', () => {
       const quote = new Uint8Array(await readFile(process.argv[1]));
       const collateral = await root.loadCollateralDir(process.argv[2]);
       const r = await verify.verifyQuote(quote, { collateral, now: new Date(process.argv[3]), policy: { allowedTcbStatuses: [...verify.TCB_STATUSES], allowDebug: true } });
-      console.log(JSON.stringify({ status: r.tcbStatus, fetch: typeof client.createAttestedFetch, serve: typeof root.startRatlsServer, token: typeof root.verifyAttestationToken }));
+      console.log(JSON.stringify({ status: r.tcbStatus, fetch: typeof client.createAttestedFetch, serve: typeof root.startRatlsServer, token: typeof root.verifyAttestationToken, attest: typeof client.attestViaService }));
     `;
     const { stdout } = await run(
       process.execPath,
@@ -34,6 +34,6 @@ describe('package entry points', () => {
       { cwd: repo },
     );
     const out = JSON.parse(stdout) as Record<string, string>;
-    expect(out).toEqual({ status: q.expected!.tcb_status, fetch: 'function', serve: 'function', token: 'function' });
+    expect(out).toEqual({ status: q.expected!.tcb_status, fetch: 'function', serve: 'function', token: 'function', attest: 'function' });
   });
 });

@@ -46,3 +46,18 @@ describe('serve banner', () => {
     expect(banner(raw)).toMatch(/WARNING\s+route \S+ publishes Ollama's API, which has no authentication/);
   });
 });
+
+describe('serve banner with the opt-in Ollama listener', () => {
+  it('names its URL, the token requirement and the admin block, and still says the public listener does not publish Ollama', () => {
+    const config = validateConfig({ ollamaListener: { listen: '0.0.0.0:11443' } });
+    const b = renderBanner({ url: 'https://127.0.0.1:8443/', port: 8443, config, identity, ollamaListenerUrl: 'https://localhost:11443/' });
+    expect(b).toContain(
+      'Ollama listener    https://localhost:11443/ -> http://127.0.0.1:11434 (Bearer access token required, admin routes blocked, Host rewritten)',
+    );
+    expect(b).toContain('Ollama             http://127.0.0.1:11434: not published on this listener');
+    const open = validateConfig({ ollamaListener: { listen: '0.0.0.0:11443', blockAdmin: false } });
+    expect(renderBanner({ url: 'https://127.0.0.1:8443/', port: 8443, config: open, identity, ollamaListenerUrl: 'https://localhost:11443/' })).toContain(
+      'admin routes ALLOWED (ollamaListener.blockAdmin: false)',
+    );
+  });
+});

@@ -82,4 +82,30 @@ describe('serve config', () => {
     expect(parseListen('[::]:1')).toEqual({ host: '::', port: 1 });
     expect(() => parseListen('a:70000')).toThrow(/0-65535/);
   });
+
+  it('the Ollama listener is off by default, on with ollamaListener.listen (file, RATLS_OLLAMA_LISTEN, --ollama-listen), admin block on', () => {
+    expect(validateConfig({}).ollamaListener).toBeUndefined();
+    const fromFile = validateConfig({ ollamaListener: { listen: '0.0.0.0:11443', tokenFile: '/etc/ratls/ollama-token' } });
+    expect(fromFile.ollamaListener).toEqual({
+      listen: { host: '0.0.0.0', port: 11443 },
+      tokenFile: '/etc/ratls/ollama-token',
+      tokenEnv: 'RATLS_OLLAMA_TOKEN',
+      blockAdmin: true,
+    });
+    const fromEnv = validateConfig(envToRaw({ RATLS_OLLAMA_LISTEN: '127.0.0.1:11443', RATLS_OLLAMA_TOKEN_FILE: '/run/secrets/t' }));
+    expect(fromEnv.ollamaListener).toMatchObject({ listen: { host: '127.0.0.1', port: 11443 }, tokenFile: '/run/secrets/t' });
+    const { config } = resolveServeConfig({ ollamaListen: '127.0.0.1:11500', ollamaTokenFile: 't' }, {});
+    expect(config.ollamaListener).toMatchObject({ listen: { host: '127.0.0.1', port: 11500 }, tokenFile: 't', blockAdmin: true });
+    // the token itself is never configuration: there is no key for it
+    expect(() => validateConfig({ ollamaListener: { listen: '127.0.0.1:1', token: 'x' } })).toThrow(/Unknown config key "ollamaListener.token"/);
+  });
+
+  it.each([
+    [{ ollamaListener: { tokenFile: 't' } }, /ollamaListener.listen" must be "HOST:PORT" to turn the Ollama listener on/],
+    [{ listen: '0.0.0.0:8443', ollamaListener: { listen: '127.0.0.1:8443' } }, /uses the port of "listen"/],
+    [{ ollamaListener: { listen: '127.0.0.1:11443', tokenEnv: 'not a name' } }, /ollamaListener.tokenEnv" must be an environment variable name/],
+    [{ ollamaListener: { listen: '127.0.0.1:11443', blockAdmin: 'maybe' } }, /ollamaListener.blockAdmin" must be true or false/],
+  ])('refuses a wrong Ollama listener section %#', (raw, message) => {
+    expect(() => validateConfig(raw)).toThrow(message);
+  });
 });

@@ -38,7 +38,7 @@ interface Run {
 /** How each README command is checked. `expect` sees the exit code and stdout+stderr. */
 type Plan =
   | { kind: 'quickstart' | 'sandbox'; expect: (r: Run) => void }
-  | { kind: 'long-running'; ready: RegExp; then: (url: string) => Promise<void> }
+  | { kind: 'long-running'; ready: RegExp; then: (url: string) => Promise<void>; extraArgs?: () => string }
   | { kind: 'not run'; why: string; coveredBy: string };
 
 const freePort = (): Promise<number> =>
@@ -174,6 +174,8 @@ const PLANS: Record<string, Plan> = {
   'ratls attest-service --listen 127.0.0.1:8444 --key-dir /var/lib/ratls/attest/keys': {
     kind: 'long-running',
     ready: /listening on (http:\/\/\S+)/,
+    // loopback only: the test collateral instead of Intel PCS, appraised at the quote's time
+    extraArgs: () => ` --offline --collateral-dir ${join(TESTDATA_DIR, 'collateral')} --verify-at ${quoteEntry().verification_time!.iso}`,
     then: async () => {
       // the README's curl, run while the service is up (see below)
       const r = bash(SUBSTITUTIONS(`curl -s localhost:8444/v1/attest -H 'content-type: application/json' -d "{\\"quote\\":\\"$(base64 -w0 quote.dat)\\"}"`));
@@ -188,6 +190,51 @@ const PLANS: Record<string, Plan> = {
     why: 'needs the service above running; run in its step',
     coveredBy: 'tests/readme/commands.test.ts',
   },
+  // the original demo's flow against the quick-start server: service, attest, token verify
+  'ratls attest-service --listen 127.0.0.1:8444 --root .ratls/sim/root.pem': {
+    kind: 'long-running',
+    ready: /listening on (http:\/\/\S+)/,
+    then: async () => {
+      const pass = bash(SUBSTITUTIONS('ratls attest https://localhost:8443 --service http://127.0.0.1:8444 --root .ratls/sim/root.pem'));
+      expect(pass.code, pass.out).toBe(0);
+      expect(pass.out).toMatch(/Verdict:\s+PASS: platform verified under a SIMULATED \/ non-Intel root \(TCB UpToDate\), but no software is pinned/);
+      expect(pass.out).toMatch(/Service:\s+affirming under its policy "default"/);
+      const json = bash(
+        SUBSTITUTIONS(
+          'ratls attest https://localhost:8443 --service http://127.0.0.1:8444 --root .ratls/sim/root.pem --policy policy.yaml --json > attest.json',
+        ),
+      );
+      expect(json.code, json.out).toBe(0);
+      const a = JSON.parse(readFileSync(join(sandbox, 'attest.json'), 'utf8')) as {
+        ok: boolean;
+        token: string;
+        nonce: string;
+        policyCheck: { verdict: string };
+      };
+      expect(a.ok).toBe(true);
+      expect(a.policyCheck.verdict).toMatch(/the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, RTMR3/);
+      const token = bash(
+        SUBSTITUTIONS(
+          'jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --expect-nonce "$(jq -r .nonce attest.json)" --allow-simulated',
+        ),
+      );
+      expect(token.code, token.out).toBe(0);
+      expect(token.out).toMatch(/Verdict:\s+VALID, and the service's verdict is affirming/);
+      expect(token.out).toMatch(/Nonce:\s+eat_nonce is the nonce you gave/);
+    },
+  },
+  'ratls attest https://localhost:8443 --service http://127.0.0.1:8444 --root .ratls/sim/root.pem': {
+    kind: 'not run',
+    why: 'needs the service above running; run in its step',
+    coveredBy: 'tests/readme/commands.test.ts',
+  },
+  'ratls attest https://localhost:8443 --service http://127.0.0.1:8444 --root .ratls/sim/root.pem --policy policy.yaml --json > attest.json': {
+    kind: 'not run',
+    why: 'needs the service above running; run in its step',
+    coveredBy: 'tests/readme/commands.test.ts',
+  },
+  ['jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --expect-nonce "$(jq -r .nonce attest.json)" --allow-simulated']:
+    { kind: 'not run', why: 'needs the service above running; run in its step', coveredBy: 'tests/readme/commands.test.ts' },
   'ratls quote verify --quote quote.dat --collateral DIR --at 2025-07-19T10:00:34Z': {
     kind: 'sandbox',
     expect: (r) => {
@@ -298,10 +345,7 @@ describe('README commands', () => {
       const plan = PLANS[c]!;
       if (plan.kind === 'sandbox') plan.expect(bash(SUBSTITUTIONS(c)));
       if (plan.kind === 'long-running') {
-        const extra = c.startsWith('ratls attest-service')
-          ? // loopback only: the test collateral instead of Intel PCS, appraised at the quote's time
-            ` --offline --collateral-dir ${join(TESTDATA_DIR, 'collateral')} --verify-at ${quoteEntry().verification_time!.iso}`
-          : '';
+        const extra = plan.extraArgs?.() ?? '';
         const child = spawn('bash', ['-c', `exec ${SUBSTITUTIONS(c)}${extra} 2>&1`], { cwd: sandbox, env, stdio: ['ignore', 'pipe', 'ignore'] });
         try {
           let log = '';
@@ -319,7 +363,10 @@ describe('README commands', () => {
           });
           await plan.then(url);
         } finally {
+          // wait for the exit, so the next server can take the same port
+          const exited = child.exitCode !== null ? Promise.resolve() : new Promise<void>((res) => child.once('exit', () => res()));
           child.kill('SIGTERM');
+          await exited;
         }
       }
     }

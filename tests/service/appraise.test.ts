@@ -76,6 +76,7 @@ describe('appraisal refuses what is not an attestation request', () => {
     const watching: EvidenceVerifier = {
       verifyQuote: (...a) => ((called = true), stubVerifier.verifyQuote(...a)),
       verifyCertificate: (...a) => ((called = true), stubVerifier.verifyCertificate(...a)),
+      verifyEvidence: (...a) => ((called = true), stubVerifier.verifyEvidence(...a)),
     };
     const r = await refused(body, deps(watching));
     expect(r.status).toBe(400);
@@ -102,7 +103,11 @@ describe('appraisal refuses what is not an attestation request', () => {
   });
 
   it('a verifier slower than the limit: 503 VERIFY_TIMEOUT with Retry-After 5', async () => {
-    const hanging: EvidenceVerifier = { verifyQuote: () => new Promise<VerificationResult>(() => {}), verifyCertificate: () => new Promise(() => {}) };
+    const hanging: EvidenceVerifier = {
+      verifyQuote: () => new Promise<VerificationResult>(() => {}),
+      verifyCertificate: () => new Promise(() => {}),
+      verifyEvidence: () => new Promise(() => {}),
+    };
     const r = await refused({ quote: b64(quote) }, deps(hanging, 20));
     expect(r.status).toBe(503);
     expect(r.retryAfterSeconds).toBe(5);

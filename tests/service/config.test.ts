@@ -47,6 +47,7 @@ describe('config', () => {
 const never: EvidenceVerifier = {
   verifyQuote: () => new Promise(() => undefined),
   verifyCertificate: () => new Promise(() => undefined),
+  verifyEvidence: () => new Promise(() => undefined),
 };
 
 describe('service lifecycle', () => {

@@ -10,4 +10,7 @@ export const stubVerifier: EvidenceVerifier = {
   async verifyCertificate() {
     return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code: 'CERT_MALFORMED', message: 'not a certificate' }], quote: null, checks: [] };
   },
+  async verifyEvidence() {
+    return { ok: false, tcbStatus: null, advisoryIds: [], errors: [{ code: 'EVIDENCE_MALFORMED', message: 'not evidence' }], quote: null, checks: [] };
+  },
 };

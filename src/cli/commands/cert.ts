@@ -132,7 +132,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .addOption(FLAGS.root())
     .addOption(FLAGS.at())
     .addOption(FLAGS.collateral())
-    .option('--expect-nonce <hex>', "require the certificate's claims to carry this nonce (hex)")
+    .addOption(FLAGS.expectNonce())
     .addOption(new Option('--nonce <hex>').hideHelp())
     .option('--max-age <seconds>', 'reject certificates issued longer ago than this')
     .addOption(FLAGS.json())

@@ -44,6 +44,8 @@ interface ServeFlags {
   logLevel?: string;
   engine?: string;
   profile?: string;
+  ollamaListen?: string;
+  ollamaTokenFile?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -69,6 +71,9 @@ function flagsToRaw(f: ServeFlags): RawConfig {
   if (f.drainTimeout) raw.shutdown = { drainTimeout: f.drainTimeout };
   if (f.logLevel) raw.log = { level: f.logLevel };
   if (f.demo) raw.demo = true;
+  if (f.ollamaListen || f.ollamaTokenFile) {
+    raw.ollamaListener = { ...(f.ollamaListen ? { listen: f.ollamaListen } : {}), ...(f.ollamaTokenFile ? { tokenFile: f.ollamaTokenFile } : {}) };
+  }
   if (f.engine) raw.engine = f.engine;
   if (Object.keys(tls).length) raw.tls = tls;
   if (Object.keys(evidence).length) raw.evidence = evidence;
@@ -111,6 +116,14 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--upstream-timeout <duration>', 'how long to wait for upstream response headers, e.g. 10m')
     .option('--drain-timeout <duration>', 'how long SIGTERM waits for in-flight streams, e.g. 30s')
     .option('--block-ollama-admin', 'on custom routes to Ollama (--upstream ...,host): refuse its pull/push/create/delete/copy routes')
+    .option(
+      '--ollama-listen <host:port>',
+      "opt-in: a second listener (same RA-TLS identity) for Ollama's own API, Bearer token required, admin routes blocked (ollamaListener.listen)",
+    )
+    .option(
+      '--ollama-token-file <file>',
+      "the Ollama listener's access token (mode 600; or env RATLS_OLLAMA_TOKEN); at least 32 characters, e.g. openssl rand -hex 32",
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .addOption(FLAGS.profile())
     .option('--engine <name>', 'upstream client for HTTP requests: undici (default) or http-proxy-3 (WebSockets always use http-proxy-3)')
@@ -174,6 +187,7 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, en
       config,
       identity,
       measurements: srv.source.measurements?.(identity),
+      ...(srv.ollama ? { ollamaListenerUrl: srv.ollama.url } : {}),
       ...(identity.simulated ? { simRootPath: join(config.evidence.simDir, 'root.pem') } : {}),
       ...(bannerDemo ? { demo: bannerDemo } : {}),
       ...(srv.measurement
