@@ -199,7 +199,7 @@ export const EVENTLOG_PATH = '/.well-known/ratls/eventlog';
  * GET /.well-known/ratls/eventlog on the attested connection. Resolves to the logs, or to why there
  * are none (a server that does not measure, an unreadable answer); never rejects.
  */
-async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
+export async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
   try {
     const res = await rawGet(socket, host, `${EVENTLOG_PATH}?decoded=false`, timeoutMs);
     const text = new TextDecoder().decode(res.body);
