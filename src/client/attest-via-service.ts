@@ -18,8 +18,8 @@ import { rootToDer } from '../verify/x509.ts';
 import { verifyAttestationToken } from '../token/verify.ts';
 import { quoteFieldsFromClaims } from '../token/measurements.ts';
 import type { AttestationClaims } from '../token/claims.ts';
-import { rawGet } from './evidence-request.ts';
 import { EVIDENCE_PATH, fetchEventLogs } from './attestor.ts';
+import { getEvidence } from './evidence-request.ts';
 import { appraiseWorkload, policyNeedsEventLog } from '../eventlog/appraise.ts';
 import type { ServedLogs } from '../eventlog/document.ts';
 import type { WorkloadReport } from '../eventlog/workload-report.ts';
@@ -302,7 +302,8 @@ async function fetchEvidence(url: string, nonce: Uint8Array, timeoutMs: number, 
     const certDer = new Uint8Array(raw);
     let res;
     try {
-      res = await rawGet(socket, target.servername ?? target.host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, timeoutMs);
+      // 503/429 (the server's evidence queue is full) are retried; giving up says EVIDENCE_BUSY
+      res = await getEvidence(socket, target.servername ?? target.host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, timeoutMs);
     } catch (err) {
       if (err instanceof RatlsError && err.code === 'CONNECTION_FAILED') throw err;
       return { certDer, error: toVerifyError(err, 'EVIDENCE_MALFORMED') };

@@ -74,6 +74,14 @@ export interface AppraisalPolicy {
    */
   minTcbEvaluationDataNumber?: number;
   /**
+   * Platform instance pins, from the PCK certificate: accepted PPIDs (16 bytes hex), FMSPCs
+   * (6 bytes) and PCE IDs (2 bytes). A quote from another machine running the same image fails
+   * with PLATFORM_MISMATCH.
+   */
+  ppid?: string[];
+  fmspc?: string[];
+  pceId?: string[];
+  /**
    * What must answer: models, versions, configuration and boot events, read from the replayed
    * event logs (docs/eventlog.md). Applied by the clients after the certificate check.
    */
@@ -157,6 +165,8 @@ export interface QuoteSummary {
   debug: boolean;
   fmspc?: string;
   pceId?: string;
+  /** Platform Provisioning ID of the PCK certificate (16 bytes hex): which physical platform made the quote. */
+  ppid?: string;
 }
 
 /** One step of the verification, for the readable report. */

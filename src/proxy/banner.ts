@@ -78,7 +78,7 @@ export function renderBanner(b: BannerInput): string {
     const models = b.workload.binding === 'off' ? '' : `; models: ${b.workload.models.length ? b.workload.models.join(', ') : 'none'}`;
     L.push(`  measured           ${how}${models}; boot log ${b.workload.bootLog ? 'served' : 'not served'}`);
   }
-  L.push(`  control            ${b.url}.well-known/ratls/{evidence?nonce=HEX,certificate,collateral,eventlog}  /healthz /readyz /metrics`);
+  L.push(`  control            ${b.url}.well-known/ratls/{session?nonce=HEX,evidence?nonce=HEX,certificate,collateral,eventlog}  /healthz /readyz /metrics`);
   const c = b.demo?.credentials;
   if (c) {
     const where = (f: string | undefined) => (f ? `   (also in ${f})` : '');

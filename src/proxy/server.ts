@@ -7,6 +7,7 @@
  * control.ts, dispatch.ts, listener.ts and access-guard.ts.
  */
 import type * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createProxyLogger, type ProxyLogger } from './logger.ts';
@@ -14,7 +15,9 @@ import { ollamaListenerRoute, type ServeConfig } from './config.ts';
 import { guardWithToken } from './access-guard.ts';
 import { checkAccessToken, loadAccessToken } from '../core/access-token.ts';
 import { CollateralMemo } from './collateral-memo.ts';
-import { createControlApp } from './control.ts';
+import { createControlApp, createSessionRoute, type ControlContext } from './control.ts';
+import { createEvidenceService } from './evidence-service.ts';
+import type { SessionClaimsHook } from '../ratls/session-quoter.ts';
 import { createDispatch, routeUpstreamThroughHono } from './dispatch.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { IdentityRotation } from './identity-rotation.ts';
@@ -24,6 +27,7 @@ import { UpstreamProxy } from './upstream.ts';
 import type { RatlsIdentity } from '../ratls/identity.ts';
 import type { RatlsIdentitySource } from './ratls-source.ts';
 import { startMeasurement, type Measurement } from './measurement.ts';
+import { CLAIM_RUNTIME_LOG } from '../ratls/claims.ts';
 
 export { rotationDelay } from './rotation-schedule.ts';
 
@@ -61,6 +65,8 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * the default identity source's evidence provider; none with a custom identity source. false: none.
    */
   measurement?: Measurement | false;
+  /** Extra claims for every session evidence batch quote (e.g. the runtime event log's "runtime-log"). */
+  sessionClaims?: SessionClaimsHook;
 }
 
 /** A running proxy. */
@@ -130,17 +136,31 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   if (measurement && 'quote' in first && first.quote instanceof Uint8Array) await measurement.checkBootLog(first.quote);
 
   const upstream = new UpstreamProxy(config, metrics, log);
-  const app = createControlApp<I>({
+  const controlContext: ControlContext<I> = {
     identityFor: (der) => identities.forCertificate(der),
-    ...(source.evidence ? { evidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+    soleIdentity: () => identities.sole(),
+    evidence: createEvidenceService<I>({
+      ...(source.quote ? { quote: (rd: Uint8Array) => source.quote!(rd) } : {}),
+      ...(source.evidence ? { nonceEvidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+      maxQueued: config.evidence.maxQueued,
+      maxBatch: config.evidence.maxBatch,
+      maxPerPeer: config.evidence.maxPerPeer,
+      ...(deps.sessionClaims ? { sessionClaims: deps.sessionClaims } : measurement ? { sessionClaims: runtimeLogSessionClaim(measurement) } : {}),
+      metrics,
+    }),
     collateral: () => collateral.get(),
     ready: () => !draining,
     metrics,
     ...(measurement ? { eventLog: measurement } : {}),
-  });
+  };
+  const app = createControlApp<I>(controlContext);
   const hotPath = deps.hotPath ?? 'raw';
   if (hotPath === 'hono') routeUpstreamThroughHono(app, upstream);
-  const control = getRequestListener(app.fetch);
+  // session evidence (one request per session-bound connection) skips Hono; other listeners of
+  // this server (another port, same identity) must answer it through the same context
+  const sessionRoute = createSessionRoute<I>(controlContext);
+  const honoListener = getRequestListener(app.fetch);
+  const control = (req: IncomingMessage, res: ServerResponse): unknown => sessionRoute(req, res) || honoListener(req, res);
   const dispatch = createDispatch({ control, upstream, hotPath, draining: () => draining, metrics, log });
   const listener = await listenRatls({ listen: config.listen, tls: config.tls, limits: config.limits, identity: identities, dispatch, log });
 
@@ -261,4 +281,12 @@ function rotationReports(metrics: ProxyMetrics, log: Logger) {
 async function defaultIdentitySource(config: ServeConfig, runtimeLogClaim: () => Uint8Array | undefined): Promise<RatlsIdentitySource> {
   const mod = await import('./ratls-source.ts');
   return mod.createRatlsIdentitySource(config, undefined, { runtimeLogClaim });
+}
+
+/** Session batches carry the runtime log's claim too (claims binding), so session evidence covers the workload at once. */
+function runtimeLogSessionClaim(m: Measurement): SessionClaimsHook {
+  return () => {
+    const c = m.runtimeLogClaim();
+    return c ? [[CLAIM_RUNTIME_LOG, c] as const] : [];
+  };
 }

@@ -36,7 +36,7 @@ afterAll(async () => {
 
 function policy(p: Partial<ClientPolicy['appraisal']> = {}, nonce = false): ClientPolicy {
   const d = defaultClientPolicy();
-  return { ...d, trustedRoots: [rootPem], appraisal: { ...d.appraisal, ...p }, freshness: { requireNonce: nonce } };
+  return { ...d, trustedRoots: [rootPem], appraisal: { ...d.appraisal, ...p }, freshness: { ...d.freshness, requireNonce: nonce } };
 }
 
 async function get(srv: RunningRatlsServer, path: string): Promise<Response> {
