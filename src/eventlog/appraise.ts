@@ -165,7 +165,8 @@ async function appraiseRuntime(
     const target = claims ? p.runtimeLog : p.rtmr3;
     if (target === undefined) continue;
     const k = values.lastIndexOf(target);
-    if (k >= 0 && (!best || k > best.k)) best = { k, source: p.source };
+    // on a tie the later point wins: fresher evidence (nonce, session) is listed after the certificate's
+    if (k >= 0 && (!best || k >= best.k)) best = { k, source: p.source };
   }
   const n = log.events.length;
   if (!best) {

@@ -141,6 +141,8 @@ export function decodeClaims(claimsBuffer: Uint8Array): RatlsClaims {
       if (val.length !== 48)
         throw new RatlsError('EVIDENCE_MALFORMED', `The "${CLAIM_RUNTIME_LOG}" claim must be 48 bytes (a SHA-384 replay value), got ${val.length}.`);
       runtimeLog = val;
+      // still a claim the CCC spec does not define: listed with the others
+      other.push(k);
     } else other.push(k.slice(0, 64));
   }
   if (!pk) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer has no "pubkey-hash" claim.');

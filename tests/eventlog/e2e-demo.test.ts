@@ -83,10 +83,10 @@ describe('npm start: the measured demo stack', () => {
   let policyFile: string;
   let allowing: string;
 
-  it('ratls verify lists both demo models with their digests, covered by the certificate', async () => {
+  it('ratls verify lists both demo models with their digests, covered by the session evidence', async () => {
     const r = await runCli('verify', url, '--root', root());
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/Binding\s+runtime log extended into RTMR3; \d+ of \d+ events covered by the certificate/);
+    expect(r.out).toMatch(/Binding\s+runtime log extended into RTMR3; \d+ of \d+ events covered by the session evidence/);
     expect(r.out).toMatch(/Models\s+ratls-demo:latest {2}digest [0-9a-f]{64}/);
     expect(r.out).toMatch(/ratls-demo:mini {2}digest [0-9a-f]{64}/);
     expect(r.out).toMatch(/kernel-cmdline\s+RTMR2 #\d+ LOADED_IMAGE::LoadOptions/);

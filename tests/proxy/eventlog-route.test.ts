@@ -95,7 +95,8 @@ describe('claims binding', () => {
     const e = await probe(srv.url, policy({ workload: { requiredModels: [{ name: 'phi3:mini' }] } }, true));
     const r = e.result as RatlsVerificationResult;
     expect(r.errors).toEqual([]);
-    expect(r.workload?.runtime).toMatchObject({ pending: 0 });
+    // session binding (the default): the session batch carries the runtime-log claim and covers the log
+    expect(r.workload?.runtime).toMatchObject({ pending: 0, coveredBy: 'session evidence' });
     expect(r.workload?.runtime?.models.map((m) => m.name)).toContain('phi3:mini');
   });
 });
