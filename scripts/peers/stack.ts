@@ -87,14 +87,18 @@ export async function startStack(opts: StackOptions = {}): Promise<RunningStack>
         name,
         process.execPath,
         [RATLS_BIN, 'serve', '--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', ...routing, '--log-level', 'warn'],
-        { env: cliEnv(), logFile: join(dir, `${name.replace(/ /g, '-')}.log`) },
+        // the measured workload: read Ollama's models and both versions every second (docs/eventlog.md)
+        { env: { ...cliEnv(), RATLS_MEASUREMENT_POLL: '1s' }, logFile: join(dir, `${name.replace(/ /g, '-')}.log`) },
       );
       started.push(proc);
       const m = await proc.waitForLine(/listening on (https:\/\/127\.0\.0\.1:(\d+))\/?/, 60_000);
       return { url: m[1]!, port: Number(m[2]), proc };
     };
     // the default routing (every path to open-webui), only open-webui's address given
-    const serve = { ...(await startServe('ratls serve', ['--open-webui', `http://127.0.0.1:${owPort}`])), rootPem: join(simDir, 'root.pem') };
+    const serve = {
+      ...(await startServe('ratls serve', ['--open-webui', `http://127.0.0.1:${owPort}`, '--ollama', ollama.url])),
+      rootPem: join(simDir, 'root.pem'),
+    };
     log(`ratls serve on ${serve.url} -> open-webui on 127.0.0.1:${owPort}`);
     const ollamaServe = await startServe('ratls serve ollama', ['--upstream', `/=${ollama.url},host,block-admin`]);
     log(`ratls serve on ${ollamaServe.url} -> ollama on ${ollama.url}`);

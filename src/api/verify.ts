@@ -41,3 +41,22 @@ export { parseQuote } from '../quote/parse.ts';
 export { summarizeQuote } from '../quote/summary.ts';
 export type { Quote, QuoteHeader, TdReportBody } from '../quote/types.ts';
 export type { CollateralRequest, CollateralSource } from '../collateral/types.ts';
+export {
+  appraiseWorkload,
+  policyNeedsEventLog,
+  type EvidencePoint,
+  type WorkloadInputs,
+  type WorkloadAppraisal,
+  type WorkloadReport,
+  type ReportedModel,
+} from '../eventlog/appraise.ts';
+export { parseTcgLog, type TcgLog, type TcgEvent } from '../eventlog/tcg.ts';
+export { replayTcgEvents, type RtmrReplay } from '../eventlog/replay.ts';
+export { describeBootEvent, type DescribedEvent, type BootEventKind } from '../eventlog/boot-events.ts';
+export { parseRuntimeLog, foldWorkload, RuntimeLogBuilder, type RuntimeEvent, type RuntimeLog, type ModelRecord } from '../eventlog/runtime.ts';
+export { decodeDstackAttestation, parseDstackEventLogJson, replayDstackEvents, type DstackEvent, type DstackAttestation } from '../eventlog/dstack.ts';
+export { parseEventLogDocument, type EventLogDocument, type ServedLogs } from '../eventlog/document.ts';
+export { readEventLogFile } from '../eventlog/detect.ts';
+export { withWorkload } from '../ratls/workload-check.ts';
+export { pinWorkload } from '../eventlog/workload-policy.ts';
+export type { ModelPin, WorkloadPolicy } from '../core/types.ts';

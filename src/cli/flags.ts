@@ -45,6 +45,7 @@ export const FLAGS = {
   },
   config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
   cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
+  quote: () => new Option('--quote <file>', 'raw TDX quote file (the bytes configfs-tsm or a quote API returns)'),
   expectNonce: () =>
     new Option(
       '--expect-nonce <hex>',

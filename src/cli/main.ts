@@ -9,6 +9,7 @@ import { registerVerifyCommand } from './commands/verify.ts';
 import { registerConnectCommand } from './commands/connect.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerAttestServiceCommand } from './commands/attest-service.ts';
+import { registerEventlogCommands } from './commands/eventlog.ts';
 import { registerDemoCommands } from './commands/demo.ts';
 import { registerAttestCommand } from './commands/attest.ts';
 import { registerTokenCommands } from './commands/token.ts';
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo): Command {
   registerConnectCommand(program, io);
   registerPolicyCommands(program, io);
   registerAttestServiceCommand(program, io);
+  registerEventlogCommands(program, io);
   registerAttestCommand(program, io);
   registerTokenCommands(program, io);
   registerDemoCommands(program, io);

@@ -18,8 +18,13 @@ import { rootToDer } from '../verify/x509.ts';
 import { verifyAttestationToken } from '../token/verify.ts';
 import { quoteFieldsFromClaims } from '../token/measurements.ts';
 import type { AttestationClaims } from '../token/claims.ts';
-import { EVIDENCE_PATH } from './attestor.ts';
+import { EVIDENCE_PATH, fetchEventLogs } from './attestor.ts';
 import { getEvidence } from './evidence-request.ts';
+import { appraiseWorkload, policyNeedsEventLog } from '../eventlog/appraise.ts';
+import type { ServedLogs } from '../eventlog/document.ts';
+import type { WorkloadReport } from '../eventlog/workload-report.ts';
+import { decodeEvidence } from '../ratls/extension.ts';
+import { decodeClaims } from '../ratls/claims.ts';
 import { openTls, parseHttpsUrl } from './probe.ts';
 import { clean } from './report.ts';
 
@@ -71,6 +76,8 @@ export interface ServiceAttestation {
   nonIntelRoot: boolean;
   checks: CheckRecord[];
   errors: VerifyError[];
+  /** The workload replayed from the VM's event logs, when your policy pins it (docs/eventlog.md). */
+  workload?: WorkloadReport;
 }
 
 /** Codes with which the service says it could not read the evidence: the VM's failure, not the service's. */
@@ -134,7 +141,8 @@ export async function attestViaService(url: string, opts: AttestViaServiceOption
   const done = (): ServiceAttestation => ({ ...out, ok: rec.ok, errors: dedupe(rec.errors) });
 
   // 1. the VM: its certificate and fresh evidence for our nonce, on one connection
-  const fetched = await fetchEvidence(url, nonce, timeoutMs);
+  const workloadPins = policy.appraisal.workload;
+  const fetched = await fetchEvidence(url, nonce, timeoutMs, policyNeedsEventLog(workloadPins));
   if (fetched.certDer) out.certSha256 = createHash('sha256').update(fetched.certDer).digest('hex');
   if ('error' in fetched) {
     rec.fail('evidence', fetched.error);
@@ -236,6 +244,30 @@ export async function attestViaService(url: string, opts: AttestViaServiceOption
   } else if (verdict) {
     rec.fail('your policy', { code: 'TOKEN_CLAIM_MISMATCH', message: 'The token states no measurements, so your policy cannot be applied.' });
   }
+
+  // 8. your workload pins: the VM's event logs replayed against the RTMRs the token states
+  if (out.quote && policyNeedsEventLog(workloadPins) && 'evidence' in fetched) {
+    const q = out.quote;
+    let runtimeLog: string | undefined;
+    try {
+      const c = decodeClaims(decodeEvidence(fetched.evidence).claimsBuffer).runtimeLog;
+      if (c) runtimeLog = toHex(c);
+    } catch {
+      // the service read this evidence; a claim it cannot carry is simply absent
+    }
+    const logs = fetched.logs;
+    const a = await appraiseWorkload({
+      rtmrs: [q.rtmr0, q.rtmr1, q.rtmr2, q.rtmr3],
+      evidence: [{ source: 'evidence', rtmr3: q.rtmr3, ...(runtimeLog ? { runtimeLog } : {}) }],
+      ...(logs && 'logs' in logs && logs.logs.bootLog ? { bootLog: logs.logs.bootLog } : {}),
+      ...(logs && 'logs' in logs && logs.logs.runtimeLog ? { runtimeLog: logs.logs.runtimeLog } : {}),
+      ...(logs && 'unavailable' in logs ? { unavailable: logs.unavailable } : {}),
+      ...(workloadPins ? { policy: workloadPins } : {}),
+    });
+    for (const c of a.checks) rec.checks.push(c);
+    for (const e of a.errors) rec.errors.push(e);
+    out.workload = a.report;
+  }
   return done();
 }
 
@@ -257,10 +289,11 @@ function serviceBase(service: string): string {
   return u.href.replace(/\/+$/, '');
 }
 
-type Fetched = { certDer: Uint8Array; evidence: Uint8Array } | { certDer?: Uint8Array; error: VerifyError };
+type Fetched =
+  { certDer: Uint8Array; evidence: Uint8Array; logs?: { logs: ServedLogs } | { unavailable: string } } | { certDer?: Uint8Array; error: VerifyError };
 
 /** The certificate and nonce evidence, both from one TLS connection. */
-async function fetchEvidence(url: string, nonce: Uint8Array, timeoutMs: number): Promise<Fetched> {
+async function fetchEvidence(url: string, nonce: Uint8Array, timeoutMs: number, withEventLogs = false): Promise<Fetched> {
   const target = parseHttpsUrl(url);
   const socket = await openTls(target, timeoutMs);
   try {
@@ -284,7 +317,9 @@ async function fetchEvidence(url: string, nonce: Uint8Array, timeoutMs: number):
         },
       };
     }
-    return { certDer, evidence: res.body };
+    // the event logs come from the same connection, so from the key the evidence binds
+    const logs = withEventLogs ? await fetchEventLogs(socket, target.servername ?? target.host, timeoutMs) : undefined;
+    return { certDer, evidence: res.body, ...(logs ? { logs } : {}) };
   } finally {
     socket.destroy();
   }

@@ -13,6 +13,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { verifySessionEvidence, type SessionInfo } from '../ratls/verify-session.ts';
 import { tlsExporter } from '../ratls/session.ts';
+import { CLAIM_RUNTIME_LOG } from '../ratls/claims.ts';
+import { withWorkload } from '../ratls/workload-check.ts';
+import { policyNeedsEventLog } from '../eventlog/appraise.ts';
+import { parseEventLogDocument, type ServedLogs } from '../eventlog/document.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { StapledCollateralSource } from '../ratls/stapled-source.ts';
@@ -23,7 +27,7 @@ import { toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.
 import { toHex } from '../core/bytes.ts';
 import { readRatlsCertificate } from '../ratls/certificate.ts';
 import { AttestationError } from './errors.ts';
-import { getEvidence, type RawResponse } from './evidence-request.ts';
+import { getEvidence, rawGet, type RawResponse } from './evidence-request.ts';
 import { clean } from './report.ts';
 
 const NO_CERTIFICATE: VerifyError = { code: 'EVIDENCE_MISSING', message: 'The server presented no certificate.' };
@@ -45,6 +49,12 @@ export interface AttestOptions {
   onVerified?: (event: AttestationEvent) => void;
   /** Called after each refused connection. */
   onRejected?: (event: AttestationEvent) => void;
+  /**
+   * When to fetch and replay the server's event logs (/.well-known/ratls/eventlog) on the connection:
+   * 'when-pinned' (default) only when the policy pins the workload; 'always' to report it too
+   * (`ratls verify`, `ratls connect` status).
+   */
+  workload?: 'always' | 'when-pinned';
 }
 
 /** What one connection's attestation found. */
@@ -136,7 +146,7 @@ export class Attestor {
    * Verifies the peer of a connected TLS socket. Resolves with the event when it passes; rejects
    * with AttestationError otherwise. Never writes to the socket except the evidence request.
    */
-  async attest(socket: TLSSocket, host: string, port: number | string): Promise<AttestationEvent> {
+  async attest(socket: TLSSocket, host: string, port: number | string, opts: { workload?: 'always' | 'when-pinned' } = {}): Promise<AttestationEvent> {
     const peer = `${host}:${port}`;
     const raw = socket.getPeerCertificate(false)?.raw;
     const binding = this.policy.freshness.binding;
@@ -152,22 +162,54 @@ export class Attestor {
     const der = new Uint8Array(raw);
     event.certDer = der;
     event.certSha256 = createHash('sha256').update(der).digest('hex');
-    if (binding === 'session') return this.attestSession(socket, host, der, event);
+    const workload = opts.workload ?? this.opts.workload ?? 'when-pinned';
+    if (binding === 'session') return this.attestSession(socket, host, der, event, workload);
 
     event.result = await this.verifyCertificate(der);
     if (!event.result.ok) return this.reject(event);
-    if (this.policy.freshness.requireNonce) await this.nonceRoundTrip(socket, host, der, event);
+    const fresh = this.policy.freshness.requireNonce ? await this.nonceRoundTrip(socket, host, der, event) : undefined;
     event.result = withCheck(event.result, {
       name: 'binding',
       ok: true,
       detail: 'certificate only: the evidence binds the TLS key, not this session; relayable if the TLS key leaks',
     });
+    await this.checkWorkload(socket, host, event, workload, fresh ? [{ source: 'nonce evidence', result: fresh }] : []);
     this.opts.onVerified?.(event);
     return event;
   }
 
+  /**
+   * What answers: the server's event logs, fetched on this connection after its evidence passed and
+   * replayed against that evidence (docs/eventlog.md). A dstack certificate carries its own log,
+   * already replayed by the certificate check. Rejects when the policy's workload pins fail.
+   */
+  private async checkWorkload(
+    socket: TLSSocket,
+    host: string,
+    event: AttestationEvent,
+    mode: 'always' | 'when-pinned',
+    moreEvidence: Array<{ source: string; result: RatlsVerificationResult }>,
+  ): Promise<void> {
+    const pins = this.policy.appraisal.workload;
+    if ((event.result as RatlsVerificationResult).workload !== undefined) return;
+    if (mode !== 'always' && !policyNeedsEventLog(pins)) return;
+    const logs = await fetchEventLogs(socket, host, this.timeoutMs);
+    event.result = await withWorkload(event.result as RatlsVerificationResult, {
+      ...('logs' in logs ? { logs: logs.logs } : { unavailable: logs.unavailable }),
+      moreEvidence,
+      ...(pins ? { policy: pins } : {}),
+    });
+    if (!event.result.ok) this.reject(event);
+  }
+
   /** Session binding: evidence request sent at once, certificate verified while the server quotes. */
-  private async attestSession(socket: TLSSocket, host: string, der: Uint8Array, event: AttestationEvent): Promise<AttestationEvent> {
+  private async attestSession(
+    socket: TLSSocket,
+    host: string,
+    der: Uint8Array,
+    event: AttestationEvent,
+    workload: 'always' | 'when-pinned',
+  ): Promise<AttestationEvent> {
     let exporter: Uint8Array;
     try {
       // TLS 1.2 is refused here, before any byte: its exporter is not bound to the session unless
@@ -224,12 +266,22 @@ export class Attestor {
     event.nonceVerified = true;
     event.sessionBound = true;
     event.session = r.session!;
+    // the session batch carries the runtime log's claim when the server binds its log through claims
+    const claim = r.session!.claims.get(CLAIM_RUNTIME_LOG);
+    const sessionPoint = {
+      ...r,
+      ratls: {
+        ...(r.ratls ?? { profile: 'ccc' as const, pubkeyHashAlg: 'SHA-256', nonce: null }),
+        ...(claim?.length === 48 ? { runtimeLog: toHex(claim) } : {}),
+      },
+    };
+    await this.checkWorkload(socket, host, event, workload, [{ source: 'session evidence', result: sessionPoint }]);
     this.opts.onVerified?.(event);
     return event;
   }
 
-  /** The legacy nonce round trip (binding: certificate + requireNonce). Throws via reject on failure. */
-  private async nonceRoundTrip(socket: TLSSocket, host: string, der: Uint8Array, event: AttestationEvent): Promise<void> {
+  /** The legacy nonce round trip (binding: certificate + requireNonce). Throws via reject on failure; returns the evidence's result. */
+  private async nonceRoundTrip(socket: TLSSocket, host: string, der: Uint8Array, event: AttestationEvent): Promise<RatlsVerificationResult> {
     const nonce = new Uint8Array(randomBytes(32));
     let res: RawResponse;
     try {
@@ -259,6 +311,7 @@ export class Attestor {
     const detail = `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection; its quote passed all ${r.checks.length} checks`;
     event.result = withCheck(event.result, { name: 'nonce round trip', ok: true, detail });
     event.nonceVerified = true;
+    return r;
   }
 
   /**
@@ -331,4 +384,31 @@ function refusalReason(res: RawResponse, kind: 'session' | 'nonce'): VerifyError
       `The server did not return session-bound evidence (${detail}). The policy requires evidence bound to this TLS session; ` +
       'a server without it can only be accepted with freshness.binding: certificate, which is relayable if the TLS key leaks.',
   };
+}
+
+/** Path of the event-log route served by `ratls serve`. */
+export const EVENTLOG_PATH = '/.well-known/ratls/eventlog';
+
+/**
+ * GET /.well-known/ratls/eventlog on the attested connection. Resolves to the logs, or to why there
+ * are none (a server that does not measure, an unreadable answer); never rejects.
+ */
+export async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
+  try {
+    const res = await rawGet(socket, host, `${EVENTLOG_PATH}?decoded=false`, timeoutMs);
+    const text = new TextDecoder().decode(res.body);
+    if (res.status !== 200) {
+      let detail = '';
+      try {
+        const j = JSON.parse(text) as { error?: { message?: string } };
+        if (typeof j.error?.message === 'string') detail = `: ${clean(j.error.message.slice(0, 300))}`;
+      } catch {
+        // not JSON
+      }
+      return { unavailable: `The server offers no event log (HTTP ${res.status}${detail}).` };
+    }
+    return { logs: parseEventLogDocument(text) };
+  } catch (err) {
+    return { unavailable: `The server's event log could not be read: ${clean(toVerifyError(err).message.slice(0, 300))}` };
+  }
 }

@@ -75,7 +75,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     upstream,
     peer: upstreamUrl.host,
     policy: opts.policy.appraisal,
-    check: () => probe(upstream, opts.policy, { attestor: agent.attestor }),
+    check: () => probe(upstream, opts.policy, { attestor: agent.attestor, workload: 'always' }),
     ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
     log,
   });

@@ -3,6 +3,8 @@ import { checkMark } from '../core/checks.ts';
 import { allAdvisoryIds, type AppraisalPolicy } from '../core/types.ts';
 import { comparePolicy } from '../verify/report.ts';
 import type { AttestationEvent } from './attestor.ts';
+import type { WorkloadReport } from '../eventlog/workload-report.ts';
+import { workloadRows } from './workload-view.ts';
 import { policyCheckJson, verdictText } from './report.ts';
 
 /** Escapes text for HTML element and attribute content. */
@@ -23,6 +25,8 @@ export interface ConnectStatus {
   /** How many times a newly verified connection presented a different certificate. */
   certificateChanges: number;
   lastCertificateChangeAt: string | null;
+  /** The workload last replayed from the server's event logs (models, versions, boot events), and when. */
+  lastWorkload?: { at: string; report: WorkloadReport } | null;
   /** The appraisal policy the upstream is judged by (shown next to what it presented). */
   policy?: AppraisalPolicy;
 }
@@ -153,6 +157,15 @@ export function statusHtml(s: ConnectStatus): string {
     `${sim ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root. It proves nothing about real TDX hardware.</p>' : ''}
 <h1>Attestation status of ${esc(s.upstream)}</h1>${stateLine}<table>${table}</table>
 ${v?.result.quote ? expectationTable(v, s.policy ?? {}) : s.lastFailure?.result.quote ? expectationTable(s.lastFailure, s.policy ?? {}) : ''}
+${s.lastWorkload ? workloadHtml(s.lastWorkload.report, s.lastWorkload.at) : ''}
 <p><a href="/.ratls/status?format=json">JSON</a></p>`,
   );
+}
+
+/** The replayed workload as a table (what answers: models, versions, boot events). */
+function workloadHtml(w: WorkloadReport, at: string): string {
+  const rows = workloadRows(w)
+    .map(([k, v]) => `<tr><td>${esc(k)}</td><td class="h">${esc(v)}</td></tr>`)
+    .join('');
+  return `<h2 id="ratls-workload">What answers (replayed ${esc(at)})</h2><table>${rows}</table>`;
 }

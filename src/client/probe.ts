@@ -65,7 +65,7 @@ export async function probe(
   const attestor = opts.attestor ?? new Attestor(policy, opts);
   const socket = await openTls(target, opts.timeoutMs ?? 15_000);
   try {
-    return await attestor.attest(socket, target.servername ?? target.host, target.port);
+    return await attestor.attest(socket, target.servername ?? target.host, target.port, opts.workload ? { workload: opts.workload } : {});
   } catch (err) {
     if (err instanceof AttestationError) {
       return { peer: err.peer, result: err.result, nonceVerified: false, at: new Date(), ...certOf(socket) };

@@ -8,6 +8,7 @@ import { checkMark } from '../core/checks.ts';
 import { allAdvisoryIds, type AppraisalPolicy, type VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean, comparePolicy, PLATFORM_FIELDS, type PolicyComparison } from '../verify/report.ts';
+import { workloadLines } from './workload-view.ts';
 
 const PLATFORM_LABELS = PLATFORM_FIELDS.map(([, label]) => label);
 
@@ -46,8 +47,12 @@ export function verdictText(result: VerificationResult, cmp: PolicyComparison): 
   if (!result.ok) return 'REJECTED';
   const platform = result.nonIntelRoot ? 'platform verified under a SIMULATED / non-Intel root' : 'genuine Intel TDX platform';
   const tcb = result.tcbStatus ? ` (TCB ${result.tcbStatus})` : '';
-  if (!cmp.softwarePinned) return `PASS: ${platform}${tcb}, but no software is pinned: any TD on it passes`;
-  return `PASS: ${platform}${tcb}, and the TD matches the pinned ${cmp.pinned.join(', ')}`;
+  // the workload pins passed when the result carries their check (src/eventlog/appraise.ts)
+  const workload = result.checks.some((c) => c.name === 'workload policy' && c.ok)
+    ? ', and the workload the policy pins (models, versions, configuration)'
+    : '';
+  if (!cmp.softwarePinned) return `PASS: ${platform}${tcb}, but no software is pinned: any TD on it passes${workload}`;
+  return `PASS: ${platform}${tcb}, and the TD matches the pinned ${cmp.pinned.join(', ')}${workload}`;
 }
 
 /** Renders the report; ends with a newline. */
@@ -144,6 +149,7 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
       }
     }
   }
+  if (r.workload) lines.push(...workloadLines(r.workload));
   lines.push('  Checks:');
   for (const ch of result.checks) {
     const mark = checkMark(ch);

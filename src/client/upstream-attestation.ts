@@ -4,6 +4,7 @@
  * request triggers a new attestation first, at most once per retry interval, so a server that
  * was fixed is used again without a restart and a broken one is not hammered.
  */
+import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { failedResult } from '../core/checks.ts';
 import type { AppraisalPolicy } from '../core/types.ts';
 import { toVerifyError } from '../core/errors.ts';
@@ -67,6 +68,8 @@ export class UpstreamAttestation {
       this.log(`upstream certificate changed (now ${e.certSha256}); it passed attestation`);
     }
     s.lastVerified = e;
+    const w = (e.result as RatlsVerificationResult).workload;
+    if (w) s.lastWorkload = { at: e.at.toISOString(), report: w };
     s.state = 'verified';
   }
 

@@ -86,6 +86,15 @@ export const ERROR_CODES = [
   'TOKEN_KEYS_INSECURE',
   // collateral older than the policy's minTcbEvaluationDataNumber
   'TCB_EVALUATION_TOO_OLD',
+  // event logs (CCEL boot log, runtime log, dstack event log) and the measured workload
+  'EVENTLOG_MALFORMED',
+  'EVENTLOG_MISSING',
+  'EVENTLOG_DIGEST_MISMATCH',
+  'EVENTLOG_REPLAY_MISMATCH',
+  'WORKLOAD_MISMATCH',
+  'WORKLOAD_MODEL_NOT_ALLOWED',
+  'WORKLOAD_MODEL_MISSING',
+  'RTMR_EXTEND_FAILED',
   // evidence posted in the wrong field of an attestation request (e.g. CCC evidence as "quote")
   'EVIDENCE_FORMAT_MISMATCH',
   // the bearer token of an opt-in listener (the Ollama listener): none configured, or weak or exposed

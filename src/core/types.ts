@@ -81,6 +81,48 @@ export interface AppraisalPolicy {
   ppid?: string[];
   fmspc?: string[];
   pceId?: string[];
+  /**
+   * What must answer: models, versions, configuration and boot events, read from the replayed
+   * event logs (docs/eventlog.md). Applied by the clients after the certificate check.
+   */
+  workload?: WorkloadPolicy;
+}
+
+/** A model named by a workload policy: Ollama's name and, optionally, its manifest digest. */
+export interface ModelPin {
+  /** Ollama's model name as /api/tags lists it, e.g. "llama3.2:latest". */
+  name: string;
+  /** Lower-case hex SHA-256 of the model's manifest (Ollama's `digest`); absent: any digest. */
+  digest?: string;
+}
+
+/**
+ * Workload pins, checked against the replayed runtime and boot event logs. Every list is a set of
+ * accepted values; an absent key is not checked. Lower-case hex everywhere.
+ */
+export interface WorkloadPolicy {
+  /** Every model the server holds now must match one of these. */
+  allowedModels?: ModelPin[];
+  /** Each of these must be held now, recorded in the part of the log the evidence covers. */
+  requiredModels?: ModelPin[];
+  openWebuiVersions?: string[];
+  ollamaVersions?: string[];
+  proxyVersions?: string[];
+  /** SHA-384 of the proxy's canonical effective configuration (docs/eventlog.md). */
+  proxyConfigDigests?: string[];
+  /** Image digests ("sha256:<hex>") the server's admin pinned, by role ("open-webui", "ollama", ...). */
+  imageDigests?: Record<string, string[]>;
+  /** Kernel command line as text (GRUB logs the text; direct boot logs its digest, checked in both firmware forms). */
+  kernelCmdlines?: string[];
+  /** SHA-384 of the kernel command line event (the LoadOptions digest of a direct boot). */
+  kernelCmdlineDigests?: string[];
+  /**
+   * dstack runtime events by name ("compose-hash", "app-id", "os-image-hash", ...): the replayed
+   * value of each named event (hex for hashes and ids, else text) must be one of the list.
+   */
+  dstackEvents?: Record<string, string[]>;
+  /** Refuse a server that serves no event log; implied by any other key. */
+  requireEventLog?: boolean;
 }
 
 /** Inputs to {@link verifyQuote}. */

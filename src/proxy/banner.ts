@@ -20,6 +20,8 @@ export interface BannerInput {
   /** Path of the simulated root certificate, when simulated. */
   simRootPath?: string;
   demo?: BannerDemo;
+  /** What is measured (docs/eventlog.md): the runtime log's binding and the models recorded. */
+  workload?: { binding: 'rtmr3' | 'claims' | 'off'; models: string[]; bootLog: boolean };
   /** URL of the opt-in Ollama listener, when it runs. */
   ollamaListenerUrl?: string;
 }
@@ -67,7 +69,17 @@ export function renderBanner(b: BannerInput): string {
       `  Ollama             ${b.config.upstreams.ollama}${b.demo ? ' (demo backend)' : ''}: ${b.ollamaListenerUrl ? 'not published on this listener' : 'not published'}; open-webui serves it under /ollama/ behind its login`,
     );
   }
-  L.push(`  control            ${b.url}.well-known/ratls/{session?nonce=HEX,evidence?nonce=HEX,certificate,collateral}  /healthz /readyz /metrics`);
+  if (b.workload) {
+    const how =
+      b.workload.binding === 'rtmr3'
+        ? 'runtime log extended into RTMR3'
+        : b.workload.binding === 'claims'
+          ? 'runtime log bound by the runtime-log claim (the kernel cannot extend RTMR3)'
+          : 'runtime log off';
+    const models = b.workload.binding === 'off' ? '' : `; models: ${b.workload.models.length ? b.workload.models.join(', ') : 'none'}`;
+    L.push(`  measured           ${how}${models}; boot log ${b.workload.bootLog ? 'served' : 'not served'}`);
+  }
+  L.push(`  control            ${b.url}.well-known/ratls/{session?nonce=HEX,evidence?nonce=HEX,certificate,collateral,eventlog}  /healthz /readyz /metrics`);
   const c = b.demo?.credentials;
   if (c) {
     const where = (f: string | undefined) => (f ? `   (also in ${f})` : '');

@@ -4,6 +4,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, parseSize, formatSize } from './units.ts';
+import { MEASUREMENT_KEYS, defaultMeasurementConfig, validateMeasurementConfig, type MeasurementConfig } from './measurement-config.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs.ts';
 import { RatlsError } from '../core/errors.ts';
 import { readTrustedFile } from '../core/trusted-path.ts';
@@ -141,6 +142,8 @@ export interface ServeConfig {
   };
   shutdown: { drainTimeoutMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Runtime measurement of what the proxy fronts: the runtime event log (docs/eventlog.md). */
+  measurement: MeasurementConfig;
   /** Start the built-in demo upstream and route to it (npm start). */
   demo: boolean;
   /**
@@ -216,6 +219,7 @@ export function defaultServeConfig(): ServeConfig {
     },
     shutdown: { drainTimeoutMs: 30_000 },
     log: { level: 'info' },
+    measurement: defaultMeasurementConfig(),
     demo: false,
     engine: 'undici',
     warnings: [],
@@ -333,11 +337,15 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
     );
   if (env.RATLS_COLLATERAL_OFFLINE) set(['collateral', 'offline'], env.RATLS_COLLATERAL_OFFLINE);
   if (env.RATLS_COLLATERAL_REQUIRED) set(['collateral', 'required'], env.RATLS_COLLATERAL_REQUIRED);
+  if (env.RATLS_MEASUREMENT) set(['measurement', 'mode'], env.RATLS_MEASUREMENT);
+  if (env.RATLS_MEASUREMENT_POLL) set(['measurement', 'pollInterval'], env.RATLS_MEASUREMENT_POLL);
+  if (env.RATLS_MEASUREMENT_LOG) set(['measurement', 'logFile'], env.RATLS_MEASUREMENT_LOG);
   return raw;
 }
 
 const KNOWN: Record<string, readonly string[]> = {
-  '': ['listen', 'tls', 'upstreams', 'ollamaListener', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'demo', 'engine'],
+  '': ['listen', 'tls', 'upstreams', 'ollamaListener', 'evidence', 'collateral', 'routes', 'limits', 'shutdown', 'log', 'measurement', 'demo', 'engine'],
+  measurement: MEASUREMENT_KEYS,
   upstreams: ['openWebui', 'ollama'],
   ollamaListener: ['listen', 'tokenFile', 'tokenEnv', 'blockAdmin'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
@@ -513,6 +521,7 @@ export function validateConfig(raw: RawConfig): ServeConfig {
   const log = section(raw, 'log');
   const col = section(raw, 'collateral');
   const ups = section(raw, 'upstreams');
+  const meas = section(raw, 'measurement');
   const ol = section(raw, 'ollamaListener');
   const upstreams = {
     openWebui: ups.openWebui === undefined ? d.upstreams.openWebui : origin(ups.openWebui, 'upstreams.openWebui', DEFAULT_OPEN_WEBUI_URL),
@@ -593,6 +602,9 @@ export function validateConfig(raw: RawConfig): ServeConfig {
     },
     shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
     log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
+    measurement: validateMeasurementConfig(meas, (message) => {
+      throw new ConfigError(message);
+    }),
     demo: bool(raw.demo, 'demo', d.demo),
     engine: 'undici',
     warnings: engineWarnings(raw.engine),

@@ -11,6 +11,7 @@ import { fromHex, toBase64, toHex } from '../core/bytes.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingIdentity } from './identity-source.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import type { Measurement } from './measurement.ts';
 import { MAX_NONCE_ROUTE_BYTES, type EvidenceAnswer, type EvidenceService } from './evidence-service.ts';
 
 /** Path prefix of the control routes. */
@@ -46,6 +47,8 @@ export interface ControlContext<I extends ServingIdentity> {
   collateral(): Promise<Collateral | undefined>;
   ready(): boolean;
   metrics: ProxyMetrics;
+  /** The boot and runtime event logs (/.well-known/ratls/eventlog), when the server measures. */
+  eventLog?: Pick<Measurement, 'document' | 'raw'>;
 }
 
 function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
@@ -181,6 +184,24 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     return c.body(evidence.slice().buffer as ArrayBuffer, 200, { ...headers, 'content-type': 'application/cbor' });
   });
 
+  // The event logs: JSON with both logs in base64 and the server's own decoding (default), or one
+  // raw TCG log with ?format=boot or ?format=runtime (docs/eventlog.md).
+  app.get(`${CONTROL_PREFIX}eventlog`, async (c) => {
+    const headers = { 'cache-control': 'no-store' };
+    if (!ctx.eventLog) {
+      return c.json(errorBody('EVENTLOG_MISSING', 'This server does not measure its workload or serve event logs (measurement is off).'), 404, headers);
+    }
+    const format = c.req.query('format') ?? 'json';
+    if (format === 'boot' || format === 'runtime') {
+      const raw = ctx.eventLog.raw(format);
+      if (!raw) return c.json(errorBody('EVENTLOG_MISSING', `This server has no ${format} event log to serve.`), 404, headers);
+      return c.body(raw.slice().buffer as ArrayBuffer, 200, { ...headers, 'content-type': 'application/octet-stream' });
+    }
+    if (format !== 'json') return c.json(errorBody('REQUEST_MALFORMED', 'format must be json (default), boot or runtime.'), 400, headers);
+    // verifiers read only the raw logs: ?decoded=false spares them the server's decoding
+    return c.json(await ctx.eventLog.document({ decoded: c.req.query('decoded') !== 'false' }), 200, headers);
+  });
+
   app.get(`${CONTROL_PREFIX}collateral`, async (c) => {
     let col: Collateral | undefined;
     try {
@@ -209,7 +230,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     c.json(
       errorBody(
         'INTERNAL',
-        'Unknown control route. Known: /.well-known/ratls/session?nonce=HEX, /.well-known/ratls/evidence[?nonce=HEX], /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
+        'Unknown control route. Known: /.well-known/ratls/session?nonce=HEX, /.well-known/ratls/evidence[?nonce=HEX], /.well-known/ratls/certificate, /.well-known/ratls/collateral, /.well-known/ratls/eventlog.',
       ),
       404,
     ),

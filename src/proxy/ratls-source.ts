@@ -59,6 +59,11 @@ export interface RatlsIdentitySourceOptions {
    * provider, else the pinned Intel SGX Root CA, as a default client would use).
    */
   selfCheckRoots?: string[];
+  /**
+   * The "runtime-log" claim to bind into each certificate and nonce evidence (measurement in claims
+   * binding, src/proxy/measurement.ts); read at every issuance.
+   */
+  runtimeLogClaim?: () => Uint8Array | undefined;
 }
 
 /** Builds the production identity source for `config` (or for an already chosen provider). */
@@ -164,6 +169,7 @@ export async function createRatlsIdentitySource(
     },
     async issue(now) {
       const collateral = await collateralForIssue(now);
+      const runtimeLog = config.tls.profile === 'ccc' ? options.runtimeLogClaim?.() : undefined;
       const missing = collateral === undefined && config.tls.stapleCollateral;
       const identity = await createRatlsIdentity({
         provider: p,
@@ -174,11 +180,12 @@ export async function createRatlsIdentitySource(
         profile: config.tls.profile,
         stapleCollateral: collateral !== undefined,
         ...(collateral ? { collateral } : {}),
+        ...(runtimeLog ? { runtimeLog } : {}),
       });
       if (collateral) await selfCheck(identity, now);
       return identity;
     },
-    evidence: (identity, nonce) => createNonceEvidence(identity, p, nonce),
+    evidence: (identity, nonce) => createNonceEvidence(identity, p, nonce, 'SHA-256', options.runtimeLogClaim?.()),
     quote: (reportData) => p.getQuote(reportData),
     async collateral(now: Date): Promise<Collateral | undefined> {
       if (p.collateral) return p.collateral(now);

@@ -25,6 +25,9 @@ import { listenRatls, type RatlsListener } from './listener.ts';
 import { createMetrics, type ProxyMetrics } from './metrics.ts';
 import { UpstreamProxy } from './upstream.ts';
 import type { RatlsIdentity } from '../ratls/identity.ts';
+import type { RatlsIdentitySource } from './ratls-source.ts';
+import { startMeasurement, type Measurement } from './measurement.ts';
+import { CLAIM_RUNTIME_LOG } from '../ratls/claims.ts';
 
 export { rotationDelay } from './rotation-schedule.ts';
 
@@ -57,6 +60,11 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * benchmark that measured the difference; see docs/serve.md).
    */
   hotPath?: 'raw' | 'hono';
+  /**
+   * The measured workload (src/proxy/measurement.ts). Default: started from config.measurement with
+   * the default identity source's evidence provider; none with a custom identity source. false: none.
+   */
+  measurement?: Measurement | false;
   /** Extra claims for every session evidence batch quote (e.g. the runtime event log's "runtime-log"). */
   sessionClaims?: SessionClaimsHook;
 }
@@ -79,6 +87,8 @@ export interface RunningRatlsServer<I extends ServingIdentity = RatlsIdentity> {
   metrics: ProxyMetrics;
   /** The underlying Node server (for advanced tests). */
   server: https.Server;
+  /** The measured workload and event logs, when measured. */
+  measurement: Measurement | undefined;
   /** The opt-in Ollama listener, when `config.ollamaListener` is set. */
   ollama?: { url: string; port: number; host: string; server: https.Server };
 }
@@ -98,7 +108,15 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   const ownLogger: ProxyLogger | undefined = deps.logger ? undefined : createProxyLogger({ level: config.log.level });
   const log = deps.logger ?? ownLogger!.logger;
   for (const warning of config.warnings) log.warn(warning);
-  const source: IdentitySource<I> = deps.identitySource ?? ((await defaultIdentitySource(config)) as unknown as IdentitySource<I>);
+  let measurement: Measurement | undefined = deps.measurement || undefined;
+  let source: IdentitySource<I>;
+  if (deps.identitySource) source = deps.identitySource;
+  else {
+    const rs = await defaultIdentitySource(config, () => measurement?.runtimeLogClaim());
+    source = rs as unknown as IdentitySource<I>;
+    // Measured before the first certificate, so its evidence already covers the workload.
+    if (deps.measurement === undefined) measurement = await startMeasurement(config, rs.provider, log);
+  }
   const metrics = createMetrics();
   source.attach?.({ registry: metrics.registry, logger: log });
 
@@ -115,6 +133,8 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     onRotationFailed: report.failed,
   });
   let draining = false;
+  const first = identities.current();
+  if (measurement && 'quote' in first && first.quote instanceof Uint8Array) await measurement.checkBootLog(first.quote);
 
   const upstream = new UpstreamProxy(config, metrics, log);
   const controlContext: ControlContext<I> = {
@@ -126,12 +146,13 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
       maxQueued: config.evidence.maxQueued,
       maxBatch: config.evidence.maxBatch,
       maxPerPeer: config.evidence.maxPerPeer,
-      ...(deps.sessionClaims ? { sessionClaims: deps.sessionClaims } : {}),
+      ...(deps.sessionClaims ? { sessionClaims: deps.sessionClaims } : measurement ? { sessionClaims: runtimeLogSessionClaim(measurement) } : {}),
       metrics,
     }),
     collateral: () => collateral.get(),
     ready: () => !draining,
     metrics,
+    ...(measurement ? { eventLog: measurement } : {}),
   };
   const app = createControlApp<I>(controlContext);
   const hotPath = deps.hotPath ?? 'raw';
@@ -172,11 +193,28 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   report.serving(identities.current());
   if (deps.autoRotate !== false) identities.autoRotate();
 
+  // A changed workload (a model pulled or deleted, an upgrade) gets new certificate evidence at once,
+  // so new connections see it covered; changes recorded together share one rotation.
+  let workloadRotation: NodeJS.Timeout | undefined;
+  measurement?.onChange((change) => {
+    if (draining) return;
+    clearTimeout(workloadRotation);
+    workloadRotation = setTimeout(() => {
+      identities.rotate().then(
+        () => log.info({ events: change.length }, 'new certificate evidence after a workload change'),
+        (err: unknown) => report.failed(err, 0),
+      );
+    }, 200);
+    workloadRotation.unref();
+  });
+
   let closing: Promise<void> | undefined;
   const close = (opts?: { drainTimeoutMs?: number }): Promise<void> => {
     closing ??= (async () => {
       draining = true;
       identities.stop();
+      clearTimeout(workloadRotation);
+      measurement?.stop();
       const closed = [listener.stopAccepting(), ...(ollama ? [ollama.listener.stopAccepting()] : [])];
       const deadline = opts?.drainTimeoutMs ?? config.shutdown.drainTimeoutMs;
       const engines = [upstream, ...(ollama ? [ollama.upstream] : [])];
@@ -208,6 +246,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
     close,
     metrics,
     server: listener.server,
+    measurement,
     ...(ollama ? { ollama: { url: ollama.listener.url, port: ollama.listener.port, host: ollama.listener.host, server: ollama.listener.server } } : {}),
   };
 }
@@ -240,7 +279,15 @@ function rotationReports(metrics: ProxyMetrics, log: Logger) {
   };
 }
 
-async function defaultIdentitySource(config: ServeConfig): Promise<IdentitySource<RatlsIdentity>> {
+async function defaultIdentitySource(config: ServeConfig, runtimeLogClaim: () => Uint8Array | undefined): Promise<RatlsIdentitySource> {
   const mod = await import('./ratls-source.ts');
-  return mod.createRatlsIdentitySource(config);
+  return mod.createRatlsIdentitySource(config, undefined, { runtimeLogClaim });
+}
+
+/** Session batches carry the runtime log's claim too (claims binding), so session evidence covers the workload at once. */
+function runtimeLogSessionClaim(m: Measurement): SessionClaimsHook {
+  return () => {
+    const c = m.runtimeLogClaim();
+    return c ? [[CLAIM_RUNTIME_LOG, c] as const] : [];
+  };
 }

@@ -25,8 +25,8 @@ export const CLAIM_NONCE = 'nonce';
 /** Merkle root over the session leaves a batch quote covers (32 bytes; docs/ratls.md). */
 export const CLAIM_SESSION_ROOT = 'session-root';
 /**
- * Reserved for the runtime event log (48-byte bstr: the replayed value of the runtime log when the
- * kernel cannot extend RTMR3). Defined and checked by the event-log code, not here.
+ * ratls-proxy's claim binding its runtime event log where the kernel cannot extend RTMR3: the log's
+ * replay value, 48 bytes (docs/eventlog.md).
  */
 export const CLAIM_RUNTIME_LOG = 'runtime-log';
 
@@ -38,6 +38,8 @@ export interface RatlsClaims {
   pubkeyHashAlg: PubkeyHashAlg;
   pubkeyHash: Uint8Array;
   nonce?: Uint8Array;
+  /** The "runtime-log" claim (48 bytes), when the server binds its runtime log through claims. */
+  runtimeLog?: Uint8Array;
   /** Names of any other claims present; reported, not used. */
   otherClaims: string[];
   /** Every claim as decoded, in buffer order, for layers that read claims of their own. */
@@ -64,12 +66,18 @@ export async function encodeClaims(opts: {
   spkiDer: Uint8Array;
   hashAlg?: PubkeyHashAlg;
   nonce?: Uint8Array;
+  /** The "runtime-log" claim (48 bytes), put right after pubkey-hash and nonce. */
+  runtimeLog?: Uint8Array;
   /** Further claims, after pubkey-hash and nonce, in this order; may not repeat a name. */
   extra?: Iterable<readonly [string, Uint8Array]>;
 }): Promise<Uint8Array> {
   const m = new Map<string, Uint8Array>();
   m.set(CLAIM_PUBKEY_HASH, await encodePubkeyHashValue(opts.spkiDer, opts.hashAlg ?? 'SHA-256'));
   if (opts.nonce !== undefined) m.set(CLAIM_NONCE, opts.nonce);
+  if (opts.runtimeLog !== undefined) {
+    if (opts.runtimeLog.length !== 48) throw new RatlsError('INTERNAL', 'The runtime-log claim is a 48-byte replay value.');
+    m.set(CLAIM_RUNTIME_LOG, opts.runtimeLog);
+  }
   for (const [k, v] of opts.extra ?? []) {
     if (m.has(k)) throw new RatlsError('INTERNAL', `The claim "${k}" is set twice; each claim name may appear once.`);
     m.set(k, v);
@@ -120,6 +128,7 @@ export function decodeClaims(claimsBuffer: Uint8Array): RatlsClaims {
   if (!(v instanceof Map)) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer must be a CBOR map.');
   let pk: { alg: PubkeyHashAlg; digest: Uint8Array } | undefined;
   let nonce: Uint8Array | undefined;
+  let runtimeLog: Uint8Array | undefined;
   const other: string[] = [];
   const entries = new Map<string, Uint8Array>();
   for (const [k, val] of v as Map<unknown, unknown>) {
@@ -128,10 +137,16 @@ export function decodeClaims(claimsBuffer: Uint8Array): RatlsClaims {
     entries.set(k, val);
     if (k === CLAIM_PUBKEY_HASH) pk = decodePubkeyHashValue(val);
     else if (k === CLAIM_NONCE) nonce = val;
-    else other.push(k.slice(0, 64));
+    else if (k === CLAIM_RUNTIME_LOG) {
+      if (val.length !== 48)
+        throw new RatlsError('EVIDENCE_MALFORMED', `The "${CLAIM_RUNTIME_LOG}" claim must be 48 bytes (a SHA-384 replay value), got ${val.length}.`);
+      runtimeLog = val;
+      // still a claim the CCC spec does not define: listed with the others
+      other.push(k);
+    } else other.push(k.slice(0, 64));
   }
   if (!pk) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer has no "pubkey-hash" claim.');
-  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), otherClaims: other, entries };
+  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), ...(runtimeLog ? { runtimeLog } : {}), otherClaims: other, entries };
 }
 
 /** True when `claims` bind `spkiDer` (constant-time digest comparison). */

@@ -17,10 +17,12 @@ export async function createNonceEvidence(
   provider: EvidenceProvider,
   nonce: Uint8Array,
   hashAlg: PubkeyHashAlg = 'SHA-256',
+  /** The current "runtime-log" claim, when the server binds its runtime log through claims. */
+  runtimeLog?: Uint8Array,
 ): Promise<Uint8Array> {
   if (nonce.length === 0) throw new RatlsError('NONCE_MISSING', 'A nonce of at least one byte is required to request fresh evidence.');
   if (nonce.length > MAX_NONCE_BYTES) throw new RatlsError('NONCE_INVALID', `The nonce is ${nonce.length} bytes; at most ${MAX_NONCE_BYTES} are accepted.`);
-  const claims = await encodeClaims({ spkiDer: identity.spkiDer, hashAlg, nonce });
+  const claims = await encodeClaims({ spkiDer: identity.spkiDer, hashAlg, nonce, ...(runtimeLog ? { runtimeLog } : {}) });
   const quote = await provider.getQuote(await reportDataForClaims(claims));
   return encodeEvidence(quote, claims);
 }

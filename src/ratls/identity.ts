@@ -33,6 +33,8 @@ export interface CreateRatlsIdentityOptions {
   profile?: 'ccc' | 'dstack';
   /** Hash of the pubkey-hash claim (default SHA-256). */
   pubkeyHashAlg?: PubkeyHashAlg;
+  /** The "runtime-log" claim to bind (ccc profile): the runtime log's replay value, 48 bytes. */
+  runtimeLog?: Uint8Array;
 }
 
 /** A key pair with its RA-TLS certificate. */
@@ -115,7 +117,7 @@ export async function createRatlsIdentity(opts: CreateRatlsIdentityOptions): Pro
   let claimsBuffer: Uint8Array;
   const exts: x509.Extension[] = [];
   if (profile === 'ccc') {
-    claimsBuffer = await encodeClaims({ spkiDer, hashAlg: opts.pubkeyHashAlg ?? 'SHA-256' });
+    claimsBuffer = await encodeClaims({ spkiDer, hashAlg: opts.pubkeyHashAlg ?? 'SHA-256', ...(opts.runtimeLog ? { runtimeLog: opts.runtimeLog } : {}) });
     quote = await opts.provider.getQuote(await reportDataForClaims(claimsBuffer));
     exts.push(new x509.Extension(OID_RATLS_EVIDENCE, false, encodeEvidence(quote, claimsBuffer).slice().buffer));
   } else if (profile === 'dstack') {

@@ -21,6 +21,10 @@ import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } fr
 import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 import { dstackReportData } from './identity.ts';
 import { readRatlsCertificate, type RatlsCertificateView } from './certificate.ts';
+import type { WorkloadReport } from '../eventlog/workload-report.ts';
+import type { DstackEvent } from '../eventlog/dstack.ts';
+import { extractDstackEvidence, OID_DSTACK_ATTESTATION } from './dstack-evidence.ts';
+import { withWorkload } from './workload-check.ts';
 
 /** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
 export interface VerifyRatlsOptions {
@@ -46,6 +50,8 @@ export interface RatlsInfo {
   pubkeyHashAlg: string;
   /** Nonce from the claims, lower-case hex, or null. */
   nonce: string | null;
+  /** The "runtime-log" claim (hex), when the server binds its runtime event log through claims. */
+  runtimeLog?: string;
 }
 
 /** Certificate facts reported with the result. */
@@ -60,6 +66,8 @@ export interface RatlsCertificateInfo {
 export type RatlsVerificationResult = VerificationResult & {
   ratls: RatlsInfo | null;
   certificate: RatlsCertificateInfo | null;
+  /** What answers: the replayed event logs (models, versions, boot events), when they were checked. */
+  workload?: WorkloadReport;
 };
 
 /**
@@ -77,6 +85,7 @@ const UNDERSTOOD_CRITICAL = new Set([
   OID_RATLS_EVIDENCE,
   OID_RATLS_ENDORSEMENTS,
   OID_DSTACK_QUOTE,
+  OID_DSTACK_ATTESTATION,
 ]);
 
 /** A result that stopped before DCAP verification: what was recorded, never ok. */
@@ -90,6 +99,9 @@ export interface Evidence {
   quote: Uint8Array;
   claims: RatlsClaims | null;
   claimsBuffer: Uint8Array | null;
+  /** dstack: which extension held the quote, and the event log it came with. */
+  dstackSource?: string;
+  dstackEvents?: DstackEvent[];
 }
 
 /** Verifies an RA-TLS certificate (DER). Never throws. */
@@ -115,7 +127,7 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     await checkIssuer(rec, cert);
 
     // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
-    const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensionsOf(oid).length > 1);
+    const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE, OID_DSTACK_ATTESTATION].find((oid) => cert.extensionsOf(oid).length > 1);
     if (dup) {
       rec.fail('evidence extension', {
         code: 'CERT_MALFORMED',
@@ -135,8 +147,8 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
     }
     let evidence: Evidence;
     try {
-      evidence = extractEvidence(cert);
-      rec.pass('evidence extension', evidence.profile === 'ccc' ? OID_RATLS_EVIDENCE : OID_DSTACK_QUOTE);
+      evidence = await extractEvidence(cert);
+      rec.pass('evidence extension', evidence.profile === 'ccc' ? OID_RATLS_EVIDENCE : (evidence.dstackSource ?? OID_DSTACK_QUOTE));
     } catch (err) {
       rec.failWith('evidence extension', err, 'EVIDENCE_MALFORMED');
       return stopped(rec, info);
@@ -159,6 +171,11 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
       }
     }
     const result = await verifyEvidenceParts(rec, evidence, spkiDer, opts, stapled, stapleUnusable);
+    // dstack certificates carry their event log: only its RTMR3 runtime events survive dstack's stripping
+    if (evidence.dstackEvents) {
+      const w = opts.policy?.workload;
+      return { ...(await withWorkload(result, { dstack: { events: evidence.dstackEvents, registers: [3] }, ...(w ? { policy: w } : {}) })), certificate: info };
+    }
     return { ...result, certificate: info };
   } catch (err) {
     rec.failWith('internal', err);
@@ -249,40 +266,27 @@ function checkValidity(rec: CheckRecorder, cert: RatlsCertificateView, opts: Ver
   }
 }
 
-function extractEvidence(cert: RatlsCertificateView): Evidence {
+async function extractEvidence(cert: RatlsCertificateView): Promise<Evidence> {
   const ext = cert.extensionsOf(OID_RATLS_EVIDENCE)[0];
   if (ext) {
     const { quote, claimsBuffer } = decodeEvidence(ext.value);
     return { profile: 'ccc', quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
   }
-  const dstack = cert.extensionsOf(OID_DSTACK_QUOTE)[0];
+  const dstack = await extractDstackEvidence(cert);
   if (dstack) {
-    // dstack wraps the raw quote in a DER OCTET STRING inside extnValue; accept both forms.
-    let raw: Uint8Array = dstack.value;
-    if (raw[0] === 0x04 && raw.length > 4) {
-      const unwrapped = unwrapOctetString(raw);
-      if (unwrapped) raw = unwrapped;
-    }
-    return { profile: 'dstack', quote: raw, claims: null, claimsBuffer: null };
+    return {
+      profile: 'dstack',
+      quote: dstack.quote,
+      claims: null,
+      claimsBuffer: null,
+      dstackSource: dstack.source,
+      ...(dstack.events ? { dstackEvents: dstack.events } : {}),
+    };
   }
   throw new RatlsError(
     'EVIDENCE_MISSING',
     `The certificate has no RA-TLS evidence extension (${OID_RATLS_EVIDENCE}); the server is not an RA-TLS endpoint or attestation is switched off.`,
   );
-}
-
-/** Unwraps a DER OCTET STRING when `b` is exactly one; undefined otherwise. */
-function unwrapOctetString(b: Uint8Array): Uint8Array | undefined {
-  let len = b[1]!;
-  let off = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3 || b.length < 2 + n) return undefined;
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | b[2 + i]!;
-    off = 2 + n;
-  }
-  return off + len === b.length ? b.subarray(off) : undefined;
 }
 
 /**
@@ -302,6 +306,7 @@ export async function verifyEvidenceParts(
     profile: ev.profile,
     pubkeyHashAlg: ev.claims ? ev.claims.pubkeyHashAlg : 'SHA-512',
     nonce: ev.claims?.nonce ? toHex(ev.claims.nonce) : null,
+    ...(ev.claims?.runtimeLog ? { runtimeLog: toHex(ev.claims.runtimeLog) } : {}),
   };
   let parsed;
   try {

@@ -10,6 +10,7 @@ import { RatlsError } from '../core/errors.ts';
 import { INTEL_SGX_ROOT_CA_PEM, isIntelRoot } from './roots.ts';
 import { splitPemCertificates } from '../quote/parse.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../core/types.ts';
+import { parseWorkloadPolicy, workloadPolicyToDoc } from './workload-policy-file.ts';
 
 export { INTEL_SGX_ROOT_CA_PEM };
 
@@ -89,7 +90,7 @@ export function defaultClientPolicy(): ClientPolicy {
   };
 }
 
-const TOP_KEYS = ['version', 'trustedRoots', 'tcb', 'allowDebug', 'measurements', 'platform', 'freshness', 'collateral'] as const;
+const TOP_KEYS = ['version', 'trustedRoots', 'tcb', 'allowDebug', 'measurements', 'platform', 'freshness', 'collateral', 'workload'] as const;
 const TCB_KEYS = ['allowedStatuses', 'allowedAdvisoryIds', 'minEvaluationDataNumber'] as const;
 const FRESHNESS_KEYS = ['binding', 'requireNonce', 'maxCertAgeSeconds', 'maxConnectionAge'] as const;
 const BINDINGS: readonly FreshnessBinding[] = ['session', 'certificate'];
@@ -302,6 +303,8 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
     }
   }
 
+  if (doc.workload !== undefined && doc.workload !== null) policy.appraisal.workload = parseWorkloadPolicy(doc.workload);
+
   if (doc.collateral !== undefined) {
     if (!isRecord(doc.collateral)) invalid('collateral', 'must be a mapping.');
     const c = doc.collateral;
@@ -354,6 +357,10 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
       maxConnectionAge: policy.freshness.maxConnectionAgeSeconds,
     },
   };
+  if (a.workload) {
+    const w = workloadPolicyToDoc(a.workload);
+    if (Object.keys(w).length > 0) doc.workload = w;
+  }
   if (Object.keys(policy.collateral).length > 0) doc.collateral = { ...policy.collateral };
   const body = stringifyYaml(doc, { lineWidth: 0 });
   // YAML also breaks lines at CR, NEL and U+2028/9: split on all of them and drop other controls,

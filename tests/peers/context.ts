@@ -18,6 +18,10 @@ export interface PeersInfo {
   openWebuiVersion: string;
   ollamaUrl: string;
   ollamaVersion: string;
+  /** Ollama's OLLAMA_MODELS directory (manifests and blobs), for server-side checks. */
+  ollamaModelsDir: string;
+  /** The simulated root's file, for CLI runs (--root). */
+  rootFile: string;
   models: TinyModel[];
   /** The first user: open-webui made them admin. */
   admin: { name: string; email: string; password: string; token: string; role: string };

@@ -5,6 +5,7 @@
  * failed; the run's logs are copied to tests/artifacts/peers-logs/.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startStack, type RunningStack } from '../../scripts/peers/stack.ts';
@@ -41,6 +42,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       openWebuiVersion: stack.openWebui.version,
       ollamaUrl: stack.ollama.url,
       ollamaVersion: stack.ollama.version,
+      ollamaModelsDir: join(stack.dir, 'ollama', 'models'),
+      rootFile: stack.serve.rootPem,
       models: stack.models,
       admin: { ...admin, token: body.token, role: body.role ?? '' },
       nativeBins: { dcapQvl: paths.dcapQvlBin, goTdxGuest: paths.goTdxGuestBin },

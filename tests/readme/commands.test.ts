@@ -109,7 +109,8 @@ const PLANS: Record<string, Plan> = {
     kind: 'quickstart',
     expect: (r) => {
       expect(r.code).toBe(0);
-      expect(r.out).toMatch(/and the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, RTMR3/);
+      // RTMR3 holds the measured workload, so policy from pins the workload instead (docs/eventlog.md)
+      expect(r.out).toMatch(/and the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, MRSEAM.*, and the workload the policy pins/);
     },
   },
   'KEY=$(cat .ratls/demo/api-key)': { kind: 'quickstart', expect: (r) => expect(r.code).toBe(0) },
@@ -211,7 +212,8 @@ const PLANS: Record<string, Plan> = {
         policyCheck: { verdict: string };
       };
       expect(a.ok).toBe(true);
-      expect(a.policyCheck.verdict).toMatch(/the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, RTMR3/);
+      // RTMR3 holds the measured workload, so policy from pins the workload instead (docs/eventlog.md)
+      expect(a.policyCheck.verdict).toMatch(/the TD matches the pinned MRTD, RTMR0, RTMR1, RTMR2, MRSEAM/);
       const token = bash(
         SUBSTITUTIONS(
           'jq -r .token attest.json | ratls token verify --jwks http://127.0.0.1:8444/.well-known/jwks.json --expect-nonce "$(jq -r .nonce attest.json)" --allow-simulated',

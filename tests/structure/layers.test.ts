@@ -15,6 +15,9 @@ export const FLOORS: Record<string, number> = {
   core: 0,
   quote: 1,
   verify: 2,
+  // Event-log parsing, replay and the workload report: browser-safe like verify, and needed by the
+  // RA-TLS check (floor 4) and the clients; it uses only core, so it sits beside verify, not in it.
+  eventlog: 2,
   collateral: 3,
   ratls: 4,
   tee: 5,

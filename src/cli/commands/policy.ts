@@ -12,6 +12,8 @@ import { Attestor } from '../../client/attestor.ts';
 import { policyToYaml, type ClientPolicy } from '../../verify/policy-file.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { allAdvisoryIds, TCB_STATUSES, type VerificationResult } from '../../core/types.ts';
+import type { RatlsVerificationResult } from '../../ratls/verify-cert.ts';
+import { pinWorkload } from '../../eventlog/workload-policy.ts';
 
 interface FromFlags {
   url?: string;
@@ -32,6 +34,11 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult, opt
   const q = result.quote!;
   const platform = opts.pinPlatform && q.ppid && q.fmspc && q.pceId ? { ppid: [q.ppid], fmspc: [q.fmspc], pceId: [q.pceId] } : {};
   const { cacheDir: _cache, directories: _dirs, ...portableCollateral } = base.collateral;
+  const w = (result as RatlsVerificationResult).workload;
+  const workload = w ? pinWorkload(w) : undefined;
+  // RTMR3 changes with every model pulled when the runtime log extends it: the workload pins say
+  // what it may contain instead of one value of it.
+  const rtmr3Measured = w?.binding === 'rtmr3' && w.runtime?.coveredBy != null;
   return {
     trustedRoots: base.trustedRoots,
     appraisal: {
@@ -43,11 +50,12 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult, opt
       rtmr0: [q.rtmr0],
       rtmr1: [q.rtmr1],
       rtmr2: [q.rtmr2],
-      rtmr3: [q.rtmr3],
+      ...(rtmr3Measured ? {} : { rtmr3: [q.rtmr3] }),
       mrSeam: [q.mrSeam],
       xfam: [q.xfam],
       tdAttributes: [q.tdAttributes],
       ...platform,
+      ...(workload && Object.keys(workload).length > 0 ? { workload } : {}),
     },
     freshness: { ...base.freshness },
     collateral: portableCollateral,
@@ -93,7 +101,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       let source: string;
       if (flags.url) {
         try {
-          result = (await probe(flags.url, permissive)).result;
+          result = (await probe(flags.url, permissive, { workload: 'always' })).result;
         } catch (err) {
           if (err instanceof RatlsError) {
             io.err(`ratls policy from: ${err.code}: ${err.message}\n`);
@@ -123,6 +131,12 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
         'Review before publishing: these values are only as good as the software they measure.',
         `TCB status ${result.tcbStatus ?? 'unknown'}${allAdvisoryIds(result).length ? `, advisories ${allAdvisoryIds(result).join(', ')}` : ''}.`,
       ];
+      const w = (result as RatlsVerificationResult).workload;
+      if (w?.runtime) {
+        notes.push(
+          `Workload pinned from the runtime event log (${w.runtime.models.length} model(s)); RTMR3 ${w.binding === 'rtmr3' ? 'is left unpinned because the log extends it' : 'is pinned as presented'}. Edit workload.models to allow or require other models.`,
+        );
+      }
       if (result.nonIntelRoot) notes.push('WARNING: SIMULATED / non-Intel root. Do not publish for production.');
       if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
       if (result.tcbStatus && result.tcbStatus !== 'UpToDate')

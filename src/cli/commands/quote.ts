@@ -135,7 +135,7 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
   quote
     .command('verify')
     .description('Verify a TDX quote with Intel DCAP collateral; exit 0 ok, 1 rejected, 2 usage error')
-    .requiredOption('--quote <file>', 'raw quote file')
+    .addOption(FLAGS.quote().makeOptionMandatory())
     .addOption(FLAGS.collateral().makeOptionMandatory())
     .addOption(FLAGS.at())
     .addOption(FLAGS.policy())
@@ -147,7 +147,7 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
   quote
     .command('inspect')
     .description('Print the fields of a TDX quote without verifying it')
-    .requiredOption('--quote <file>', 'raw quote file')
+    .addOption(FLAGS.quote().makeOptionMandatory())
     .addOption(FLAGS.json())
     .action(async (f: InspectFlags) => runInspect(f, io));
 }

@@ -193,6 +193,15 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, en
       ...(srv.ollama ? { ollamaListenerUrl: srv.ollama.url } : {}),
       ...(identity.simulated ? { simRootPath: join(config.evidence.simDir, 'root.pem') } : {}),
       ...(bannerDemo ? { demo: bannerDemo } : {}),
+      ...(srv.measurement
+        ? {
+            workload: {
+              binding: srv.measurement.binding,
+              models: srv.measurement.measurer?.models().map((m) => m.name) ?? [],
+              bootLog: srv.measurement.raw('boot') !== undefined,
+            },
+          }
+        : {}),
     }),
   );
 

@@ -42,7 +42,7 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout must be a positive number of milliseconds.');
       let event;
       try {
-        event = await probe(url, policy, { timeoutMs });
+        event = await probe(url, policy, { timeoutMs, workload: 'always' });
       } catch (err) {
         if (err instanceof RatlsError) {
           if (flags.json) io.out(JSON.stringify({ ok: false, errors: [err.toJSON()] }, null, 2) + '\n');

@@ -14,6 +14,8 @@ import { generateP256, issueCert, rawPublicKey64, SIM_NAMES, signRaw } from './p
 import { encodeSgxExtensions, OID_SGX_EXTENSIONS } from './sgx-extension.ts';
 import { loadWorld, validateMeasurements, type LoadedWorld, type SimulatedMeasurements } from './world.ts';
 import { simulatedCollateral } from './collateral.ts';
+import { simulatedBootLog } from './boot-log.ts';
+import type { RtmrAccess } from '../rtmr.ts';
 
 /** Per-provider overrides of the world's measurements (hex strings). */
 export interface SimulatedProviderOptions {
@@ -40,12 +42,18 @@ export interface SimulatedProviderOptions {
 /** Fixed QE authentication data (Intel's QE uses 32 bytes 0x00..0x1f too). */
 const QE_AUTH_DATA = Uint8Array.from({ length: 32 }, (_, i) => i);
 
-/** The simulated provider; construct with {@link loadSimulatedProvider}. */
+/**
+ * The simulated provider; construct with {@link loadSimulatedProvider}. One instance is one booted
+ * TD: its RTMRs start at the world's measurements and runtime extends change them
+ * ({@link SimulatedProvider.rtmrAccess}), and every later quote carries the current values.
+ */
 export class SimulatedProvider implements EvidenceProvider {
   readonly name = 'simulated';
   readonly simulated = true;
   readonly measurements: SimulatedMeasurements;
   private readonly qeParts: Promise<Pick<QuoteParts, 'qeReport' | 'qeReportSignature' | 'attestationKey' | 'qeAuthData' | 'pckChainPem'>>;
+  /** RTMR0..3 now: the boot values, extended at run time. */
+  private readonly rtmrs: Uint8Array[];
   private readonly latencyMs: number;
   /** The previous quote; the next one starts after it (one at a time, like the hardware). */
   private last: Promise<unknown> = Promise.resolve();
@@ -56,6 +64,7 @@ export class SimulatedProvider implements EvidenceProvider {
     opts: { quoteLatencyMs?: number } = {},
   ) {
     this.measurements = measurements;
+    this.rtmrs = [measurements.rtmr0, measurements.rtmr1, measurements.rtmr2, measurements.rtmr3].map((h) => fromHex(h)!);
     this.latencyMs = opts.quoteLatencyMs ?? 0;
     this.qeParts = this.buildQeParts();
   }
@@ -63,6 +72,31 @@ export class SimulatedProvider implements EvidenceProvider {
   /** PPID of the platform this provider quotes as (16 bytes hex). */
   get ppid(): string {
     return this.world.config.ppid;
+  }
+
+  /** RTMR read and extend on this simulated TD, with the kernel's semantics (RTMR := SHA-384(RTMR || digest)). */
+  rtmrAccess(): RtmrAccess {
+    const check = (index: number) => {
+      if (!Number.isInteger(index) || index < 0 || index > 3)
+        throw new RatlsError('RTMR_EXTEND_FAILED', `RTMR index ${index} does not exist; TDX has RTMR0-3.`);
+    };
+    return {
+      kind: 'simulated',
+      read: async (index) => {
+        check(index);
+        return this.rtmrs[index]!.slice();
+      },
+      extend: async (index, digest) => {
+        check(index);
+        if (digest.length !== 48) throw new RatlsError('RTMR_EXTEND_FAILED', `An RTMR extend takes 48 bytes, got ${digest.length}.`);
+        this.rtmrs[index] = new Uint8Array(createHash('sha384').update(this.rtmrs[index]!).update(digest).digest());
+      },
+    };
+  }
+
+  /** The simulated boot event log (CCEL form); its replay is RTMR0-2 unless measurements were overridden. */
+  bootLog(): Uint8Array {
+    return simulatedBootLog(this.world.config.seed);
   }
 
   /** Directory of the simulated world; its root is `${dir}/root.pem`. */
@@ -130,10 +164,10 @@ export class SimulatedProvider implements EvidenceProvider {
       mrConfigId: h(m.mrConfigId),
       mrOwner: h(m.mrOwner),
       mrOwnerConfig: h(m.mrOwnerConfig),
-      rtmr0: h(m.rtmr0),
-      rtmr1: h(m.rtmr1),
-      rtmr2: h(m.rtmr2),
-      rtmr3: h(m.rtmr3),
+      rtmr0: this.rtmrs[0]!.slice(),
+      rtmr1: this.rtmrs[1]!.slice(),
+      rtmr2: this.rtmrs[2]!.slice(),
+      rtmr3: this.rtmrs[3]!.slice(),
       reportData,
     };
     const signature = await signRaw(this.world.attestationKey.privateKey, quoteSignedBytes({ header, body }));

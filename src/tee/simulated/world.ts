@@ -15,6 +15,7 @@ import { writeFileAtomic, writeSecretFile } from '../../core/secret-file.ts';
 import { ensureTrustedDirectory, checkTrustedDirectory, readTrustedFile } from '../../core/trusted-path.ts';
 import { encodeSgxExtensions, OID_SGX_EXTENSIONS } from './sgx-extension.ts';
 import { SIM_NAMES, generateP256, importKeyPair, issueCert, privateKeyPem } from './pki.ts';
+import { simulatedBootRtmrs } from './boot-log.ts';
 
 /** File names inside a world directory. */
 export const WORLD_FILES = {
@@ -114,13 +115,17 @@ function sha384Hex(label: string, seed: string): string {
   return createHash('sha384').update(`ratls-simulated:${label}:`).update(seed).digest('hex');
 }
 
-/** Measurements derived from the world seed, so one install always yields the same values. */
+/**
+ * Measurements derived from the world seed, so one install always yields the same values. RTMR0-2
+ * are the replay of the simulated boot event log (boot-log.ts); RTMR3 starts at zero.
+ */
 export function defaultMeasurements(config: WorldConfig): SimulatedMeasurements {
+  const [rtmr0, rtmr1, rtmr2] = simulatedBootRtmrs(config.seed);
   return {
     mrTd: sha384Hex('mrtd', config.seed),
-    rtmr0: sha384Hex('rtmr0', config.seed),
-    rtmr1: sha384Hex('rtmr1', config.seed),
-    rtmr2: sha384Hex('rtmr2', config.seed),
+    rtmr0,
+    rtmr1,
+    rtmr2,
     rtmr3: '00'.repeat(48),
     mrSeam: sha384Hex('mrseam', config.seed),
     // SEPT_VE_DISABLE (bit 28) set, DEBUG clear: what a production TD looks like.
