@@ -1,8 +1,9 @@
 /**
  * Client-side cost of attestation per new connection, against a local `ratls serve` (simulated
  * provider, stapled collateral): plain TLS (certificate pinned, no attestation) vs attested agent
- * vs attested agent with a nonce round trip, plus a request on an already-attested keep-alive
- * connection. `npm run bench -- client [iterations]`.
+ * with certificate binding, with a nonce round trip, and with session binding (the default), plus
+ * a request on an already-attested keep-alive connection. `npm run bench -- client [iterations]`.
+ * (Connection rates under concurrency, with real-TDX quote latency: `npm run bench -- session`.)
  */
 import https from 'node:https';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -58,15 +59,17 @@ export async function run(args: string[]): Promise<void> {
       identitySource: {
         issue: (now) => createRatlsIdentity({ provider, hosts: ['127.0.0.1'], now }),
         evidence: (id, nonce) => createNonceEvidence(id as unknown as { spkiDer: Uint8Array }, provider, nonce),
+        quote: (rd) => provider.getQuote(rd),
       },
       autoRotate: false,
     },
   );
   const url = `${srv.url}api/version`;
-  const policy = (nonce: boolean): ClientPolicy => {
+  const policy = (nonce: boolean, binding: 'certificate' | 'session' = 'certificate'): ClientPolicy => {
     const p = defaultClientPolicy();
     p.trustedRoots = [world.rootPem];
     p.collateral = { offline: true };
+    p.freshness.binding = binding;
     p.freshness.requireNonce = nonce;
     return p;
   };
@@ -94,6 +97,12 @@ export async function run(args: string[]): Promise<void> {
       await time(
         n,
         fresh(() => createAttestedAgent(policy(true))),
+      ),
+    ),
+    attestedNewConnectionSession: stats(
+      await time(
+        n,
+        fresh(() => createAttestedAgent(policy(false, 'session'))),
       ),
     ),
     attestedKeepAliveRequest: await (async () => {

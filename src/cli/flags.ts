@@ -16,7 +16,16 @@ export const FLAGS = {
   policy: () => new Option('--policy <file>', 'policy file, YAML or JSON (docs/policy.md); default: Intel root, UpToDate, no DEBUG, no measurement pinned'),
   json: () => new Option('--json', 'print the result as one JSON object'),
   at: () => new Option('--at <iso8601>', 'verification time, e.g. 2025-07-19T10:00:00Z (default: now)'),
-  nonce: () => new Option('--nonce', 'require fresh evidence over a random nonce on each connection (/.well-known/ratls/evidence, same TLS connection)'),
+  nonce: () =>
+    new Option(
+      '--nonce',
+      'with --binding certificate: also require fresh evidence over a random nonce on each connection (/.well-known/ratls/evidence; session evidence carries a nonce already)',
+    ),
+  binding: () =>
+    new Option(
+      '--binding <kind>',
+      'what evidence must be bound to: session (default: this TLS session, RFC 9266 exporter) or certificate (the key only: relayable if the TLS key leaks)',
+    ).choices(['session', 'certificate']),
   collateral: () =>
     new Option('--collateral <dir>', "directory of Intel's collateral, seven-file layout (tcb_info.json, qe_identity.json, CRLs, issuer chains)"),
   listen: (defaultValue?: string) => {

@@ -2,11 +2,12 @@ import type { ClientPolicy } from '../verify/policy-file.ts';
 import { resolveCliPolicy } from '../policy/load.ts';
 import { UsageError } from './io.ts';
 
-/** The `--policy FILE`, `--root PEM...` and `--nonce` flags shared by the client commands. */
+/** The `--policy FILE`, `--root PEM...`, `--binding` and `--nonce` flags shared by the client commands. */
 export interface PolicyFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  binding?: string;
 }
 
 /** Builds the client policy from the flags; a bad file or root is a usage error (exit 2). */
@@ -16,6 +17,12 @@ export function policyFromFlags(flags: PolicyFlags): ClientPolicy {
     policy = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.binding !== undefined) {
+    if (flags.binding !== 'session' && flags.binding !== 'certificate') {
+      throw new UsageError(`--binding must be session or certificate (relayable if the TLS key leaks), got "${flags.binding}".`);
+    }
+    policy.freshness.binding = flags.binding;
   }
   if (flags.nonce) policy.freshness.requireNonce = true;
   return policy;

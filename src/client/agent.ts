@@ -12,6 +12,7 @@ import { failedResult } from '../core/checks.ts';
 import type { VerifyError } from '../core/errors.ts';
 import { AttestationError } from './errors.ts';
 import { noRenegotiation } from './tls-options.ts';
+import { ConnectionAges } from './connection-age.ts';
 
 const CLOSED_DURING_ATTESTATION: VerifyError = { code: 'CONNECTION_FAILED', message: 'The connection closed during attestation.' };
 
@@ -26,10 +27,27 @@ type ConnectCallback = (err: Error | null, stream: Duplex) => void;
 /** https.Agent whose sockets are all attested. */
 export class AttestedAgent extends https.Agent {
   readonly attestor: Attestor;
+  /** When each attested socket reaches policy.freshness.maxConnectionAge. */
+  readonly ages: ConnectionAges;
 
   constructor(policy: ClientPolicy, opts: AttestedAgentOptions = {}) {
     super({ keepAlive: true, ...opts.agentOptions, maxCachedSessions: 0 });
     this.attestor = new Attestor(policy, opts);
+    this.ages = new ConnectionAges(policy.freshness.maxConnectionAgeSeconds);
+  }
+
+  /** An attested connection past maxConnectionAge goes no further than its current response. */
+  override keepSocketAlive(socket: Duplex): boolean {
+    if (this.ages.expired(socket as tls.TLSSocket)) return false;
+    // typed void, but Node's Agent returns whether it kept the socket
+    const kept: unknown = super.keepSocketAlive(socket);
+    return kept !== false;
+  }
+
+  /** At maxConnectionAge an idle pooled socket is closed now; a busy one by keepSocketAlive after its response. */
+  private expire(socket: tls.TLSSocket): void {
+    const idle = Object.values(this.freeSockets).some((list) => list?.includes(socket));
+    if (idle) socket.destroy();
   }
 
   /** Returns nothing and calls back once the peer is attested (Node's asynchronous form). */
@@ -59,6 +77,7 @@ export class AttestedAgent extends https.Agent {
             return once(
               new AttestationError(`${host}:${options.port ?? 443}`, failedResult(CLOSED_DURING_ATTESTATION, { check: CLOSED_DURING_ATTESTATION.code })),
             );
+          this.ages.start(socket, () => this.expire(socket));
           once(null, socket);
         },
         (err: unknown) => {

@@ -19,7 +19,7 @@ import { verifyAttestationToken } from '../token/verify.ts';
 import { quoteFieldsFromClaims } from '../token/measurements.ts';
 import type { AttestationClaims } from '../token/claims.ts';
 import { EVIDENCE_PATH } from './attestor.ts';
-import { rawGet } from './evidence-request.ts';
+import { getEvidence } from './evidence-request.ts';
 import { openTls, parseHttpsUrl } from './probe.ts';
 import { clean } from './report.ts';
 
@@ -269,7 +269,8 @@ async function fetchEvidence(url: string, nonce: Uint8Array, timeoutMs: number):
     const certDer = new Uint8Array(raw);
     let res;
     try {
-      res = await rawGet(socket, target.servername ?? target.host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, timeoutMs);
+      // 503/429 (the server's evidence queue is full) are retried; giving up says EVIDENCE_BUSY
+      res = await getEvidence(socket, target.servername ?? target.host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, timeoutMs);
     } catch (err) {
       if (err instanceof RatlsError && err.code === 'CONNECTION_FAILED') throw err;
       return { certDer, error: toVerifyError(err, 'EVIDENCE_MALFORMED') };

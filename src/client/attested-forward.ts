@@ -10,6 +10,8 @@ import { createProxyServer } from 'http-proxy-3';
 import { findAttestationError } from './dispatcher.ts';
 import { refusalHtml, refusalJson, type ConnectStatus } from './pages.ts';
 import { clean } from './report.ts';
+import type { ConnectionAges } from './connection-age.ts';
+import { limitWebSocketAge } from './ws-close.ts';
 
 /** True when the client asked for JSON rather than a page. */
 export function wantsJson(req: http.IncomingMessage): boolean {
@@ -33,6 +35,11 @@ export interface AttestedForwardOptions {
   gate: AdmissionGate;
   /** Log lines (no secrets). */
   log: (line: string) => void;
+  /**
+   * When attested connections reach freshness.maxConnectionAge (the agent's clock): WebSockets on
+   * them are then closed with code 1001 between two frames (src/client/ws-close.ts).
+   */
+  ages?: ConnectionAges;
 }
 
 /** Forwards admitted requests and WebSockets. */
@@ -58,6 +65,8 @@ export function createAttestedForward(o: AttestedForwardOptions): AttestedForwar
     autoRewrite: true,
     protocolRewrite: 'http',
   });
+  // HTTP connections end at maxConnectionAge in the agent; WebSockets here
+  if (o.ages) limitWebSocketAge(proxy, o.ages);
 
   // The browser guard let only this proxy's own origin through. Upstream apps that check Origin
   // (open-webui's CORS_ALLOW_ORIGIN also gates its socket.io) should see the origin they serve, not

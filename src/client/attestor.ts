@@ -1,28 +1,37 @@
 /**
  * The check every client path shares: given a freshly handshaken TLS socket, verify the peer's
- * RA-TLS certificate (and optionally a nonce round trip on the same connection) under a policy.
- * Only a socket that passes is handed to an HTTP client; the caller destroys the others.
+ * RA-TLS certificate and fresh evidence on the same connection under a policy. Only a socket that
+ * passes is handed to an HTTP client; the caller destroys the others.
+ *
+ * With `freshness.binding: session` (the default) the client asks, right after the handshake, for
+ * evidence that commits to this TLS session's exporter (RFC 9266), the certificate key and its
+ * nonce, and verifies the certificate while the server quotes. With `certificate` it checks the
+ * certificate alone (plus a nonce round trip when `requireNonce`): relayable if the key leaks.
  */
 import type { TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
-import { verifyRatlsCertificate, verifyRatlsEvidence } from '../ratls/verify-cert.ts';
+import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../ratls/verify-cert.ts';
+import { verifySessionEvidence, type SessionInfo } from '../ratls/verify-session.ts';
+import { tlsExporter } from '../ratls/session.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { StapledCollateralSource } from '../ratls/stapled-source.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import type { CheckRecord, VerificationResult } from '../core/types.ts';
 import { failedResult } from '../core/checks.ts';
-import { toVerifyError, type VerifyError } from '../core/errors.ts';
+import { toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
 import { toArrayBuffer, toHex } from '../core/bytes.ts';
 import { AttestationError } from './errors.ts';
-import { rawGet } from './evidence-request.ts';
+import { getEvidence, type RawResponse } from './evidence-request.ts';
 import { clean } from './report.ts';
 
 const NO_CERTIFICATE: VerifyError = { code: 'EVIDENCE_MISSING', message: 'The server presented no certificate.' };
 
 /** Path of the nonce evidence route served by `ratls serve`. */
 export const EVIDENCE_PATH = '/.well-known/ratls/evidence';
+/** Path of the session evidence route served by `ratls serve`. */
+export const SESSION_PATH = '/.well-known/ratls/session';
 
 /** Options shared by the agent, the dispatcher, attestedFetch and `ratls connect`. */
 export interface AttestOptions {
@@ -30,7 +39,7 @@ export interface AttestOptions {
   collateralSources?: CollateralSource[];
   /** Clock, for tests; default () => new Date(). */
   now?: () => Date;
-  /** Time allowed for the nonce round trip; default 15 s. */
+  /** Time allowed for getting fresh evidence (session or nonce), retries on 503 included; default 15 s. */
   nonceTimeoutMs?: number;
   /** Called after each successful verification (one per new TLS connection). */
   onVerified?: (event: AttestationEvent) => void;
@@ -46,16 +55,51 @@ export interface AttestationEvent {
   /** SHA-256 of the peer certificate (hex); undefined when none was presented. */
   certSha256?: string;
   certDer?: Uint8Array;
-  /** True when a nonce round trip was made and passed. */
+  /** True when fresh evidence over our nonce passed (session evidence carries the nonce too). */
   nonceVerified: boolean;
+  /** What the connection's evidence was bound to (the policy's freshness.binding). */
+  binding?: 'session' | 'certificate';
+  /** True when session-bound evidence passed: the TD itself is the other end of this TLS session. */
+  sessionBound?: boolean;
+  /** The session batch and its decoded claims, when session evidence passed. */
+  session?: SessionInfo;
   at: Date;
 }
+
+/** DER encodings of the RA-TLS evidence extension OIDs (CCC 2.23.133.5.4.9, dstack 1.3.6.1.4.1.62397.1.1). */
+const EVIDENCE_OID_DER = [Buffer.from('0606678105050409', 'hex'), Buffer.from('060a2b0601040183e73d0101', 'hex')];
+
+/**
+ * True when the certificate names an RA-TLS evidence extension. Only a filter for sending the
+ * session request early: a plain TLS server gets no byte at all; the full check decides anyway.
+ */
+function mayCarryEvidence(der: Uint8Array): boolean {
+  const b = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+  return EVIDENCE_OID_DER.some((oid) => b.includes(oid));
+}
+
+/** Certificates whose parts are kept: a client talks to few servers, each with one certificate at a time. */
+const CERT_PARTS_KEPT = 16;
+
+/** What fresh evidence needs from the certificate: its key and its stapled collateral. */
+interface CertParts {
+  spki: Uint8Array;
+  staple: StapledCollateralSource | undefined;
+}
+
+/** node:crypto SHA-256 for the session leaf and path: synchronous, no WebCrypto round trip per hash. */
+const nodeSha256 = async (data: Uint8Array): Promise<Uint8Array> => new Uint8Array(createHash('sha256').update(data).digest());
 
 /** Verifies TLS peers under one policy; cheap to share between connections. */
 export class Attestor {
   readonly policy: ClientPolicy;
   private readonly sources: CollateralSource[];
   private readonly opts: AttestOptions;
+  /**
+   * Parsing a 14 KB RA-TLS certificate and its staple again for every connection cost as much as
+   * verifying it; these are pure functions of the certificate bytes, so they are kept by SHA-256.
+   */
+  private readonly certParts = new Map<string, CertParts>();
 
   constructor(policy: ClientPolicy, opts: AttestOptions = {}) {
     this.policy = policy;
@@ -84,87 +128,206 @@ export class Attestor {
     return this.opts.now ? this.opts.now() : new Date();
   }
 
+  private get timeoutMs(): number {
+    return this.opts.nonceTimeoutMs ?? 15_000;
+  }
+
   /**
    * Verifies the peer of a connected TLS socket. Resolves with the event when it passes; rejects
-   * with AttestationError otherwise. Never writes to the socket except the nonce request.
+   * with AttestationError otherwise. Never writes to the socket except the evidence request.
    */
   async attest(socket: TLSSocket, host: string, port: number | string): Promise<AttestationEvent> {
     const peer = `${host}:${port}`;
     const raw = socket.getPeerCertificate(false)?.raw;
+    const binding = this.policy.freshness.binding;
     const event: AttestationEvent = {
       peer,
       result: failedResult(NO_CERTIFICATE, { check: NO_CERTIFICATE.code }),
       nonceVerified: false,
+      binding,
+      sessionBound: false,
       at: this.now(),
     };
     if (!raw || raw.length === 0) return this.reject(event);
     const der = new Uint8Array(raw);
     event.certDer = der;
     event.certSha256 = createHash('sha256').update(der).digest('hex');
+    if (binding === 'session') return this.attestSession(socket, host, der, event);
+
     event.result = await this.verifyCertificate(der);
     if (!event.result.ok) return this.reject(event);
-
-    if (this.policy.freshness.requireNonce) {
-      const nonce = new Uint8Array(randomBytes(32));
-      try {
-        const res = await rawGet(socket, host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, this.opts.nonceTimeoutMs ?? 15_000);
-        if (res.status !== 200) {
-          let detail = `HTTP ${res.status}`;
-          try {
-            const j = JSON.parse(new TextDecoder().decode(res.body)) as { error?: { code?: string; message?: string } };
-            // the server's own words: bounded and without control characters (they end up on terminals and pages)
-            if (typeof j.error?.message === 'string') detail += `: ${clean(j.error.message.slice(0, 300))}`;
-          } catch {
-            // not JSON; the status says enough
-          }
-          throw new AttestationError(
-            peer,
-            failedResult(
-              { code: 'NONCE_MISSING', message: `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.` },
-              { check: 'NONCE_MISSING' },
-            ),
-          );
-        }
-        const spki = new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
-        // The nonce evidence staples nothing: reuse the certificate's collateral (same platform).
-        let stapled: StapledCollateralSource | undefined;
-        try {
-          stapled = StapledCollateralSource.fromCertificate(der);
-        } catch {
-          stapled = undefined; // already reported by the certificate check
-        }
-        const r = await verifyRatlsEvidence(res.body, spki, {
-          now: this.now(),
-          trustedRoots: this.policy.trustedRoots,
-          policy: this.policy.appraisal,
-          collateralSources: stapled ? [stapled, ...this.sources] : this.sources,
-          expectedNonce: nonce,
-        });
-        if (!r.ok) {
-          // keep only what failed: the passing steps repeat the certificate's
-          const failed = r.checks.filter((c: CheckRecord) => !c.ok).map((c: CheckRecord) => ({ ...c, name: `nonce evidence: ${c.name}` }));
-          event.result = { ...r, checks: [...event.result.checks, ...failed] };
-          return this.reject(event);
-        }
-        const detail = `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection; its quote passed all ${r.checks.length} checks`;
-        event.result = { ...event.result, checks: [...event.result.checks, { name: 'nonce round trip', ok: true, detail }] };
-        event.nonceVerified = true;
-      } catch (err) {
-        if (err instanceof AttestationError) {
-          event.result = err.result;
-        } else {
-          const e = toVerifyError(err, 'NONCE_MISMATCH');
-          event.result = failedResult(e, { check: e.code });
-        }
-        return this.reject(event);
-      }
-    }
+    if (this.policy.freshness.requireNonce) await this.nonceRoundTrip(socket, host, der, event);
+    event.result = withCheck(event.result, {
+      name: 'binding',
+      ok: true,
+      detail: 'certificate only: the evidence binds the TLS key, not this session; relayable if the TLS key leaks',
+    });
     this.opts.onVerified?.(event);
     return event;
+  }
+
+  /** Session binding: evidence request sent at once, certificate verified while the server quotes. */
+  private async attestSession(socket: TLSSocket, host: string, der: Uint8Array, event: AttestationEvent): Promise<AttestationEvent> {
+    let exporter: Uint8Array;
+    try {
+      // TLS 1.2 is refused here, before any byte: its exporter is not bound to the session unless
+      // extended master secret was used, and neither side can check the other did.
+      exporter = tlsExporter(socket);
+    } catch (err) {
+      const e = toVerifyError(err, 'SESSION_BINDING_UNAVAILABLE');
+      event.result = failedResult(e, { check: 'session binding' });
+      return this.reject(event);
+    }
+    const nonce = new Uint8Array(randomBytes(32));
+    const request = mayCarryEvidence(der)
+      ? getEvidence(socket, host, `${SESSION_PATH}?nonce=${toHex(nonce)}`, this.timeoutMs).then(
+          (res) => ({ res }),
+          (err: unknown) => ({ err }),
+        )
+      : undefined;
+    event.result = await this.verifyCertificate(der);
+    if (!event.result.ok || !request) return this.reject(event);
+
+    const got = await request;
+    if ('err' in got) return this.reject({ ...event, result: withFailure(event.result, toVerifyError(got.err, 'CONNECTION_FAILED'), 'session evidence') });
+    const res = got.res;
+    if (res.status !== 200) return this.reject({ ...event, result: withFailure(event.result, refusalReason(res, 'session'), 'session evidence') });
+
+    let parts: CertParts;
+    try {
+      parts = this.partsOf(der, event.certSha256!);
+    } catch (err) {
+      return this.reject({ ...event, result: withFailure(event.result, toVerifyError(err, 'CERT_MALFORMED'), 'session evidence') });
+    }
+    const r = await verifySessionEvidence(res.body, parts.spki, {
+      now: this.now(),
+      trustedRoots: this.policy.trustedRoots,
+      policy: this.policy.appraisal,
+      collateralSources: parts.staple ? [parts.staple, ...this.sources] : this.sources,
+      exporter,
+      nonce,
+      hash: nodeSha256,
+    });
+    if (!r.ok) {
+      event.result = mergeFailed(event.result, r, 'session evidence');
+      return this.reject(event);
+    }
+    const certPpid = event.result.quote?.ppid;
+    const sessPpid = r.quote?.ppid;
+    const platform = sessPpid
+      ? `; quoted on platform PPID ${sessPpid}${certPpid && certPpid !== sessPpid ? ` (the certificate was quoted on PPID ${certPpid})` : ''}`
+      : '';
+    const detail =
+      `evidence for this TLS session (RFC 9266 exporter), this key and our ${nonce.length}-byte nonce, obtained on this connection before any request; ` +
+      `one quote for ${r.session!.batchSize} session(s), which passed all ${r.checks.length} checks${platform}`;
+    event.result = withCheck(event.result, { name: 'session binding', ok: true, detail });
+    event.nonceVerified = true;
+    event.sessionBound = true;
+    event.session = r.session!;
+    this.opts.onVerified?.(event);
+    return event;
+  }
+
+  /** The legacy nonce round trip (binding: certificate + requireNonce). Throws via reject on failure. */
+  private async nonceRoundTrip(socket: TLSSocket, host: string, der: Uint8Array, event: AttestationEvent): Promise<void> {
+    const nonce = new Uint8Array(randomBytes(32));
+    let res: RawResponse;
+    try {
+      res = await getEvidence(socket, host, `${EVIDENCE_PATH}?nonce=${toHex(nonce)}`, this.timeoutMs);
+    } catch (err) {
+      const e = toVerifyError(err, 'CONNECTION_FAILED');
+      event.result = failedResult(e, { check: e.code });
+      return this.reject(event);
+    }
+    if (res.status !== 200) {
+      const e = refusalReason(res, 'nonce');
+      event.result = failedResult(e, { check: e.code });
+      return this.reject(event);
+    }
+    const parts = this.partsOf(der, createHash('sha256').update(der).digest('hex'));
+    const r = await verifyRatlsEvidence(res.body, parts.spki, {
+      now: this.now(),
+      trustedRoots: this.policy.trustedRoots,
+      policy: this.policy.appraisal,
+      collateralSources: parts.staple ? [parts.staple, ...this.sources] : this.sources,
+      expectedNonce: nonce,
+    });
+    if (!r.ok) {
+      event.result = mergeFailed(event.result, r, 'nonce evidence');
+      return this.reject(event);
+    }
+    const detail = `fresh evidence over our ${nonce.length}-byte nonce, same key, same connection; its quote passed all ${r.checks.length} checks`;
+    event.result = withCheck(event.result, { name: 'nonce round trip', ok: true, detail });
+    event.nonceVerified = true;
+  }
+
+  /**
+   * The certificate's key, and its staple: fresh evidence staples nothing, so the certificate's
+   * collateral (same platform) is tried first. Kept per certificate (they depend on its bytes only).
+   */
+  private partsOf(der: Uint8Array, sha256: string): CertParts {
+    const hit = this.certParts.get(sha256);
+    if (hit) return hit;
+    let staple: StapledCollateralSource | undefined;
+    try {
+      staple = StapledCollateralSource.fromCertificate(der);
+    } catch {
+      staple = undefined; // already reported by the certificate check
+    }
+    const parts = { spki: spkiOf(der), staple };
+    if (this.certParts.size >= CERT_PARTS_KEPT) this.certParts.delete(this.certParts.keys().next().value!);
+    this.certParts.set(sha256, parts);
+    return parts;
   }
 
   private reject(event: AttestationEvent): never {
     this.opts.onRejected?.(event);
     throw new AttestationError(event.peer, event.result);
   }
+}
+
+/**
+ * The certificate's SubjectPublicKeyInfo. Not node:crypto's X509Certificate: it tries PEM first and
+ * finds the PCK certificates that the quote inside an RA-TLS certificate carries as PEM text.
+ */
+function spkiOf(der: Uint8Array): Uint8Array {
+  return new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
+}
+
+function withCheck(r: VerificationResult, check: CheckRecord): VerificationResult {
+  return { ...r, checks: [...r.checks, check] };
+}
+
+function withFailure(r: VerificationResult, e: VerifyError, name: string): VerificationResult {
+  return { ...r, ok: false, errors: [...r.errors, e], checks: [...r.checks, { name, ok: false, detail: e.message }] };
+}
+
+/** The certificate's result plus only what failed in the evidence's (the passing steps repeat the certificate's). */
+function mergeFailed(base: VerificationResult, r: RatlsVerificationResult, label: string): VerificationResult {
+  const failed = r.checks.filter((c) => !c.ok).map((c) => ({ ...c, name: `${label}: ${c.name}` }));
+  return { ...base, ok: false, errors: [...base.errors, ...r.errors], checks: [...base.checks, ...failed] };
+}
+
+/** Why an evidence route answered other than 200, in our codes and the server's (cleaned) words. */
+function refusalReason(res: RawResponse, kind: 'session' | 'nonce'): VerifyError {
+  let detail = `HTTP ${res.status}`;
+  let serverCode: string | undefined;
+  try {
+    const j = JSON.parse(new TextDecoder().decode(res.body)) as { error?: { code?: string; message?: string } };
+    serverCode = typeof j.error?.code === 'string' ? j.error.code : undefined;
+    // the server's own words: bounded and without control characters (they end up on terminals and pages)
+    if (typeof j.error?.message === 'string') detail += `: ${clean(j.error.message.slice(0, 300))}`;
+  } catch {
+    // not JSON; the status says enough
+  }
+  if (kind === 'nonce') {
+    return { code: 'NONCE_MISSING', message: `The server did not return nonce evidence (${detail}); the policy requires a nonce round trip.` };
+  }
+  const code: ErrorCode = serverCode === 'EVIDENCE_PROVIDER_FAILED' ? 'EVIDENCE_PROVIDER_FAILED' : 'SESSION_BINDING_UNAVAILABLE';
+  return {
+    code,
+    message:
+      `The server did not return session-bound evidence (${detail}). The policy requires evidence bound to this TLS session; ` +
+      'a server without it can only be accepted with freshness.binding: certificate, which is relayable if the TLS key leaks.',
+  };
 }

@@ -85,7 +85,7 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Runn
     onRejected: (e) => attestation.rejected(e),
     agentOptions: { keepAlive: true },
   });
-  const forward = createAttestedForward({ upstream, agent, gate: attestation, log });
+  const forward = createAttestedForward({ upstream, agent, gate: attestation, log, ages: agent.ages });
 
   const server = http.createServer();
   const listen = opts.listen ?? { host: '127.0.0.1', port: 0 };

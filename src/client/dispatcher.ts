@@ -3,8 +3,10 @@
  * may write to it: the connect callback, which hands the socket to undici, runs only after the
  * verdict.
  */
-import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
+import { Agent, buildConnector, Client, Pool, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { ConnectionAges } from './connection-age.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { Attestor, type AttestOptions } from './attestor.ts';
 import { failedResult } from '../core/checks.ts';
@@ -60,9 +62,62 @@ export function createAttestedDispatcher(policy: ClientPolicy, opts: AttestedDis
       );
     });
   };
-  const agent = new Agent({ ...opts.agentOptions, connect }) as AttestedDispatcher;
+  const ages = new ConnectionAges(policy.freshness.maxConnectionAgeSeconds);
+  // undici pools one socket per Client: our Client subclass knows its socket and closes it after its
+  // current response once maxConnectionAge is reached (src/client/connection-age.ts)
+  const factory = (origin: string | URL, options: Agent.Options): Dispatcher =>
+    new Pool(origin, { ...(options as Pool.Options), factory: (o: string | URL, co: object) => new AgedClient(o, co as Client.Options, ages) });
+  const agent = new Agent({ ...opts.agentOptions, connect, ...(ages.enabled ? { factory } : {}) }) as AttestedDispatcher;
   Object.defineProperty(agent, 'attestor', { value: attestor, enumerable: false });
   return agent;
+}
+
+/** How often an expired connection that is still busy is looked at again. */
+const EXPIRED_POLL_MS = 200;
+
+/**
+ * An undici Client (one connection at a time) that closes its connection after the current
+ * response once the connection is maxConnectionAge old: idle at that moment -> closed now; busy ->
+ * later requests ask undici to close after them (`reset`), and the socket is closed as soon as
+ * nothing is in flight.
+ */
+class AgedClient extends Client {
+  private socket: Socket | undefined;
+
+  constructor(origin: string | URL, options: Client.Options, ages: ConnectionAges) {
+    const inner = options.connect as buildConnector.connector;
+    super(origin, {
+      ...options,
+      connect: (o, cb) =>
+        inner(o, (err, sock) => {
+          if (err || !sock) return cb(err ?? new Error('TLS connection failed'), null);
+          this.socket = sock;
+          ages.start(sock, () => this.expire(sock));
+          cb(null, sock);
+        }),
+    });
+    this.ages = ages;
+  }
+
+  private readonly ages: ConnectionAges;
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const s = this.socket;
+    return super.dispatch(s && !s.destroyed && this.ages.expired(s) ? { ...opts, reset: true } : opts, handler);
+  }
+
+  private expire(socket: Socket): void {
+    if (socket.destroyed) return;
+    if (this.stats.size === 0) return void socket.destroy();
+    const poll = setInterval(() => {
+      if (socket.destroyed) clearInterval(poll);
+      else if (this.stats.size === 0) {
+        clearInterval(poll);
+        socket.destroy();
+      }
+    }, EXPIRED_POLL_MS);
+    poll.unref();
+  }
 }
 
 /** Finds an AttestationError in an error's cause chain (fetch wraps it in "fetch failed"). */

@@ -116,3 +116,31 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
     socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: application/cbor\r\nConnection: keep-alive\r\nUser-Agent: ratls-client\r\n\r\n`);
   });
 }
+
+/** Longest wait between two tries, whatever Retry-After says. */
+const MAX_RETRY_WAIT_MS = 5000;
+
+/**
+ * `rawGet` that waits and retries, on the same connection, while the server answers 503 or 429
+ * (its evidence queue is full, or this connection already has a request waiting): the wait is the
+ * server's Retry-After, else an exponential backoff from 100 ms, with jitter, and never past
+ * `timeoutMs` from the start. Gives up with EVIDENCE_BUSY, never with a nonce error.
+ */
+export async function getEvidence(socket: Socket, host: string, path: string, timeoutMs: number): Promise<RawResponse> {
+  const deadline = performance.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    const res = await rawGet(socket, host, path, left);
+    if (res.status !== 503 && res.status !== 429) return res;
+    const retryAfter = Number(res.headers['retry-after']);
+    const base = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : 100 * 2 ** Math.min(attempt, 6);
+    const wait = Math.min(MAX_RETRY_WAIT_MS, base) * (0.75 + Math.random() * 0.5);
+    if (performance.now() + wait >= deadline) break;
+    await new Promise((r) => setTimeout(r, wait));
+  }
+  throw new RatlsError(
+    'EVIDENCE_BUSY',
+    `The server stayed busy making evidence for ${Math.round(timeoutMs / 1000)} s (HTTP 503, retried with backoff); it is overloaded or flooded. Try again later.`,
+  );
+}

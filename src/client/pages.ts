@@ -51,7 +51,16 @@ function page(title: string, body: string): string {
 
 function eventJson(e: AttestationEvent | null): unknown {
   if (!e) return null;
-  return { at: e.at.toISOString(), peer: e.peer, certificateSha256: e.certSha256 ?? null, nonceVerified: e.nonceVerified, result: e.result };
+  return {
+    at: e.at.toISOString(),
+    peer: e.peer,
+    certificateSha256: e.certSha256 ?? null,
+    binding: e.binding ?? null,
+    sessionBound: e.sessionBound === true,
+    nonceVerified: e.nonceVerified,
+    platform: e.result.quote?.ppid ? { ppid: e.result.quote.ppid, fmspc: e.result.quote.fmspc ?? null, pceId: e.result.quote.pceId ?? null } : null,
+    result: e.result,
+  };
 }
 
 /** JSON body of the refusal. */
@@ -83,7 +92,7 @@ export function refusalHtml(upstream: string, e: AttestationEvent | null, fallba
   return page(
     'Refused: attestation failed',
     `${e?.result.nonIntelRoot ? '<p class="sim" id="ratls-simulated">SIMULATED: this server chains to a simulated (non-Intel) root.</p>' : ''}<h1 class="bad" id="ratls-refused">Refused: ${esc(upstream)} did not pass attestation</h1>
-<p>ratls connect verified the server's RA-TLS certificate and it does not meet the policy, so <strong>nothing was sent to it</strong>: not this request, not your cookies, not your prompt.</p>
+<p>ratls connect verified the server's RA-TLS evidence and it does not meet the policy, so <strong>nothing was sent to it</strong>: not this request, not your cookies, not your prompt.</p>
 <h2>Why</h2><ul id="ratls-reasons">${items || '<li>No reason recorded.</li>'}</ul>
 ${e?.result.quote ? expectationTable(e, policy ?? {}) : ''}
 ${checks ? `<h2>Checks</h2><table>${checks}</table>` : ''}
@@ -107,7 +116,13 @@ export function statusHtml(s: ConnectStatus): string {
     rows.push(['TCB status', v.result.tcbStatus ?? 'unknown']);
     rows.push(['Advisories', allAdvisoryIds(v.result).join(', ') || 'none']);
     rows.push(['Certificate sha256', v.certSha256 ?? '']);
-    rows.push(['Nonce round trip', v.nonceVerified ? 'passed' : 'not required by policy']);
+    rows.push([
+      'Binding',
+      v.sessionBound
+        ? 'session: evidence bound to each upstream TLS session (RFC 9266 exporter); a leaked key cannot relay it'
+        : 'certificate only: bound to the TLS key, not the session; relayable if the TLS key leaks',
+    ]);
+    rows.push(['Fresh evidence', v.nonceVerified ? 'passed (quoted after our nonce)' : 'not required by policy']);
   }
   if (q) {
     for (const [k, f] of [
@@ -122,6 +137,7 @@ export function statusHtml(s: ConnectStatus): string {
     ] as const)
       rows.push([k, f]);
     rows.push(['DEBUG', q.debug ? 'yes' : 'no']);
+    rows.push(['Platform (PCK)', q.ppid ? `PPID ${q.ppid}, FMSPC ${q.fmspc ?? '?'}, PCE ID ${q.pceId ?? '?'}` : 'unknown']);
   }
   rows.push(['Connections verified / refused', `${s.verifications} / ${s.refusals}`]);
   rows.push(['Certificate changes seen', `${s.certificateChanges}${s.lastCertificateChangeAt ? ` (last ${s.lastCertificateChangeAt})` : ''}`]);

@@ -7,7 +7,9 @@
 import { checkMark } from '../core/checks.ts';
 import { allAdvisoryIds, type AppraisalPolicy, type VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
-import { clean, comparePolicy, type PolicyComparison } from '../verify/report.ts';
+import { clean, comparePolicy, PLATFORM_FIELDS, type PolicyComparison } from '../verify/report.ts';
+
+const PLATFORM_LABELS = PLATFORM_FIELDS.map(([, label]) => label);
 
 export { clean };
 
@@ -26,6 +28,12 @@ export interface ReportContext {
   at?: Date;
   /** Commands that pin the measurements, shown when a pass pinned no software. */
   pinCommands?: string[];
+  /** The policy's freshness.binding (default session). */
+  binding?: 'session' | 'certificate';
+  /** True when session-bound evidence passed on this connection. */
+  sessionBound?: boolean;
+  /** True when the policy pins the platform (PPID, FMSPC or PCE ID). */
+  platformPinned?: boolean;
 }
 
 const TITLES = { server: 'RA-TLS verification of', certificate: 'RA-TLS certificate verification of', quote: 'TDX quote verification of' } as const;
@@ -92,14 +100,29 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
     );
   }
   if (kind === 'server') {
+    const binding = ctx.binding ?? 'session';
+    row(
+      'Binding',
+      binding === 'session'
+        ? ctx.sessionBound
+          ? ok('session: evidence bound to this TLS session (RFC 9266 exporter), this key and our nonce; a leaked key cannot relay it')
+          : bad('session binding did not pass')
+        : warn('certificate only: evidence bound to the TLS key, not to this session; relayable if the TLS key leaks'),
+    );
     row(
       'Freshness',
       ctx.nonceVerified
-        ? ok('nonce round trip passed on this connection')
-        : ctx.nonceRequested
-          ? bad('nonce round trip failed')
-          : 'no nonce requested (use --nonce)',
+        ? ok(binding === 'session' ? 'fresh: quoted after our nonce, on this connection' : 'nonce round trip passed on this connection')
+        : ctx.nonceRequested || binding === 'session'
+          ? bad(binding === 'session' ? 'no fresh evidence' : 'nonce round trip failed')
+          : 'no nonce requested (certificate binding; --nonce adds one, the default session binding includes one)',
     );
+  }
+  if (result.quote) {
+    const q = result.quote;
+    const pinned = ctx.platformPinned ?? cmp.rows.some((x) => PLATFORM_LABELS.includes(x.what) && x.pinned);
+    const ids = q.ppid ? `PPID ${q.ppid}, FMSPC ${q.fmspc ?? '?'}, PCE ID ${q.pceId ?? '?'}` : 'unknown (PCK certificate not read)';
+    row('Platform', clean(ids) + (pinned ? ' (pinned)' : ' (not pinned: the same image on any machine passes)'));
   }
   if (result.quote) {
     // policy verdict first (fixed width), then the value: 96 hex digits do not leave room after it
@@ -120,7 +143,6 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
         for (const e of x.expected) meas('', 'expected', (s) => s, e);
       }
     }
-    if (result.quote.fmspc) meas('FMSPC', '', (s) => s, result.quote.fmspc);
   }
   lines.push('  Checks:');
   for (const ch of result.checks) {

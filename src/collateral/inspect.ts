@@ -99,12 +99,29 @@ export function evaluationNumberError(c: Collateral, min: number | undefined): V
   };
 }
 
+/** What {@link collateralMatches} reads from collateral; the same for every request, so it can be kept. */
+export interface CollateralFacts {
+  fmspc: string | undefined;
+  ca: 'platform' | 'processor' | undefined;
+  evaluationDataNumber: number | undefined;
+  validUntil: Date | undefined;
+}
+
+/** Reads the facts once (JSON and CRL parsing: worth keeping for collateral used again and again). */
+export function collateralFacts(c: Collateral): CollateralFacts {
+  return { fmspc: tcbInfoFmspc(c), ca: pckCrlCa(c), evaluationDataNumber: collateralEvaluationDataNumber(c), validUntil: collateralValidUntil(c) };
+}
+
+/** {@link collateralMatches} on facts already read. */
+export function factsMatch(f: CollateralFacts, req: CollateralRequest): boolean {
+  if (f.fmspc !== req.fmspc.toLowerCase()) return false;
+  if (f.ca && f.ca !== req.pckCa) return false;
+  const min = req.minTcbEvaluationDataNumber;
+  if (min !== undefined && !(f.evaluationDataNumber !== undefined && f.evaluationDataNumber >= min)) return false;
+  return f.validUntil !== undefined && req.now < f.validUntil;
+}
+
 /** True when `c` claims to be for the request's FMSPC and CA, is not past nextUpdate at `now`, and meets the minimum evaluation number. */
 export function collateralMatches(c: Collateral, req: CollateralRequest): boolean {
-  if (tcbInfoFmspc(c) !== req.fmspc.toLowerCase()) return false;
-  const ca = pckCrlCa(c);
-  if (ca && ca !== req.pckCa) return false;
-  if (evaluationNumberError(c, req.minTcbEvaluationDataNumber)) return false;
-  const until = collateralValidUntil(c);
-  return until !== undefined && req.now < until;
+  return factsMatch(collateralFacts(c), req);
 }

@@ -88,6 +88,13 @@ export const ERROR_CODES = [
   // the bearer token of an opt-in listener (the Ollama listener): none configured, or weak or exposed
   'ACCESS_TOKEN_MISSING',
   'ACCESS_TOKEN_INVALID',
+  // session-bound evidence (RFC 9266 tls-exporter): it was for another TLS session, or cannot be had
+  'SESSION_BINDING_MISMATCH',
+  'SESSION_BINDING_UNAVAILABLE',
+  // the evidence queue is full (load shedding); retry after the server's Retry-After
+  'EVIDENCE_BUSY',
+  // the quote comes from a platform (PPID, FMSPC, PCE ID) the policy does not pin
+  'PLATFORM_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -73,6 +73,14 @@ export interface AppraisalPolicy {
    * RA-TLS verifier and the attestation service, which pick collateral.
    */
   minTcbEvaluationDataNumber?: number;
+  /**
+   * Platform instance pins, from the PCK certificate: accepted PPIDs (16 bytes hex), FMSPCs
+   * (6 bytes) and PCE IDs (2 bytes). A quote from another machine running the same image fails
+   * with PLATFORM_MISMATCH.
+   */
+  ppid?: string[];
+  fmspc?: string[];
+  pceId?: string[];
 }
 
 /** Inputs to {@link verifyQuote}. */
@@ -115,6 +123,8 @@ export interface QuoteSummary {
   debug: boolean;
   fmspc?: string;
   pceId?: string;
+  /** Platform Provisioning ID of the PCK certificate (16 bytes hex): which physical platform made the quote. */
+  ppid?: string;
 }
 
 /** One step of the verification, for the readable report. */

@@ -66,7 +66,7 @@ export function renderBanner(b: BannerInput): string {
       `  Ollama             ${b.config.upstreams.ollama}${b.demo ? ' (demo backend)' : ''}: ${b.ollamaListenerUrl ? 'not published on this listener' : 'not published'}; open-webui serves it under /ollama/ behind its login`,
     );
   }
-  L.push(`  control            ${b.url}.well-known/ratls/{evidence?nonce=HEX,certificate,collateral}  /healthz /readyz /metrics`);
+  L.push(`  control            ${b.url}.well-known/ratls/{session?nonce=HEX,evidence?nonce=HEX,certificate,collateral}  /healthz /readyz /metrics`);
   const c = b.demo?.credentials;
   if (c) {
     const where = (f: string | undefined) => (f ? `   (also in ${f})` : '');

@@ -110,6 +110,14 @@ export interface ServeConfig {
     /** State directory of the simulated TDX world. */
     simDir: string;
     configfsRoot: string;
+    /** Simulated provider only: time per quote, one at a time, to model real TDX (about 40 ms). Default 0. */
+    simQuoteLatencyMs: number;
+    /** Session evidence requests that may wait for the next quote (default 4096); more get 503 + Retry-After. */
+    maxQueued: number;
+    /** Sessions one quote covers at most (default 1024). */
+    maxBatch: number;
+    /** Evidence requests one client address may have waiting (default 256); more get 503 + Retry-After. */
+    maxPerPeer: number;
   };
   routes: RouteConfig[];
   limits: {
@@ -177,7 +185,15 @@ export function defaultServeConfig(): ServeConfig {
       profile: 'ccc',
     },
     upstreams: { openWebui: DEFAULT_OPEN_WEBUI_URL, ollama: DEFAULT_OLLAMA_URL },
-    evidence: { provider: 'auto', simDir: '.ratls/sim', configfsRoot: '/sys/kernel/config/tsm' },
+    evidence: {
+      provider: 'auto',
+      simDir: '.ratls/sim',
+      configfsRoot: '/sys/kernel/config/tsm',
+      simQuoteLatencyMs: 0,
+      maxQueued: 4096,
+      maxBatch: 1024,
+      maxPerPeer: 256,
+    },
     collateral: { pcsUrl: INTEL_PCS_URL, directories: [], offline: false, required: false },
     routes: [openWebuiRoute(DEFAULT_OPEN_WEBUI_URL)],
     limits: {
@@ -278,6 +294,7 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_EVIDENCE_PROVIDER) set(['evidence', 'provider'], env.RATLS_EVIDENCE_PROVIDER);
   if (env.RATLS_SIM_DIR) set(['evidence', 'simDir'], env.RATLS_SIM_DIR);
   if (env.RATLS_CONFIGFS_ROOT) set(['evidence', 'configfsRoot'], env.RATLS_CONFIGFS_ROOT);
+  if (env.RATLS_SIM_QUOTE_LATENCY) set(['evidence', 'simQuoteLatency'], env.RATLS_SIM_QUOTE_LATENCY);
   if (env.RATLS_OPEN_WEBUI_URL) set(['upstreams', 'openWebui'], env.RATLS_OPEN_WEBUI_URL);
   if (env.RATLS_OLLAMA_URL) set(['upstreams', 'ollama'], env.RATLS_OLLAMA_URL);
   if (env.RATLS_OLLAMA_LISTEN) set(['ollamaListener', 'listen'], env.RATLS_OLLAMA_LISTEN);
@@ -310,7 +327,7 @@ const KNOWN: Record<string, readonly string[]> = {
   ollamaListener: ['listen', 'tokenFile', 'tokenEnv', 'blockAdmin'],
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
-  evidence: ['provider', 'simDir', 'configfsRoot'],
+  evidence: ['provider', 'simDir', 'configfsRoot', 'simQuoteLatency', 'maxQueued', 'maxBatch', 'maxPerPeer'],
   limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
   shutdown: ['drainTimeout'],
   log: ['level'],
@@ -345,6 +362,15 @@ function duration(v: unknown, key: string, dflt: number): number {
   const ms = parseDuration(v);
   if (ms === undefined) throw new ConfigError(`Config key "${key}" must be a duration like "30s", "10m" or "24h", got ${JSON.stringify(v)}.`);
   return ms;
+}
+
+function count(v: unknown, key: string, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`Config key "${key}" must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}.`);
+  }
+  return n;
 }
 
 function oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[], dflt: T): T {
@@ -426,6 +452,12 @@ function validateRoute(v: unknown, i: number): RouteConfig {
     blockOllamaAdmin: bool(v.blockOllamaAdmin, `${where}.blockOllamaAdmin`, false),
     name: typeof v.name === 'string' && v.name ? v.name : normPrefix,
   };
+}
+
+function simQuoteLatency(v: unknown, dflt: number): number {
+  const ms = duration(v, 'evidence.simQuoteLatency', dflt);
+  if (ms > 60_000) throw new ConfigError('Config key "evidence.simQuoteLatency" must be at most 60s (real TDX takes about 40ms).');
+  return ms;
 }
 
 /** The Ollama listener section: off unless it names an address; the token itself is never config. */
@@ -529,6 +561,10 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       provider: oneOf(ev.provider, 'evidence.provider', ['auto', 'configfs-tsm', 'simulated'] as const, d.evidence.provider),
       simDir,
       configfsRoot,
+      simQuoteLatencyMs: simQuoteLatency(ev.simQuoteLatency, d.evidence.simQuoteLatencyMs),
+      maxQueued: count(ev.maxQueued, 'evidence.maxQueued', d.evidence.maxQueued, 1, 1 << 20),
+      maxBatch: count(ev.maxBatch, 'evidence.maxBatch', d.evidence.maxBatch, 1, 1 << 20),
+      maxPerPeer: count(ev.maxPerPeer, 'evidence.maxPerPeer', d.evidence.maxPerPeer, 1, 1 << 20),
     },
     collateral: validateCollateral(col, d.collateral),
     routes,

@@ -1,6 +1,6 @@
 /**
- * Control routes served by the proxy itself (Hono): RA-TLS evidence with a client nonce, the
- * certificate, collateral, health, readiness and Prometheus metrics.
+ * Control routes served by the proxy itself (Hono): session-bound evidence, RA-TLS evidence with a
+ * client nonce, the certificate, collateral, health, readiness and Prometheus metrics.
  */
 import { TLSSocket } from 'node:tls';
 import { Hono, type Context } from 'hono';
@@ -8,8 +8,10 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Collateral } from '../core/types.ts';
 import { type ErrorCode, RatlsError, toVerifyError } from '../core/errors.ts';
 import { fromHex, toBase64, toHex } from '../core/bytes.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingIdentity } from './identity-source.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { MAX_NONCE_ROUTE_BYTES, type EvidenceAnswer, type EvidenceService } from './evidence-service.ts';
 
 /** Path prefix of the control routes. */
 export const CONTROL_PREFIX = '/.well-known/ratls/';
@@ -21,9 +23,9 @@ export function isControlPath(path: string): boolean {
 }
 
 /** Largest nonce the evidence route accepts, in bytes (createNonceEvidence itself allows up to 256): the claims hash makes longer nonces pointless. */
-export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = 64;
-/** Quote generation is slow and serialised on real TDX: cap concurrent evidence requests. */
-const MAX_CONCURRENT_EVIDENCE = 4;
+export const MAX_EVIDENCE_ROUTE_NONCE_BYTES = MAX_NONCE_ROUTE_BYTES;
+/** Path of the session evidence route. */
+export const SESSION_ROUTE = `${CONTROL_PREFIX}session`;
 
 /**
  * What the control routes need from the running server. Every listener of one server may share
@@ -33,7 +35,14 @@ const MAX_CONCURRENT_EVIDENCE = 4;
 export interface ControlContext<I extends ServingIdentity> {
   /** The identity whose certificate this TLS connection was served with (falls back to current). */
   identityFor(certDer: Uint8Array | undefined): I;
-  evidence?: (identity: I, nonce: Uint8Array) => Promise<Uint8Array>;
+  /**
+   * The identity when only one has been served so far (before the first rotation): then the
+   * connection need not be asked which certificate it got, which costs a few hundred
+   * microseconds for a 14 KB certificate, on every evidence request.
+   */
+  soleIdentity?(): I | undefined;
+  /** Session and nonce evidence, queued fairly (src/proxy/evidence-service.ts); one per server. */
+  evidence: EvidenceService<I>;
   collateral(): Promise<Collateral | undefined>;
   ready(): boolean;
   metrics: ProxyMetrics;
@@ -64,11 +73,49 @@ export function servedCertificate(socket: TLSSocket | undefined): Uint8Array | u
   return cert && 'raw' in cert && cert.raw ? new Uint8Array(cert.raw) : undefined;
 }
 
+/** The identity a request's connection was served with, asking the connection only when needed. */
+function identityOf<I extends ServingIdentity>(ctx: ControlContext<I>, socket: TLSSocket | undefined): I {
+  return ctx.soleIdentity?.() ?? ctx.identityFor(servedCertificate(socket));
+}
+
+/** Sends an answer of the evidence service through Hono. */
+function send(c: Context<{ Bindings: HttpBindings }>, a: EvidenceAnswer): Response {
+  if (a.body instanceof Uint8Array) return c.body(a.body.slice().buffer as ArrayBuffer, a.status as 200, a.headers);
+  return c.json(a.body, a.status as 400, a.headers);
+}
+
+/**
+ * GET /.well-known/ratls/session straight on Node's request, without Hono: every session-bound
+ * client makes exactly one such request per connection, and Hono's request and response objects
+ * cost about as much CPU as the rest of the route (bench/README.md). Returns false for any other
+ * request, which then goes to the Hono app (which answers this route the same way).
+ */
+export function createSessionRoute<I extends ServingIdentity>(ctx: ControlContext<I>): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) !== SESSION_ROUTE || req.method !== 'GET' || !(req.socket instanceof TLSSocket)) return false;
+    const socket = req.socket;
+    const nonce = q < 0 ? undefined : (new URLSearchParams(url.slice(q + 1)).get('nonce') ?? undefined);
+    ctx.evidence.session(socket, identityOf(ctx, socket), nonce).then(
+      (a) => {
+        const body = a.body instanceof Uint8Array ? a.body : Buffer.from(JSON.stringify(a.body));
+        res.writeHead(a.status, {
+          ...a.headers,
+          ...(a.body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
+          'content-length': String(body.length),
+        });
+        res.end(body);
+      },
+      () => res.destroy(),
+    );
+    return true;
+  };
+}
+
 /** Builds the Hono app for the control routes. */
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
-  // Per app: listeners sharing one app share the cap.
-  let evidenceInFlight = 0;
 
   app.get('/healthz', (c) => c.text('ok\n'));
   app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
@@ -78,14 +125,32 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
   });
 
   app.get(`${CONTROL_PREFIX}certificate`, (c) => {
-    const id = ctx.identityFor(servedCertificate(requestTlsSocket(c)));
+    const id = identityOf(ctx, requestTlsSocket(c));
     const der = c.req.query('format') === 'der' || (c.req.header('accept') ?? '').includes('application/pkix-cert');
     if (der) return c.body(id.certDer.slice().buffer as ArrayBuffer, 200, { 'content-type': 'application/pkix-cert', 'cache-control': 'no-store' });
     return c.body(id.certPem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' });
   });
 
+  app.get(`${CONTROL_PREFIX}session`, async (c) => {
+    const socket = requestTlsSocket(c);
+    if (!socket) return c.json(errorBody('SESSION_BINDING_UNAVAILABLE', 'Session-bound evidence needs a TLS connection.'), 400);
+    return send(c, await ctx.evidence.session(socket, identityOf(ctx, socket), c.req.query('nonce')));
+  });
+
   app.get(`${CONTROL_PREFIX}evidence`, async (c) => {
+    const socket = requestTlsSocket(c);
+    const id = identityOf(ctx, socket);
     const nonceHex = c.req.query('nonce');
+    if (nonceHex === undefined) {
+      // no nonce: the certificate's own evidence, made once per certificate, no quote
+      const ev = ctx.evidence.certificateEvidence(id);
+      if (ev)
+        return c.body(ev.slice().buffer as ArrayBuffer, 200, {
+          'content-type': 'application/cbor',
+          'cache-control': 'no-store',
+          'x-ratls-binding': 'certificate',
+        });
+    }
     if (!nonceHex)
       return c.json(
         errorBody('NONCE_MISSING', `Add ?nonce=<hex> (1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} random bytes) to get evidence bound to your nonce.`),
@@ -96,22 +161,9 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     if (!nonce || nonce.length === 0) {
       return c.json(errorBody('NONCE_INVALID', `The nonce must be 1 to ${MAX_EVIDENCE_ROUTE_NONCE_BYTES} bytes of even-length hex.`), 400);
     }
-    if (!ctx.evidence)
-      return c.json(errorBody('EVIDENCE_PROVIDER_UNAVAILABLE', 'This server has no evidence provider, so it cannot produce nonce evidence.'), 501);
-    if (evidenceInFlight >= MAX_CONCURRENT_EVIDENCE) {
-      return c.json(errorBody('EVIDENCE_PROVIDER_FAILED', 'Too many evidence requests at once; retry in a second.'), 503, { 'retry-after': '1' });
-    }
-    const id = ctx.identityFor(servedCertificate(requestTlsSocket(c)));
-    evidenceInFlight++;
-    let evidence: Uint8Array;
-    try {
-      evidence = await ctx.evidence(id, nonce);
-    } catch (err) {
-      const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
-      return c.json(errorBody(e.code, e.message), 500);
-    } finally {
-      evidenceInFlight--;
-    }
+    const got = await ctx.evidence.nonce(socket, id, nonce);
+    if (!(got instanceof Uint8Array)) return send(c, got);
+    const evidence = got;
     const headers = { 'cache-control': 'no-store', 'x-ratls-simulated': String(id.simulated) };
     if (wantsJson(c.req.header('accept'), c.req.query('format'))) {
       return c.json(
@@ -157,7 +209,7 @@ export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<
     c.json(
       errorBody(
         'INTERNAL',
-        'Unknown control route. Known: /.well-known/ratls/evidence?nonce=HEX, /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
+        'Unknown control route. Known: /.well-known/ratls/session?nonce=HEX, /.well-known/ratls/evidence[?nonce=HEX], /.well-known/ratls/certificate, /.well-known/ratls/collateral.',
       ),
       404,
     ),

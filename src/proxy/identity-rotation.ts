@@ -61,6 +61,11 @@ export class IdentityRotation<I extends ServingIdentity> {
     return this.recent.forCertificate(certDer);
   }
 
+  /** The identity while it is the only one served so far (no rotation yet), else undefined. */
+  sole(): I | undefined {
+    return this.recent.sole;
+  }
+
   /**
    * Calls `apply` with every new identity before it becomes current; if it throws, the rotation
    * fails and the old identity stays current. Returns the function that stops the calls.

@@ -42,6 +42,11 @@ export interface IdentitySource<I extends ServingIdentity = ServingIdentity> {
    * pubkey-hash as `identity` and the given nonce. Absent when the source cannot make evidence.
    */
   evidence?(identity: I, nonce: Uint8Array): Promise<Uint8Array>;
+  /**
+   * One quote whose REPORTDATA is these 64 bytes, for session evidence batches (the server calls it
+   * one at a time). Absent when the source cannot quote; the session route then answers 501.
+   */
+  quote?(reportData: Uint8Array): Promise<Uint8Array>;
   /** Collateral for the platform, valid at `now`, when the source has any. */
   collateral?(now: Date): Promise<Collateral | undefined>;
   /**

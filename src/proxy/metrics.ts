@@ -14,6 +14,18 @@ export interface ProxyMetrics {
   certExpiry: Gauge;
   rotations: Counter<'result'>;
   rejected: Counter<'reason'>;
+  /** Evidence requests and single quotes waiting for the quoter. */
+  evidenceQueueDepth: Gauge;
+  /** Sessions covered by each batch quote. */
+  evidenceBatchSize: Histogram;
+  /** Time each quote took, by kind (batch: session evidence; single: nonce evidence). */
+  evidenceQuoteSeconds: Histogram<'kind'>;
+  /** Time a session evidence request waited from arrival to its evidence. */
+  evidenceWaitSeconds: Histogram;
+  /** Evidence requests refused at once (load shedding), by reason: queue, peer, connection. */
+  evidenceShed: Counter<'reason'>;
+  /** Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, error). */
+  evidenceRequests: Counter<'kind' | 'result'>;
   /**
    * Counts a proxied request in a plain number; the total moves into `requests` when the registry is
    * scraped. prom-client hashes and validates the label set on every `inc`, even on a bound child,
@@ -95,6 +107,42 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
       name: 'ratls_rejected_requests_total',
       help: 'Requests refused by the proxy itself, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    evidenceQueueDepth: new Gauge({
+      name: 'ratls_evidence_queue_depth',
+      help: 'Session evidence requests and single quotes waiting for the quoter',
+      registers,
+    }),
+    evidenceBatchSize: new Histogram({
+      name: 'ratls_evidence_batch_size',
+      help: 'Sessions covered by one batch quote',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+      registers,
+    }),
+    evidenceQuoteSeconds: new Histogram({
+      name: 'ratls_evidence_quote_duration_seconds',
+      help: 'Time one quote took, by kind (batch: session evidence; single: nonce evidence)',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 5],
+      registers,
+    }),
+    evidenceWaitSeconds: new Histogram({
+      name: 'ratls_evidence_wait_seconds',
+      help: 'Time a session evidence request waited from arrival to its evidence',
+      buckets: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 5],
+      registers,
+    }),
+    evidenceShed: new Counter({
+      name: 'ratls_evidence_shed_total',
+      help: 'Evidence requests refused at once (503/429), by reason: queue full, per-peer cap, one already waiting on the connection',
+      labelNames: ['reason'],
+      registers,
+    }),
+    evidenceRequests: new Counter({
+      name: 'ratls_evidence_requests_total',
+      help: 'Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, error)',
+      labelNames: ['kind', 'result'],
       registers,
     }),
   };

@@ -73,6 +73,7 @@ export async function createRatlsIdentitySource(
       simulate: config.evidence.provider === 'simulated',
       simDir: config.evidence.simDir,
       configfsRoot: config.evidence.configfsRoot,
+      simulated: { quoteLatencyMs: config.evidence.simQuoteLatencyMs },
     }));
   let logger: Logger | undefined;
   const validitySeconds = Math.round(config.tls.validityMs / 1000);
@@ -178,6 +179,7 @@ export async function createRatlsIdentitySource(
       return identity;
     },
     evidence: (identity, nonce) => createNonceEvidence(identity, p, nonce),
+    quote: (reportData) => p.getQuote(reportData),
     async collateral(now: Date): Promise<Collateral | undefined> {
       if (p.collateral) return p.collateral(now);
       if (lastCollateral) return lastCollateral;

@@ -30,6 +30,11 @@ export class RecentIdentities<I extends ServingIdentity> {
     return this.entries[0]!;
   }
 
+  /** The current identity while no other has been served; then no connection needs asking which one it got. */
+  get sole(): I | undefined {
+    return this.entries.length === 1 ? this.entries[0] : undefined;
+  }
+
   /** Makes `identity` current; the oldest one beyond `keep` is forgotten. */
   add(identity: I): void {
     this.entries.unshift(identity);

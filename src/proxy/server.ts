@@ -7,6 +7,7 @@
  * control.ts, dispatch.ts, listener.ts and access-guard.ts.
  */
 import type * as https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createProxyLogger, type ProxyLogger } from './logger.ts';
@@ -14,7 +15,9 @@ import { ollamaListenerRoute, type ServeConfig } from './config.ts';
 import { guardWithToken } from './access-guard.ts';
 import { checkAccessToken, loadAccessToken } from '../core/access-token.ts';
 import { CollateralMemo } from './collateral-memo.ts';
-import { createControlApp } from './control.ts';
+import { createControlApp, createSessionRoute, type ControlContext } from './control.ts';
+import { createEvidenceService } from './evidence-service.ts';
+import type { SessionClaimsHook } from '../ratls/session-quoter.ts';
 import { createDispatch, routeUpstreamThroughHono } from './dispatch.ts';
 import type { IdentitySource, ServingIdentity } from './identity-source.ts';
 import { IdentityRotation } from './identity-rotation.ts';
@@ -54,6 +57,8 @@ export interface StartDeps<I extends ServingIdentity = RatlsIdentity> {
    * benchmark that measured the difference; see docs/serve.md).
    */
   hotPath?: 'raw' | 'hono';
+  /** Extra claims for every session evidence batch quote (e.g. the runtime event log's "runtime-log"). */
+  sessionClaims?: SessionClaimsHook;
 }
 
 /** A running proxy. */
@@ -111,16 +116,30 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   let draining = false;
 
   const upstream = new UpstreamProxy(config, metrics, log);
-  const app = createControlApp<I>({
+  const controlContext: ControlContext<I> = {
     identityFor: (der) => identities.forCertificate(der),
-    ...(source.evidence ? { evidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+    soleIdentity: () => identities.sole(),
+    evidence: createEvidenceService<I>({
+      ...(source.quote ? { quote: (rd: Uint8Array) => source.quote!(rd) } : {}),
+      ...(source.evidence ? { nonceEvidence: (id: I, nonce: Uint8Array) => source.evidence!(id, nonce) } : {}),
+      maxQueued: config.evidence.maxQueued,
+      maxBatch: config.evidence.maxBatch,
+      maxPerPeer: config.evidence.maxPerPeer,
+      ...(deps.sessionClaims ? { sessionClaims: deps.sessionClaims } : {}),
+      metrics,
+    }),
     collateral: () => collateral.get(),
     ready: () => !draining,
     metrics,
-  });
+  };
+  const app = createControlApp<I>(controlContext);
   const hotPath = deps.hotPath ?? 'raw';
   if (hotPath === 'hono') routeUpstreamThroughHono(app, upstream);
-  const control = getRequestListener(app.fetch);
+  // session evidence (one request per session-bound connection) skips Hono; other listeners of
+  // this server (another port, same identity) must answer it through the same context
+  const sessionRoute = createSessionRoute<I>(controlContext);
+  const honoListener = getRequestListener(app.fetch);
+  const control = (req: IncomingMessage, res: ServerResponse): unknown => sessionRoute(req, res) || honoListener(req, res);
   const dispatch = createDispatch({ control, upstream, hotPath, draining: () => draining, metrics, log });
   const listener = await listenRatls({ listen: config.listen, tls: config.tls, limits: config.limits, identity: identities, dispatch, log });
 

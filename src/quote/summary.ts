@@ -8,6 +8,7 @@ import type { Quote } from './types.ts';
 export interface PckIds {
   fmspc: string;
   pceId: string;
+  ppid?: string;
 }
 
 /** True when TD_ATTRIBUTES bit 0 (DEBUG) is set. */
@@ -15,7 +16,7 @@ export function isDebugTd(tdAttributes: Uint8Array): boolean {
   return ((tdAttributes[0] ?? 0) & 1) === 1;
 }
 
-/** Lower-case hex view of every quote field; `pck` adds FMSPC and PCE ID from the PCK leaf. */
+/** Lower-case hex view of every quote field; `pck` adds FMSPC, PCE ID and PPID from the PCK leaf. */
 export function summarizeQuote(q: Quote, pck?: PckIds): QuoteSummary {
   const b = q.body;
   const s: QuoteSummary = {
@@ -49,6 +50,7 @@ export function summarizeQuote(q: Quote, pck?: PckIds): QuoteSummary {
   if (pck) {
     s.fmspc = pck.fmspc;
     s.pceId = pck.pceId;
+    if (pck.ppid !== undefined) s.ppid = pck.ppid;
   }
   return s;
 }

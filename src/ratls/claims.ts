@@ -1,7 +1,8 @@
 /**
  * RA-TLS custom claims (CCC "Interoperable RA-TLS", cert and evidence formats document).
  *
- * claims-buffer  = definite-length CBOR map { "pubkey-hash": bstr, ? "nonce": bstr }
+ * claims-buffer  = definite-length CBOR map { "pubkey-hash": bstr, ? "nonce": bstr, * tstr => bstr }
+ *                  (session evidence adds "session-root"; see src/ratls/session.ts)
  * pubkey-hash    = bstr holding the CBOR array hash-entry [hash-alg-id, hash-value] (CoSWID),
  *                  hash-value = H(DER SubjectPublicKeyInfo)
  * REPORTDATA     = SHA-256(claims-buffer) || 32 zero bytes
@@ -21,6 +22,13 @@ const DIGEST_LENGTHS: Record<PubkeyHashAlg, number> = { 'SHA-256': 32, 'SHA-384'
 /** Claim names fixed by the spec. */
 export const CLAIM_PUBKEY_HASH = 'pubkey-hash';
 export const CLAIM_NONCE = 'nonce';
+/** Merkle root over the session leaves a batch quote covers (32 bytes; docs/ratls.md). */
+export const CLAIM_SESSION_ROOT = 'session-root';
+/**
+ * Reserved for the runtime event log (48-byte bstr: the replayed value of the runtime log when the
+ * kernel cannot extend RTMR3). Defined and checked by the event-log code, not here.
+ */
+export const CLAIM_RUNTIME_LOG = 'runtime-log';
 
 /** Largest claims-buffer we accept; real ones are < 200 bytes. */
 const MAX_CLAIMS_BYTES = 64 * 1024;
@@ -32,6 +40,8 @@ export interface RatlsClaims {
   nonce?: Uint8Array;
   /** Names of any other claims present; reported, not used. */
   otherClaims: string[];
+  /** Every claim as decoded, in buffer order, for layers that read claims of their own. */
+  entries: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Maps an IANA hash id to our name; undefined for unsupported ids. */
@@ -50,10 +60,20 @@ export async function encodePubkeyHashValue(spkiDer: Uint8Array, alg: PubkeyHash
  * Builds the claims-buffer. Key order is pubkey-hash then nonce, as in the spec's text and in the
  * interop certificates of the CCC repository; decoders must not depend on the order.
  */
-export async function encodeClaims(opts: { spkiDer: Uint8Array; hashAlg?: PubkeyHashAlg; nonce?: Uint8Array }): Promise<Uint8Array> {
+export async function encodeClaims(opts: {
+  spkiDer: Uint8Array;
+  hashAlg?: PubkeyHashAlg;
+  nonce?: Uint8Array;
+  /** Further claims, after pubkey-hash and nonce, in this order; may not repeat a name. */
+  extra?: Iterable<readonly [string, Uint8Array]>;
+}): Promise<Uint8Array> {
   const m = new Map<string, Uint8Array>();
   m.set(CLAIM_PUBKEY_HASH, await encodePubkeyHashValue(opts.spkiDer, opts.hashAlg ?? 'SHA-256'));
   if (opts.nonce !== undefined) m.set(CLAIM_NONCE, opts.nonce);
+  for (const [k, v] of opts.extra ?? []) {
+    if (m.has(k)) throw new RatlsError('INTERNAL', `The claim "${k}" is set twice; each claim name may appear once.`);
+    m.set(k, v);
+  }
   return encode(m);
 }
 
@@ -101,15 +121,17 @@ export function decodeClaims(claimsBuffer: Uint8Array): RatlsClaims {
   let pk: { alg: PubkeyHashAlg; digest: Uint8Array } | undefined;
   let nonce: Uint8Array | undefined;
   const other: string[] = [];
+  const entries = new Map<string, Uint8Array>();
   for (const [k, val] of v as Map<unknown, unknown>) {
     if (typeof k !== 'string') throw new RatlsError('EVIDENCE_MALFORMED', 'Claim names must be CBOR text strings.');
     if (!(val instanceof Uint8Array)) throw new RatlsError('EVIDENCE_MALFORMED', `Claim "${k.slice(0, 40)}" must be a byte string.`);
+    entries.set(k, val);
     if (k === CLAIM_PUBKEY_HASH) pk = decodePubkeyHashValue(val);
     else if (k === CLAIM_NONCE) nonce = val;
     else other.push(k.slice(0, 64));
   }
   if (!pk) throw new RatlsError('EVIDENCE_MALFORMED', 'The claims buffer has no "pubkey-hash" claim.');
-  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), otherClaims: other };
+  return { pubkeyHashAlg: pk.alg, pubkeyHash: pk.digest, ...(nonce ? { nonce } : {}), otherClaims: other, entries };
 }
 
 /** True when `claims` bind `spkiDer` (constant-time digest comparison). */

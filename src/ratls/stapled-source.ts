@@ -6,12 +6,14 @@ import { X509Certificate } from '@peculiar/x509';
 import { decodeEndorsements, OID_RATLS_ENDORSEMENTS } from './extension.ts';
 import type { Collateral } from '../core/types.ts';
 import { toArrayBuffer } from '../core/bytes.ts';
-import { collateralMatches } from '../collateral/inspect.ts';
+import { collateralFacts, factsMatch, type CollateralFacts } from '../collateral/inspect.ts';
 import type { CollateralRequest, CollateralSource } from '../collateral/types.ts';
 
 /** Serves one stapled collateral set when it matches the request and is still current. */
 export class StapledCollateralSource implements CollateralSource {
   readonly name = 'stapled';
+  /** Read once: clients keep one source per certificate and ask it on every connection. */
+  private facts: CollateralFacts | undefined;
   constructor(private readonly collateral: Collateral) {}
 
   /**
@@ -25,6 +27,7 @@ export class StapledCollateralSource implements CollateralSource {
   }
 
   async get(request: CollateralRequest): Promise<Collateral | undefined> {
-    return collateralMatches(this.collateral, request) ? this.collateral : undefined;
+    this.facts ??= collateralFacts(this.collateral);
+    return factsMatch(this.facts, request) ? this.collateral : undefined;
   }
 }

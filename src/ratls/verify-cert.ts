@@ -80,12 +80,12 @@ const UNDERSTOOD_CRITICAL = new Set([
 ]);
 
 /** A result that stopped before DCAP verification: what was recorded, never ok. */
-function stopped(rec: CheckRecorder, certificate: RatlsCertificateInfo | null = null, ratls: RatlsInfo | null = null): RatlsVerificationResult {
+export function stopped(rec: CheckRecorder, certificate: RatlsCertificateInfo | null = null, ratls: RatlsInfo | null = null): RatlsVerificationResult {
   return { ...rec.result(), ok: false, ratls, certificate };
 }
 
 /** Where the quote and its binding come from. */
-interface Evidence {
+export interface Evidence {
   profile: 'ccc' | 'dstack';
   quote: Uint8Array;
   claims: RatlsClaims | null;
@@ -191,7 +191,7 @@ export async function verifyRatlsEvidence(evidence: Uint8Array, spkiDer: Uint8Ar
 }
 
 /** Every time comparison against an invalid Date is false, which would pass checks: fail closed. */
-function validTime(rec: CheckRecorder, opts: VerifyRatlsOptions): boolean {
+export function validTime(rec: CheckRecorder, opts: VerifyRatlsOptions): boolean {
   if (opts && opts.now instanceof Date && !Number.isNaN(opts.now.getTime())) return true;
   rec.fail('verification time', { code: 'INTERNAL', message: 'The verification time is missing or not a valid date; pass options.now.' });
   return false;
@@ -289,7 +289,12 @@ function unwrapOctetString(b: Uint8Array): Uint8Array | undefined {
   return off + len === b.length ? b.subarray(off) : undefined;
 }
 
-async function verifyEvidenceParts(
+/**
+ * The checks every kind of evidence shares: REPORTDATA and key binding, the nonce when expected,
+ * collateral choice, then DCAP and the policy. Session evidence (verify-session.ts) runs it after
+ * its own binding check.
+ */
+export async function verifyEvidenceParts(
   rec: CheckRecorder,
   ev: Evidence,
   spkiDer: Uint8Array,

@@ -59,7 +59,7 @@ async function runStages(rec: CheckRecorder, outcome: VerificationOutcome, quote
 
   const pck = buildPckChain(rec, read.quote, opts);
   if (!pck) return;
-  const summary = summarizeQuote(read.quote, { fmspc: pck.extensions.fmspc, pceId: pck.extensions.pceId });
+  const summary = summarizeQuote(read.quote, { fmspc: pck.extensions.fmspc, pceId: pck.extensions.pceId, ppid: pck.extensions.ppid });
   outcome.quote = summary;
   if (!isIntelRootCert(pck.chain.root)) outcome.nonIntelRoot = true;
 

@@ -27,13 +27,37 @@ export interface CollateralSettings {
   offline?: boolean;
 }
 
+/**
+ * What a connection's evidence must be bound to.
+ * - `session` (default): evidence obtained on the connection, before any request, whose REPORTDATA
+ *   commits to this TLS session's RFC 9266 exporter, the certificate key and our nonce. A relay
+ *   holding a leaked TLS key cannot obtain it (see docs/ratls.md).
+ * - `certificate`: the certificate's quote alone (key binding), plus a nonce round trip when
+ *   `requireNonce`. Relayable by whoever holds the TLS private key.
+ */
+export type FreshnessBinding = 'session' | 'certificate';
+
 /** Freshness requirements. */
 export interface FreshnessSettings {
-  /** Require a nonce round trip to /.well-known/ratls/evidence on each new connection. */
+  /** Default 'session'. */
+  binding: FreshnessBinding;
+  /**
+   * With `binding: certificate`: also do the nonce round trip to /.well-known/ratls/evidence on each
+   * new connection (key + nonce: fresh, still relayable). With `binding: session` the session
+   * evidence already carries our nonce, so this adds nothing.
+   */
   requireNonce: boolean;
   /** Reject certificates older than this (notBefore to now). */
   maxCertAgeSeconds?: number;
+  /**
+   * Close an attested connection after its current response once it is this old (WebSockets with
+   * close code 1001), so a long session is re-attested on its next connection. 0 = no limit.
+   */
+  maxConnectionAgeSeconds: number;
 }
+
+/** Default of `freshness.maxConnectionAge`: one hour (docs/policy.md says why). */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 3600;
 
 /** A parsed, validated client policy. */
 export interface ClientPolicy {
@@ -42,6 +66,12 @@ export interface ClientPolicy {
   trustedRoots: string[];
   freshness: FreshnessSettings;
   collateral: CollateralSettings;
+}
+
+/** True when the policy pins the platform the quote comes from (PPID, FMSPC or PCE ID). */
+export function platformPinned(policy: ClientPolicy): boolean {
+  const a = policy.appraisal;
+  return a.ppid !== undefined || a.fmspc !== undefined || a.pceId !== undefined;
 }
 
 /** How the parser reads root certificates referenced by path (Node: fs; browser: not available). */
@@ -54,14 +84,17 @@ export function defaultClientPolicy(): ClientPolicy {
   return {
     appraisal: { allowedTcbStatuses: ['UpToDate'], allowDebug: false },
     trustedRoots: [INTEL_SGX_ROOT_CA_PEM],
-    freshness: { requireNonce: false },
+    freshness: { binding: 'session', requireNonce: false, maxConnectionAgeSeconds: DEFAULT_MAX_CONNECTION_AGE_SECONDS },
     collateral: {},
   };
 }
 
-const TOP_KEYS = ['version', 'trustedRoots', 'tcb', 'allowDebug', 'measurements', 'freshness', 'collateral'] as const;
+const TOP_KEYS = ['version', 'trustedRoots', 'tcb', 'allowDebug', 'measurements', 'platform', 'freshness', 'collateral'] as const;
 const TCB_KEYS = ['allowedStatuses', 'allowedAdvisoryIds', 'minEvaluationDataNumber'] as const;
-const FRESHNESS_KEYS = ['requireNonce', 'maxCertAgeSeconds'] as const;
+const FRESHNESS_KEYS = ['binding', 'requireNonce', 'maxCertAgeSeconds', 'maxConnectionAge'] as const;
+const BINDINGS: readonly FreshnessBinding[] = ['session', 'certificate'];
+/** Platform identity name -> byte length (from the PCK certificate). */
+const PLATFORM: Record<string, number> = { ppid: 16, fmspc: 6, pceId: 2 };
 const COLLATERAL_KEYS = ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline'] as const;
 /** Measurement name -> byte length. */
 const MEASUREMENTS: Record<string, number> = {
@@ -134,6 +167,16 @@ function parseMeasurement(v: unknown, key: string, bytes: number): string[] {
     }
     return hex;
   });
+}
+
+const AGE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Seconds from a whole number of seconds or "90s", "30m", "1h", "1d"; 0 means no limit. */
+function parseAge(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+)\s*([smhd]?)\s*$/.exec(v) : null;
+  if (!m) invalid(key, 'must be a whole number of seconds or a duration like "30m", "1h" (0 = no limit).');
+  return Number(m[1]) * AGE_UNITS[m[2] || 's']!;
 }
 
 function parseRoots(v: unknown, opts: PolicyParseOptions): string[] {
@@ -226,9 +269,29 @@ export function parsePolicy(input: string | unknown, opts: PolicyParseOptions = 
     }
   }
 
+  if (doc.platform !== undefined) {
+    if (!isRecord(doc.platform)) invalid('platform', 'must be a mapping.');
+    checkKeys(doc.platform, Object.keys(PLATFORM), 'platform.');
+    for (const [name, bytes] of Object.entries(PLATFORM)) {
+      const v = doc.platform[name];
+      if (v === undefined) continue;
+      if (v === null) invalid(`platform.${name}`, 'has no value; give the expected hex value(s), or remove the key to skip this check.');
+      (policy.appraisal as Record<string, unknown>)[name] = parseMeasurement(v, `platform.${name}`, bytes);
+    }
+  }
+
   if (doc.freshness !== undefined) {
     if (!isRecord(doc.freshness)) invalid('freshness', 'must be a mapping.');
     checkKeys(doc.freshness, FRESHNESS_KEYS, 'freshness.');
+    const b = doc.freshness.binding;
+    if (b !== undefined) {
+      if (typeof b !== 'string' || !(BINDINGS as readonly string[]).includes(b)) {
+        invalid('freshness.binding', `must be one of ${BINDINGS.join(', ')} (certificate is relayable if the TLS key leaks).`);
+      }
+      policy.freshness.binding = b as FreshnessBinding;
+    }
+    if (doc.freshness.maxConnectionAge !== undefined)
+      policy.freshness.maxConnectionAgeSeconds = parseAge(doc.freshness.maxConnectionAge, 'freshness.maxConnectionAge');
     if (doc.freshness.requireNonce !== undefined) policy.freshness.requireNonce = asBool(doc.freshness.requireNonce, 'freshness.requireNonce');
     const age = doc.freshness.maxCertAgeSeconds;
     if (age !== undefined) {
@@ -266,6 +329,11 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
     const v = (a as Record<string, unknown>)[name];
     if (Array.isArray(v)) measurements[name] = v as string[];
   }
+  const platform: Record<string, string[]> = {};
+  for (const name of Object.keys(PLATFORM)) {
+    const v = (a as Record<string, unknown>)[name];
+    if (Array.isArray(v)) platform[name] = v as string[];
+  }
   const doc: Record<string, unknown> = {
     version: 1,
     trustedRoots: policy.trustedRoots.map(rootEntry),
@@ -276,7 +344,13 @@ export function policyToYaml(policy: ClientPolicy, comment?: string): string {
     },
     allowDebug: a.allowDebug ?? false,
     measurements,
-    freshness: { ...policy.freshness },
+    ...(Object.keys(platform).length > 0 ? { platform } : {}),
+    freshness: {
+      binding: policy.freshness.binding,
+      requireNonce: policy.freshness.requireNonce,
+      ...(policy.freshness.maxCertAgeSeconds !== undefined ? { maxCertAgeSeconds: policy.freshness.maxCertAgeSeconds } : {}),
+      maxConnectionAge: policy.freshness.maxConnectionAgeSeconds,
+    },
   };
   if (Object.keys(policy.collateral).length > 0) doc.collateral = { ...policy.collateral };
   const body = stringifyYaml(doc, { lineWidth: 0 });

@@ -28,6 +28,13 @@ const MEASUREMENTS: ReadonlyArray<[MeasurementField, string, number]> = [
   ['tdAttributes', 'TD attributes', 8],
 ];
 
+/** Platform identity from the PCK certificate: which physical machine produced the quote. */
+const PLATFORM: ReadonlyArray<['ppid' | 'fmspc' | 'pceId', string, number]> = [
+  ['ppid', 'PPID', 16],
+  ['fmspc', 'FMSPC', 6],
+  ['pceId', 'PCE ID', 2],
+];
+
 function normalise(values: string[], bytes: number, label: string, errors: VerifyError[]): string[] | undefined {
   const out: string[] = [];
   for (const v of values) {
@@ -90,6 +97,22 @@ export function applyPolicy(summary: AppraisedQuote, tcbStatus: TcbStatus | null
       errors.push({
         code: 'MEASUREMENT_MISMATCH',
         message: `${label} is ${summary[field]}, which is not one of the ${list.length} value(s) the policy accepts.`,
+      });
+    }
+  }
+  for (const [field, label, bytes] of PLATFORM) {
+    const want = policy[field];
+    if (want === undefined) continue;
+    const list = normalise(want, bytes, label, errors);
+    if (!list) continue;
+    const got = summary[field];
+    // a pin with nothing to compare against fails closed (the PCK certificate could not be read)
+    if (got === undefined) {
+      errors.push({ code: 'PLATFORM_MISMATCH', message: `The policy pins the ${label} but the quote's PCK certificate gave none to compare; refusing.` });
+    } else if (!list.includes(got)) {
+      errors.push({
+        code: 'PLATFORM_MISMATCH',
+        message: `${label} is ${got}, which is not one of the ${list.length} platform(s) the policy pins: the quote was made on another machine (possibly the same image on someone else's hardware).`,
       });
     }
   }

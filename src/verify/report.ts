@@ -14,6 +14,7 @@ const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
   ['userData', 'user data'],
   ['fmspc', 'FMSPC'],
   ['pceId', 'PCE ID'],
+  ['ppid', 'PPID'],
   ['teeTcbSvn', 'TEE_TCB_SVN'],
   ['teeTcbSvn2', 'TEE_TCB_SVN2'],
   ['mrSeam', 'MRSEAM'],
@@ -93,6 +94,13 @@ export const PINNABLE_FIELDS: ReadonlyArray<[PinnableField, string]> = [
   ['tdAttributes', 'TDATTRIBUTES'],
 ];
 
+/** Platform identity from the PCK certificate, pinnable by `platform:` in a policy. */
+export const PLATFORM_FIELDS: ReadonlyArray<['ppid' | 'fmspc' | 'pceId', string]> = [
+  ['ppid', 'PPID'],
+  ['fmspc', 'FMSPC'],
+  ['pceId', 'PCE ID'],
+];
+
 /** The fields that identify the TD's software (firmware, kernel, command line, runtime). */
 const SOFTWARE_FIELDS: readonly PinnableField[] = ['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'];
 
@@ -162,6 +170,17 @@ export function comparePolicy(policy: AppraisalPolicy, quote: AppraisedQuote | n
     pinned.push(label);
     const list = want.map((v) => (typeof v === 'string' ? norm(v) : String(v)));
     rows.push({ what: label, expected: list, actual, ok: quote !== null && list.includes(actual), pinned: true });
+  }
+  for (const [field, label] of PLATFORM_FIELDS) {
+    const want = policy[field];
+    const actual = quote?.[field] ?? 'unknown';
+    if (want === undefined) {
+      rows.push({ what: label, expected: [], actual, ok: true, pinned: false });
+      continue;
+    }
+    pinned.push(label);
+    const list = want.map(norm);
+    rows.push({ what: label, expected: list, actual, ok: list.includes(actual), pinned: true });
   }
   return { pinned, softwarePinned: SOFTWARE_FIELDS.some((f) => policy[f] !== undefined), rows };
 }

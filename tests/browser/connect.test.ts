@@ -28,12 +28,8 @@ describe.skipIf(!hasChromium)('headless Chromium through ratls connect', () => {
     good = await startRatlsServer(serveConfig(app.url), { identitySource: await simulatedSource(world), autoRotate: false });
     // same app, same world, but the TD runs in DEBUG mode
     bad = await startRatlsServer(serveConfig(app.url), { identitySource: await simulatedSource(world, { debug: true }), autoRotate: false });
-    goodProxy = await startConnectProxy({
-      upstream: good.url,
-      policy: simPolicy(world, (p) => {
-        p.freshness.requireNonce = true;
-      }),
-    });
+    // the default policy: session binding on every upstream connection
+    goodProxy = await startConnectProxy({ upstream: good.url, policy: simPolicy(world) });
     badProxy = await startConnectProxy({ upstream: bad.url, policy: simPolicy(world) });
     browser = await launchChromium();
   });
@@ -57,6 +53,8 @@ describe.skipIf(!hasChromium)('headless Chromium through ratls connect', () => {
     await page.goto(`${goodProxy.url}/.ratls/status`);
     expect(await page.textContent('#ratls-state')).toContain('VERIFIED');
     expect(await page.isVisible('#ratls-simulated')).toBe(true);
+    expect(await page.textContent('body')).toContain('session: evidence bound to each upstream TLS session');
+    expect(await page.textContent('body')).toMatch(/PPID [0-9a-f]{32}/);
     await page.screenshot({ path: artifact('connect-status.png'), fullPage: true });
     await page.close();
   });

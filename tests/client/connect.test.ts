@@ -5,7 +5,9 @@ import { startRatlsServer, type RunningRatlsServer } from '../../src/proxy/serve
 import { validateConfig } from '../../src/proxy/config.ts';
 import { startConnectProxy } from '../../src/client/connect.ts';
 import { main } from '../../src/cli/main.ts';
-import { makeIdentity, makeWorld, simPolicy, simulatedSource, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import { makeWorld, onlySessionRequests, simPolicy, simulatedSource, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
+import { createRatlsIdentity } from '../../src/ratls/identity.ts';
 import { startAppUpstream } from './app-upstream.ts';
 
 let world: World;
@@ -20,7 +22,10 @@ beforeAll(async () => {
     identitySource: await simulatedSource(world),
     autoRotate: false,
   });
-  debugSpy = await startSpyServer(await makeIdentity(world, { debug: true }));
+  const debugProvider = await loadSimulatedProvider(world.dir, { debug: true });
+  debugSpy = await startSpyServer(await createRatlsIdentity({ provider: debugProvider, hosts: ['127.0.0.1'] }), undefined, {
+    sessionQuote: (rd) => debugProvider.getQuote(rd),
+  });
 });
 afterAll(async () => {
   await srv?.close({ drainTimeoutMs: 500 });
@@ -163,8 +168,9 @@ describe('ratls connect', () => {
         ws.onerror = () => resolve();
         ws.onclose = () => resolve();
       });
-      expect(debugSpy.bytes()).toBe(0);
-      expect(debugSpy.requests).toEqual([]);
+      // the session evidence request is all it ever got: no request of the browser's
+      expect(onlySessionRequests(debugSpy.text())).toBe(true);
+      expect(debugSpy.text()).not.toContain('secret');
       const st = (await (await fetch(`${proxy.url}/.ratls/status?format=json`)).json()) as { state: string; refusals: number };
       expect(st.state).toBe('refused');
       expect(st.refusals).toBeGreaterThan(0);
@@ -181,7 +187,7 @@ describe('ratls connect', () => {
     const { tmpdir } = await import('node:os');
     const rootFile = join(mkdtempSync(join(tmpdir(), 'ratls-root-')), 'root.pem');
     writeFileSync(rootFile, world.rootPem);
-    expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--nonce'], io)).toBe(0);
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile], io)).toBe(0);
     const report = out.join('');
     // nothing pinned: the verdict says what was proved, and how to pin
     expect(report).toMatch(
@@ -191,9 +197,16 @@ describe('ratls connect', () => {
     expect(report).toContain(`ratls verify ${srv.url} --policy policy.yaml`);
     expect(report).not.toContain('the attested TD the policy expects');
     expect(report).toContain('SIMULATED');
-    expect(report).toContain('nonce round trip passed');
+    expect(report).toMatch(/Binding:\s+session: evidence bound to this TLS session/);
+    expect(report).toMatch(/Platform:\s+PPID [0-9a-f]{32}, FMSPC ff[0-9a-f]{10}, PCE ID 0000 \(not pinned/);
+    expect(report).toMatch(/Freshness:\s+fresh: quoted after our nonce/);
     expect(report).toMatch(/MRTD\s+not pinned\s+[0-9a-f]{96}/);
+    expect(report).toMatch(/PPID\s+not pinned\s+[0-9a-f]{32}/);
     expect(report).toMatch(/TCB status:\s+UpToDate\s+\(policy allows: UpToDate\)/);
+    out.length = 0;
+    expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--binding', 'certificate', '--nonce'], io)).toBe(0);
+    expect(out.join('')).toContain('nonce round trip passed');
+    expect(out.join('')).toMatch(/Binding:\s+certificate only: .*relayable if the TLS key leaks/);
     out.length = 0;
     expect(await main(['node', 'ratls', 'verify', srv.url, '--root', rootFile, '--json'], io)).toBe(0);
     const j = JSON.parse(out.join('')) as {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData as UndiciFormData } from 'undici';
 import { createAttestedFetch } from '../../src/client/index.ts';
-import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import { makeWorld, sessionSpyServer, simPolicy, type SpyServer, type World } from './helpers.ts';
 
 let world: World;
 let srv: SpyServer;
@@ -14,7 +14,7 @@ const seen: Array<{ type: string; body: string }> = [];
 
 beforeAll(async () => {
   world = await makeWorld();
-  srv = await startSpyServer(await makeIdentity(world), (req, res) => {
+  srv = await sessionSpyServer(world, {}, (req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString('latin1')));
     req.on('end', () => {

@@ -20,12 +20,34 @@ function policyError(fn: () => unknown): RatlsError {
 }
 
 describe('policy file', () => {
-  it('defaults to the Intel root, UpToDate only, no DEBUG, no nonce', () => {
+  it('defaults to the Intel root, UpToDate only, no DEBUG, session binding, connections re-attested after an hour', () => {
     const p = parsePolicy('');
     expect(p.trustedRoots).toEqual([INTEL_SGX_ROOT_CA_PEM]);
     expect(p.appraisal.allowedTcbStatuses).toEqual(['UpToDate']);
     expect(p.appraisal.allowDebug).toBe(false);
     expect(p.freshness.requireNonce).toBe(false);
+    expect(p.freshness.binding).toBe('session');
+    expect(p.freshness.maxConnectionAgeSeconds).toBe(3600);
+    expect(p.appraisal.ppid).toBeUndefined();
+  });
+
+  it('reads freshness.binding, maxConnectionAge and platform pins, and writes them back', () => {
+    const p = parsePolicy(
+      'freshness: {binding: certificate, maxConnectionAge: 30m}\nplatform: {ppid: ["0x00112233445566778899AABBCCDDEEFF"], fmspc: ["00806f050000"], pceId: ["0000"]}',
+    );
+    expect(p.freshness.binding).toBe('certificate');
+    expect(p.freshness.maxConnectionAgeSeconds).toBe(1800);
+    expect(p.appraisal.ppid).toEqual(['00112233445566778899aabbccddeeff']);
+    expect(p.appraisal.fmspc).toEqual(['00806f050000']);
+    expect(p.appraisal.pceId).toEqual(['0000']);
+    expect(parsePolicy(policyToYaml(p))).toEqual(p);
+    expect(parsePolicy('freshness: {maxConnectionAge: 0}').freshness.maxConnectionAgeSeconds).toBe(0);
+    expect(parsePolicy('freshness: {maxConnectionAge: 90}').freshness.maxConnectionAgeSeconds).toBe(90);
+    expect(policyError(() => parsePolicy('freshness: {binding: key}')).message).toContain('"freshness.binding"');
+    expect(policyError(() => parsePolicy('freshness: {maxConnectionAge: soon}')).message).toContain('"freshness.maxConnectionAge"');
+    expect(policyError(() => parsePolicy('platform: {ppid: [abcd]}')).message).toContain('"platform.ppid[0]"');
+    expect(policyError(() => parsePolicy('platform: {ppid: }')).message).toContain('"platform.ppid"');
+    expect(policyError(() => parsePolicy('platform: {serial: [aa]}')).message).toContain('"platform.serial"');
   });
 
   it('parses the example policy', () => {
@@ -34,7 +56,7 @@ describe('policy file', () => {
     expect(p.appraisal.allowedAdvisoryIds).toEqual(['INTEL-SA-00837']);
     expect(p.appraisal.mrTd?.[0]).toMatch(/^91eb2b44/);
     expect(p.appraisal.tdAttributes).toEqual(['0000001000000000']);
-    expect(p.freshness).toEqual({ requireNonce: true, maxCertAgeSeconds: 86400 });
+    expect(p.freshness).toEqual({ binding: 'session', requireNonce: false, maxCertAgeSeconds: 86400, maxConnectionAgeSeconds: 3600 });
     expect(p.collateral.pcsUrl).toBe('https://api.trustedservices.intel.com');
   });
 

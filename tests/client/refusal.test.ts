@@ -1,6 +1,8 @@
 /**
  * Verifying clients against good and bad servers. The bad ones must be refused before a single
- * request byte is written: the spy server counts every decrypted byte and every request.
+ * request byte is written: the spy server counts every decrypted byte and every request. With
+ * session binding (the default) the only bytes a server sees before the verdict are the session
+ * evidence request, sent while the certificate is verified; a plain TLS server sees none.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
@@ -12,7 +14,8 @@ import { OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from '../../src/ratls/exte
 import { loadSimulatedProvider } from '../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../src/ratls/identity.ts';
 import { StapledCollateralSource } from '../../src/ratls/stapled-source.ts';
-import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import { makeIdentity, makeWorld, onlySessionRequests, SESSION_REQUEST, simPolicy, startSpyServer, type SpyServer, type World } from './helpers.ts';
+import type { SimulatedProviderOptions } from '../../src/tee/simulated/index.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -66,17 +69,24 @@ let goodMrtd: string;
 let otherWorld: World;
 const servers: Record<string, SpyServer> = {};
 
+/** A spy server with an RA-TLS identity from `w` that answers session evidence requests. */
+async function sessionSpy(w: World, opts: SimulatedProviderOptions = {}): Promise<SpyServer> {
+  const provider = await loadSimulatedProvider(w.dir, opts);
+  const id = await createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'] });
+  return startSpyServer(id, undefined, { sessionQuote: (rd) => provider.getQuote(rd) });
+}
+
 beforeAll(async () => {
   world = await makeWorld();
   otherWorld = await makeWorld();
   goodMrtd = (await loadSimulatedProvider(world.dir)).measurements.mrTd;
   const good = await makeIdentity(world);
-  servers.good = await startSpyServer(good);
+  servers.good = await sessionSpy(world);
   servers.plain = await startSpyServer(await selfSigned());
-  servers.otherWorld = await startSpyServer(await makeIdentity(otherWorld));
+  servers.otherWorld = await sessionSpy(otherWorld);
   servers.keyMismatch = await startSpyServer(await selfSigned(good.certDer));
-  servers.debug = await startSpyServer(await makeIdentity(world, { debug: true }));
-  servers.wrongMrtd = await startSpyServer(await makeIdentity(world, { mrTd: 'ee'.repeat(48) }));
+  servers.debug = await sessionSpy(world, { debug: true });
+  servers.wrongMrtd = await sessionSpy(world, { mrTd: 'ee'.repeat(48) });
 });
 afterAll(async () => {
   await Promise.all(Object.values(servers).map((s) => s.close()));
@@ -91,10 +101,29 @@ const bad: Array<[string, string, string]> = [
 ];
 
 /** Trusts the world's root and pins the good server's MRTD, so a different one is refused. */
-function pinnedPolicy(): ClientPolicy {
+function pinnedPolicy(binding: 'session' | 'certificate' = 'session'): ClientPolicy {
   return simPolicy(world, (p) => {
     p.appraisal.mrTd = [goodMrtd];
+    p.freshness.binding = binding;
   });
+}
+
+/** Where a spy server's records stand, to look only at what came after. */
+function mark(s: SpyServer): { bytes: number; text: number; requests: number } {
+  return { bytes: s.bytes(), text: s.text().length, requests: s.requests.length };
+}
+
+/** What a refused server may have seen since `m`: nothing (certificate binding, plain TLS), or only the session request. */
+function expectNothingButEvidenceRequests(s: SpyServer, binding: 'session' | 'certificate', m: ReturnType<typeof mark>): void {
+  const requests = s.requests.slice(m.requests);
+  if (binding === 'certificate' || s === servers.plain) {
+    expect(s.bytes()).toBe(m.bytes);
+    expect(requests).toEqual([]);
+  } else {
+    expect(onlySessionRequests(s.text().slice(m.text))).toBe(true);
+    expect(requests.every((r) => SESSION_REQUEST.test(r))).toBe(true);
+  }
+  expect(s.text()).not.toContain('prompt');
 }
 
 function expectRefused(err: unknown, code: string): void {
@@ -120,7 +149,9 @@ describe('attested https.Agent', () => {
     // Without stapled collateral the certificate is small enough for Node to issue session tickets
     // (with a ~14 KB certificate it sends none, which would make this control pass vacuously).
     const provider = await loadSimulatedProvider(world.dir);
-    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }));
+    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }), undefined, {
+      sessionQuote: (rd) => provider.getQuote(rd),
+    });
     const collateralSources = [new StapledCollateralSource(await provider.collateral(new Date()))];
     // control: an ordinary agent without keep-alive resumes its session on the next connection
     const plain = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
@@ -146,18 +177,22 @@ describe('attested https.Agent', () => {
     await s.close();
   });
 
-  for (const [name, key, code] of bad) {
-    it(`refuses ${name} (${code}) before any request byte`, async () => {
-      const s = servers[key]!;
-      const agent = createAttestedAgent(pinnedPolicy());
-      const conns = s.connections();
-      const err = await agentGet(`${s.url}/secret?prompt=hello`, agent).catch((e: unknown) => e);
-      expectRefused(err, code);
-      expect(s.connections()).toBeGreaterThan(conns); // it did connect and handshake...
-      expect(s.bytes()).toBe(0); // ...but never wrote a byte
-      expect(s.requests).toEqual([]);
-      agent.destroy();
-    });
+  for (const binding of ['session', 'certificate'] as const) {
+    for (const [name, key, code] of bad) {
+      it(`refuses ${name} (${code}) before any request byte (${binding} binding)`, async () => {
+        const s = servers[key]!;
+        const agent = createAttestedAgent(pinnedPolicy(binding));
+        const conns = s.connections();
+        const m = mark(s);
+        const err = await agentGet(`${s.url}/secret?prompt=hello`, agent).catch((e: unknown) => e);
+        expectRefused(err, code);
+        // it did connect and handshake (the server may see the end of the handshake after the client gave up)...
+        for (const t0 = Date.now(); s.connections() <= conns && Date.now() - t0 < 2000;) await new Promise((r) => setTimeout(r, 10));
+        expect(s.connections()).toBeGreaterThan(conns);
+        expectNothingButEvidenceRequests(s, binding, m); // ...but never got a request byte
+        agent.destroy();
+      });
+    }
   }
 });
 
@@ -177,28 +212,31 @@ describe('attested undici dispatcher and attestedFetch', () => {
     expect(await res.text()).toBe('hello from the VM\n');
   });
 
-  for (const [name, key, code] of bad) {
-    it(`refuses ${name} (${code}) before any request byte`, async () => {
-      const s = servers[key]!;
-      const d = createAttestedDispatcher(pinnedPolicy());
-      const err = await undiciRequest(`${s.url}/secret`, { dispatcher: d, method: 'POST', body: 'prompt' }).catch((e: unknown) => e);
-      expectRefused(err, code);
-      await d.close();
-      // attestedFetch surfaces the AttestationError itself, not "fetch failed"
-      expectRefused(await attestedFetch(`${s.url}/secret`, { method: 'POST', body: 'prompt' }, pinnedPolicy()).catch((e: unknown) => e), code);
-      expect(s.bytes()).toBe(0);
-      expect(s.requests).toEqual([]);
-    });
+  for (const binding of ['session', 'certificate'] as const) {
+    for (const [name, key, code] of bad) {
+      it(`refuses ${name} (${code}) before any request byte (${binding} binding)`, async () => {
+        const s = servers[key]!;
+        const m = mark(s);
+        const d = createAttestedDispatcher(pinnedPolicy(binding));
+        const err = await undiciRequest(`${s.url}/secret`, { dispatcher: d, method: 'POST', body: 'prompt' }).catch((e: unknown) => e);
+        expectRefused(err, code);
+        await d.close();
+        // attestedFetch surfaces the AttestationError itself, not "fetch failed"
+        expectRefused(await attestedFetch(`${s.url}/secret`, { method: 'POST', body: 'prompt' }, pinnedPolicy(binding)).catch((e: unknown) => e), code);
+        expectNothingButEvidenceRequests(s, binding, m);
+      });
+    }
   }
 });
 
 describe('nonce round trip failures', () => {
   it('refuses a server that cannot answer the nonce challenge; only the challenge reached it', async () => {
-    // servers.good answers every path with "hello from the VM": not evidence
+    // servers.good answers every other path with "hello from the VM": not evidence
     const s = servers.good!;
     const before = s.requests.length;
     const agent = createAttestedAgent(
       simPolicy(world, (p) => {
+        p.freshness.binding = 'certificate';
         p.freshness.requireNonce = true;
       }),
     );
@@ -220,6 +258,7 @@ describe('nonce round trip failures', () => {
     try {
       const a = createAttestedAgent(
         simPolicy(world, (p) => {
+          p.freshness.binding = 'certificate';
           p.freshness.requireNonce = true;
         }),
       );
@@ -228,6 +267,7 @@ describe('nonce round trip failures', () => {
       expect((e1 as AttestationError).message).toContain('no such route');
       const b = createAttestedAgent(
         simPolicy(world, (p) => {
+          p.freshness.binding = 'certificate';
           p.freshness.requireNonce = true;
         }),
         { nonceTimeoutMs: 300 },
@@ -241,6 +281,56 @@ describe('nonce round trip failures', () => {
     } finally {
       await notFound.close();
       await silent.close();
+    }
+  });
+});
+
+describe('session evidence failures', () => {
+  it('a server without session evidence (404): SESSION_BINDING_UNAVAILABLE; garbage: EVIDENCE_MALFORMED; silence: CONNECTION_FAILED', async () => {
+    const id = await makeIdentity(world);
+    const notFound = await startSpyServer(id, (_req, res) =>
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"X","message":"no such route"}}'),
+    );
+    const garbage = await startSpyServer(id); // answers "hello from the VM" to everything
+    const silent = await startSpyServer(id, () => {});
+    try {
+      for (const [s, code, timeout] of [
+        [notFound, 'SESSION_BINDING_UNAVAILABLE', 15_000],
+        [garbage, 'EVIDENCE_MALFORMED', 15_000],
+        [silent, 'CONNECTION_FAILED', 300],
+      ] as const) {
+        const a = createAttestedAgent(simPolicy(world), { nonceTimeoutMs: timeout });
+        const e = await agentGet(`${s.url}/secret`, a).catch((err: unknown) => err);
+        expectRefused(e, code);
+        expect(s.requests.every((r) => SESSION_REQUEST.test(r))).toBe(true);
+        a.destroy();
+      }
+      const e = await agentGet(`${notFound.url}/x`, createAttestedAgent(simPolicy(world))).catch((err: unknown) => err);
+      expect((e as AttestationError).message).toMatch(/freshness\.binding: certificate/);
+    } finally {
+      await Promise.all([notFound.close(), garbage.close(), silent.close()]);
+    }
+  });
+
+  it('TLS 1.2 with session binding: refused before any byte (SESSION_BINDING_UNAVAILABLE); certificate binding still works', async () => {
+    const provider = await loadSimulatedProvider(world.dir);
+    const id = await createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'] });
+    const s = await startSpyServer(id, undefined, { sessionQuote: (rd) => provider.getQuote(rd) });
+    try {
+      const a = createAttestedAgent(simPolicy(world), { agentOptions: { maxVersion: 'TLSv1.2' } });
+      const e = await agentGet(`${s.url}/secret`, a).catch((err: unknown) => err);
+      expectRefused(e, 'SESSION_BINDING_UNAVAILABLE');
+      expect((e as AttestationError).message).toMatch(/TLS 1\.3/);
+      expect(s.bytes()).toBe(0);
+      a.destroy();
+      const c = createAttestedAgent(
+        simPolicy(world, (p) => (p.freshness.binding = 'certificate')),
+        { agentOptions: { maxVersion: 'TLSv1.2' } },
+      );
+      expect((await agentGet(`${s.url}/ok`, c)).status).toBe(200);
+      c.destroy();
+    } finally {
+      await s.close();
     }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Verifying clients against `ratls serve` (startRatlsServer, simulated world) in front of the
- * open-webui-shaped demo app, with the default routing: nonce round trip on the same connection,
- * and the official openai and ollama clients pointed at https://host/api and https://host/ollama
- * with an open-webui API key, as open-webui documents, streaming through it.
+ * open-webui-shaped demo app, with the default routing: session-bound evidence (the default) and
+ * the legacy nonce round trip on the same connection, and the official openai and ollama clients
+ * pointed at https://host/api and https://host/ollama with an open-webui API key, as open-webui
+ * documents, streaming through it with the default policy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
@@ -53,10 +54,27 @@ function get(url: string, agent: https.Agent): Promise<string> {
 }
 
 describe('against ratls serve', () => {
-  it('agent with a nonce round trip on the same connection, then the request', async () => {
+  it('agent with the default policy: session-bound evidence on the same connection, then the request', async () => {
+    const events: AttestationEvent[] = [];
+    const agent = createAttestedAgent(simPolicy(world), { onVerified: (e) => events.push(e) });
+    expect(JSON.parse(await get(`${srv.url}api/version`, agent))).toEqual({ version: DEMO_WEBUI_VERSION, deployment_id: '' });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.binding).toBe('session');
+    expect(events[0]!.sessionBound).toBe(true);
+    expect(events[0]!.nonceVerified).toBe(true);
+    expect(events[0]!.session?.claimNames).toEqual(['pubkey-hash', 'session-root']);
+    expect(events[0]!.session?.claims.get('session-root')).toHaveLength(32);
+    expect(events[0]!.result.checks.find((c) => c.name === 'session binding')?.detail).toMatch(/RFC 9266 exporter/);
+    await get(`${srv.url}health`, agent);
+    expect(events).toHaveLength(1);
+    agent.destroy();
+  });
+
+  it('agent with certificate binding and a nonce round trip on the same connection, then the request', async () => {
     const events: AttestationEvent[] = [];
     const agent = createAttestedAgent(
       simPolicy(world, (p) => {
+        p.freshness.binding = 'certificate';
         p.freshness.requireNonce = true;
       }),
       { onVerified: (e) => events.push(e) },
@@ -65,6 +83,8 @@ describe('against ratls serve', () => {
     expect(events).toHaveLength(1);
     expect(events[0]!.nonceVerified).toBe(true);
     expect(events[0]!.result.checks.some((c) => c.name === 'nonce round trip' && c.ok)).toBe(true);
+    expect(events[0]!.sessionBound).toBe(false);
+    expect(events[0]!.result.checks.find((c) => c.name === 'binding')?.detail).toMatch(/relayable if the TLS key leaks/);
     // the connection is reused afterwards (keep-alive) without another attestation
     await get(`${srv.url}health`, agent);
     expect(events).toHaveLength(1);
@@ -75,6 +95,7 @@ describe('against ratls serve', () => {
     const seen = new Set<string>();
     const d = createAttestedDispatcher(
       simPolicy(world, (p) => {
+        p.freshness.binding = 'certificate';
         p.freshness.requireNonce = true;
       }),
       { onVerified: (e) => seen.add(e.certSha256!) },
@@ -110,8 +131,9 @@ describe('against ratls serve', () => {
 });
 
 describe('official clients through the attested fetch, at https://host/api and https://host/ollama with an API key', () => {
-  it('openai v6 lists models and streams chat completions from /api (custom fetch)', async () => {
-    const fetch = createAttestedFetch(simPolicy(world));
+  it('openai v6 lists models and streams chat completions from /api (custom fetch, default policy: session binding)', async () => {
+    const events: AttestationEvent[] = [];
+    const fetch = createAttestedFetch(simPolicy(world), { onVerified: (e) => events.push(e) });
     const client = new OpenAI({ baseURL: `${srv.url}api`, apiKey: API_KEY, fetch });
     const ids: string[] = [];
     for await (const m of client.models.list()) ids.push(m.id);
@@ -127,6 +149,8 @@ describe('official clients through the attested fetch, at https://host/api and h
     expect(times.length).toBeGreaterThan(5);
     // streamed, not buffered: chunks arrived spread over time (20 ms between tokens upstream)
     expect(times[times.length - 1]! - times[0]!).toBeGreaterThan(100);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.sessionBound)).toBe(true);
     await fetch.close();
   });
 
@@ -165,8 +189,9 @@ describe('official clients through the attested fetch, at https://host/api and h
     await fetch.close();
   });
 
-  it('ollama lists models and streams chat from /ollama with the API key (custom fetch)', async () => {
-    const fetch = createAttestedFetch(simPolicy(world));
+  it('ollama lists models and streams chat from /ollama with the API key (custom fetch, default policy: session binding)', async () => {
+    const events: AttestationEvent[] = [];
+    const fetch = createAttestedFetch(simPolicy(world), { onVerified: (e) => events.push(e) });
     const ollama = new Ollama({ host: `${srv.url}ollama`, fetch, headers: { Authorization: `Bearer ${API_KEY}` } });
     expect((await ollama.list()).models.map((m) => m.name)).toEqual(['ratls-demo:latest', 'ratls-demo:mini']);
     // without the key, open-webui's /ollama/ refuses
@@ -181,6 +206,8 @@ describe('official clients through the attested fetch, at https://host/api and h
     }
     expect(text).toContain('You said: "hello ollama"');
     expect(parts).toBeGreaterThan(5);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.sessionBound)).toBe(true);
     await fetch.close();
   });
 });

@@ -72,9 +72,21 @@ describe('serve config', () => {
     [{ upstreams: { ollama: 'ftp://a' } }, /upstreams\.ollama.*http/],
     [{ upstreams: { ollama: 'not a url' } }, /upstreams\.ollama/],
     [{ upstreams: { vllm: 'http://a' } }, /Unknown config key "upstreams\.vllm"/],
+    [{ evidence: { simQuoteLatency: 'slow' } }, /evidence\.simQuoteLatency/],
+    [{ evidence: { simQuoteLatency: '2m' } }, /at most 60s/],
+    [{ evidence: { maxQueued: 0 } }, /evidence\.maxQueued.*from 1/],
+    [{ evidence: { maxPerPeer: 1.5 } }, /evidence\.maxPerPeer/],
   ])('rejects %j with a clear message', (raw, msg) => {
     expect(() => validateConfig(raw)).toThrow(ConfigError);
     expect(() => validateConfig(raw)).toThrow(msg);
+  });
+
+  it('session evidence limits and the simulated quote latency: file, env (RATLS_SIM_QUOTE_LATENCY) and --sim-quote-latency', () => {
+    const d = validateConfig({});
+    expect(d.evidence).toMatchObject({ simQuoteLatencyMs: 0, maxQueued: 4096, maxBatch: 1024, maxPerPeer: 256 });
+    expect(validateConfig({ evidence: { maxQueued: '10', maxBatch: 5, maxPerPeer: 3 } }).evidence).toMatchObject({ maxQueued: 10, maxBatch: 5, maxPerPeer: 3 });
+    expect(validateConfig(envToRaw({ RATLS_SIM_QUOTE_LATENCY: '40ms' })).evidence.simQuoteLatencyMs).toBe(40);
+    expect(resolveServeConfig({ simulate: true, simQuoteLatency: '0.04s' }, {}).config.evidence.simQuoteLatencyMs).toBe(40);
   });
 
   it('parses listen addresses', () => {

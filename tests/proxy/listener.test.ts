@@ -12,6 +12,7 @@ import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { pino } from 'pino';
 import { createControlApp, requestTlsSocket } from '../../src/proxy/control.ts';
+import { createEvidenceService } from '../../src/proxy/evidence-service.ts';
 import { createDispatch, type UpstreamHandler } from '../../src/proxy/dispatch.ts';
 import { IdentityRotation } from '../../src/proxy/identity-rotation.ts';
 import type { ServingIdentity } from '../../src/proxy/identity-source.ts';
@@ -76,6 +77,7 @@ describe('two listeners share one identity rotation and one control app', () => 
     const metrics = createMetrics(false);
     const app = createControlApp({
       identityFor: (der) => identities.forCertificate(der),
+      evidence: createEvidenceService({ maxQueued: 16, maxBatch: 16, maxPerPeer: 16, metrics }),
       collateral: async () => undefined,
       ready: () => true,
       metrics,

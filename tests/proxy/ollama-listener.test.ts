@@ -146,8 +146,9 @@ describe('the Ollama listener refuses requests without its token', () => {
 });
 
 describe('with the token', () => {
-  it('the official ollama client works over an attested fetch: models, streamed chat', async () => {
-    const fetch = createAttestedFetch(simPolicy(world));
+  it('the official ollama client works over an attested fetch (session-bound by default: the listener serves session evidence too): models, streamed chat', async () => {
+    const bound: boolean[] = [];
+    const fetch = createAttestedFetch(simPolicy(world), { onVerified: (e) => bound.push(e.sessionBound === true) });
     try {
       const ollama = new Ollama({ host: srv.ollama!.url.replace(/\/$/, ''), fetch, headers: bearer(TOKEN) });
       const { models } = await ollama.list();
@@ -161,6 +162,8 @@ describe('with the token', () => {
       }
       expect(parts).toBeGreaterThan(3);
       expect(text.length).toBeGreaterThan(10);
+      expect(bound.length).toBeGreaterThan(0);
+      expect(bound.every(Boolean)).toBe(true);
     } finally {
       await fetch.close();
     }

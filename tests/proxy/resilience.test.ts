@@ -39,35 +39,61 @@ describe('ratls serve: failure paths', () => {
     }
   });
 
-  it('limits concurrent evidence generation (503 with Retry-After) and recovers', async () => {
+  it('queues evidence requests one quote at a time: 429 for a second one on a connection, 503 with Retry-After when the queue is full, then recovers', async () => {
     const base = selfSignedSource();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const srv = await startRatlsServer<ServingIdentity>(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }] }), {
-      identitySource: {
-        ...base,
-        evidence: async (id, nonce) => {
-          await gate;
-          return base.evidence!(id, nonce);
+    let running = 0;
+    let maxRunning = 0;
+    const srv = await startRatlsServer<ServingIdentity>(
+      testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }], evidence: { maxQueued: 2, maxPerPeer: 100 } }),
+      {
+        identitySource: {
+          ...base,
+          evidence: async (id, nonce) => {
+            running++;
+            maxRunning = Math.max(maxRunning, running);
+            await gate;
+            running--;
+            return base.evidence!(id, nonce);
+          },
         },
       },
-    });
+    );
     const agent = trustingAgent(srv.identity().certPem);
     try {
-      const slow = Array.from({ length: 4 }, (_, i) => request(`${srv.url}.well-known/ratls/evidence?nonce=0${i}`, { dispatcher: agent }));
-      await new Promise((r) => setTimeout(r, 100));
+      // one quote runs, two wait: separate connections, all accepted
+      const slow = Array.from({ length: 3 }, (_, i) => request(`${srv.url}.well-known/ratls/evidence?nonce=0${i}`, { dispatcher: agent }));
+      await new Promise((r) => setTimeout(r, 150));
       const busy = await request(`${srv.url}.well-known/ratls/evidence?nonce=ff`, { dispatcher: agent });
       expect(busy.statusCode).toBe(503);
-      expect(busy.headers['retry-after']).toBe('1');
-      await busy.body.dump();
+      expect(Number(busy.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(((await busy.body.json()) as { error: { code: string } }).error.code).toBe('EVIDENCE_BUSY');
+
+      // a second request pipelined on a connection that already has one waiting: 429
+      const sock = tls.connect({ port: srv.port, host: '127.0.0.1', rejectUnauthorized: false });
+      await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+      let raw = '';
+      sock.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+      sock.write('GET /.well-known/ratls/evidence?nonce=aa HTTP/1.1\r\nHost: x\r\n\r\nGET /.well-known/ratls/evidence?nonce=bb HTTP/1.1\r\nHost: x\r\n\r\n');
       release();
       for (const r of await Promise.all(slow)) {
         expect(r.statusCode).toBe(200);
         await r.body.dump();
       }
+      const t0 = Date.now();
+      while ((raw.match(/HTTP\/1\.1 /g) ?? []).length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      sock.destroy();
+      const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]).sort();
+      expect(statuses).toEqual(['200', '429']);
+      expect(maxRunning).toBe(1); // never two quotes at once
+
       const again = await request(`${srv.url}.well-known/ratls/evidence?nonce=ee`, { dispatcher: agent });
       expect(again.statusCode).toBe(200);
       await again.body.dump();
+      const m = await (await request(`${srv.url}metrics`, { dispatcher: agent })).body.text();
+      expect(m).toMatch(/ratls_evidence_shed_total\{reason="queue"\} 1/);
+      expect(m).toMatch(/ratls_evidence_shed_total\{reason="connection"\} 1/);
     } finally {
       await agent.close();
       await srv.close({ drainTimeoutMs: 100 });

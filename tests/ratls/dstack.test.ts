@@ -107,7 +107,7 @@ describe('dstack profile through ratls serve', () => {
     const client = createAttestedFetch({
       ...defaultClientPolicy(),
       trustedRoots: [sim.rootPem],
-      freshness: { requireNonce: true },
+      freshness: { ...defaultClientPolicy().freshness, binding: 'certificate', requireNonce: true },
       collateral: { offline: true },
     });
     open.push(client);

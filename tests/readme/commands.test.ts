@@ -83,12 +83,12 @@ const PLANS: Record<string, Plan> = {
   'npm ci': { kind: 'not run', why: 'it would replace node_modules under the running suite', coveredBy: '.ci/run' },
   'npm start': { kind: 'quickstart', expect: () => undefined }, // started in beforeAll; its banner is checked below
   'npm test': { kind: 'not run', why: 'it is this suite', coveredBy: '.ci/run' },
-  './bin/ratls verify https://localhost:8443 --root .ratls/sim/root.pem --nonce': {
+  './bin/ratls verify https://localhost:8443 --root .ratls/sim/root.pem': {
     kind: 'quickstart',
     expect: (r) => {
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/Verdict:\s+PASS: .*no software is pinned: any TD on it passes/);
-      expect(r.out).toContain('nonce round trip passed');
+      expect(r.out).toMatch(/Binding:\s+session: evidence bound to this TLS session/);
     },
   },
   './bin/ratls verify https://localhost:8443': {
@@ -136,7 +136,7 @@ const PLANS: Record<string, Plan> = {
     why: 'this suite runs without a container engine; npm run test:container runs this compose file',
     coveredBy: 'tests/container/stack.test.ts',
   },
-  'ratls verify https://vm.example:8443 --nonce': {
+  'ratls verify https://vm.example:8443': {
     kind: 'sandbox',
     // the quick-start server is simulated: Intel's root alone refuses it
     expect: (r) => {

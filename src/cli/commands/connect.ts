@@ -5,6 +5,7 @@ import { policyFromFlags } from '../policy-flags.ts';
 import { startConnectProxy } from '../../client/connect.ts';
 import { verdictText } from '../../client/report.ts';
 import { comparePolicy } from '../../verify/report.ts';
+import { platformPinned } from '../../verify/policy-file.ts';
 import { allAdvisoryIds } from '../../core/types.ts';
 import { FLAGS } from '../flags.ts';
 
@@ -14,6 +15,7 @@ interface ConnectFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  binding?: string;
   allowHost?: string[];
 }
 
@@ -37,6 +39,7 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
     .addOption(FLAGS.listen('127.0.0.1:8080'))
     .addOption(FLAGS.policy())
     .addOption(FLAGS.root())
+    .addOption(FLAGS.binding())
     .addOption(FLAGS.nonce())
     .option(
       '--allow-host <name>',
@@ -70,6 +73,9 @@ export function registerConnectCommand(program: Command, io: CliIo): void {
         : 'REJECTED';
       io.out(
         `ratls connect: attestation ${s.state === 'verified' ? verdict : 'REFUSED: nothing will be forwarded until it passes'}${sim ? ' [SIMULATED root]' : ''}\n`,
+      );
+      io.out(
+        `ratls connect: binding ${policy.freshness.binding === 'session' ? 'session (evidence bound to each upstream TLS session)' : 'CERTIFICATE ONLY: relayable if the TLS key leaks'}; platform PPID ${last?.result.quote?.ppid ?? '?'}${platformPinned(policy) ? ' (pinned)' : ' (not pinned)'}; upstream connections closed after ${policy.freshness.maxConnectionAgeSeconds ? `${policy.freshness.maxConnectionAgeSeconds} s` : 'no limit'} and re-attested\n`,
       );
       if (s.state === 'verified' && !comparePolicy(policy.appraisal, null, null, []).softwarePinned) {
         const roots = (flags.root ?? []).map((r) => ` --root ${r}`).join('');

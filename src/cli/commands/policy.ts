@@ -19,15 +19,18 @@ interface FromFlags {
   root?: string[];
   policy?: string;
   out?: string;
+  pinPlatform?: boolean;
 }
 
 /**
- * A policy pinned to what `result` shows; measurements as presented, statuses as found. Collateral
- * settings that are paths of this machine (cache and local directories) are left out: the file is
- * meant to be published and used elsewhere.
+ * A policy pinned to what `result` shows; measurements as presented, statuses as found. With
+ * `pinPlatform`, also the physical platform (PPID, FMSPC, PCE ID of the PCK certificate).
+ * Collateral settings that are paths of this machine (cache and local directories) are left out:
+ * the file is meant to be published and used elsewhere.
  */
-export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): ClientPolicy {
+export function pinnedPolicy(base: ClientPolicy, result: VerificationResult, opts: { pinPlatform?: boolean } = {}): ClientPolicy {
   const q = result.quote!;
+  const platform = opts.pinPlatform && q.ppid && q.fmspc && q.pceId ? { ppid: [q.ppid], fmspc: [q.fmspc], pceId: [q.pceId] } : {};
   const { cacheDir: _cache, directories: _dirs, ...portableCollateral } = base.collateral;
   return {
     trustedRoots: base.trustedRoots,
@@ -44,11 +47,9 @@ export function pinnedPolicy(base: ClientPolicy, result: VerificationResult): Cl
       mrSeam: [q.mrSeam],
       xfam: [q.xfam],
       tdAttributes: [q.tdAttributes],
+      ...platform,
     },
-    freshness: {
-      requireNonce: base.freshness.requireNonce,
-      ...(base.freshness.maxCertAgeSeconds ? { maxCertAgeSeconds: base.freshness.maxCertAgeSeconds } : {}),
-    },
+    freshness: { ...base.freshness },
     collateral: portableCollateral,
   };
 }
@@ -78,11 +79,16 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .addOption(FLAGS.root())
     .addOption(FLAGS.policy())
     .option('--out <file>', 'write the policy to this file, only when it could be made (default: standard output)')
+    .option('--pin-platform', 'also pin the physical platform (PPID, FMSPC, PCE ID from the PCK certificate): the same image on another machine is refused')
     .action(async (flags: FromFlags) => {
       if (!flags.url === !flags.cert) throw new UsageError('Give exactly one of --url or --cert.');
       const base = policyFromFlags({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
       // Verify the cryptography only: every status and DEBUG admitted, nothing pinned yet.
-      const permissive: ClientPolicy = { ...base, appraisal: { allowedTcbStatuses: [...TCB_STATUSES], allowDebug: true }, freshness: { requireNonce: false } };
+      const permissive: ClientPolicy = {
+        ...base,
+        appraisal: { allowedTcbStatuses: [...TCB_STATUSES], allowDebug: true },
+        freshness: { ...base.freshness, requireNonce: false },
+      };
       let result: VerificationResult;
       let source: string;
       if (flags.url) {
@@ -121,11 +127,21 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       if (result.quote.debug) notes.push('WARNING: the TD is in DEBUG mode (allowDebug: true below); the host can read its memory.');
       if (result.tcbStatus && result.tcbStatus !== 'UpToDate')
         notes.push(`WARNING: TCB status ${result.tcbStatus} admitted below; prefer UpToDate after the platform is updated.`);
-      const yaml = policyToYaml(pinnedPolicy(base, result), notes.join('\n'));
+      if (flags.pinPlatform) {
+        if (!result.quote.ppid) {
+          io.err('ratls policy from: --pin-platform: the quote names no PPID to pin.\n');
+          io.setExitCode(1);
+          return;
+        }
+        notes.push(
+          `Pinned to platform PPID ${result.quote.ppid} (FMSPC ${result.quote.fmspc}, PCE ID ${result.quote.pceId}): a migration or hardware change needs a new policy.`,
+        );
+      }
+      const yaml = policyToYaml(pinnedPolicy(base, result, { pinPlatform: flags.pinPlatform === true }), notes.join('\n'));
       if (flags.out) {
         await writeWhole(flags.out, yaml);
         io.err(
-          `ratls policy from: wrote ${flags.out} (MRTD ${result.quote.mrTd.slice(0, 16)}..., TCB ${result.tcbStatus ?? 'unknown'}${result.nonIntelRoot ? ', SIMULATED root' : ''})\n`,
+          `ratls policy from: wrote ${flags.out} (MRTD ${result.quote.mrTd.slice(0, 16)}..., TCB ${result.tcbStatus ?? 'unknown'}${result.nonIntelRoot ? ', SIMULATED root' : ''}${flags.pinPlatform ? `, platform PPID ${result.quote.ppid}` : ''})\n`,
         );
       } else io.out(yaml);
       io.setExitCode(0);
@@ -148,6 +164,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       }
       const a = p.appraisal;
       const pinned = (['mrTd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrSeam', 'xfam', 'tdAttributes'] as const).filter((k) => a[k]);
+      const platform = (['ppid', 'fmspc', 'pceId'] as const).filter((k) => a[k]);
       io.out(`${file}: valid\n`);
       io.out(`  trusted roots      ${p.trustedRoots.length}\n`);
       io.out(`  TCB statuses       ${(a.allowedTcbStatuses ?? ['UpToDate']).join(', ')}\n`);
@@ -158,7 +175,13 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       io.out(`  DEBUG              ${a.allowDebug ? 'ALLOWED' : 'rejected'}\n`);
       io.out(`  pinned             ${pinned.length ? pinned.join(', ') : 'nothing (any genuine TD passes)'}\n`);
       io.out(
-        `  nonce              ${p.freshness.requireNonce ? 'required' : 'not required'}${p.freshness.maxCertAgeSeconds ? `, certificates at most ${p.freshness.maxCertAgeSeconds} s old` : ''}\n`,
+        `  platform           ${platform.length ? platform.map((k) => `${k} ${a[k]!.join('|')}`).join(', ') : 'not pinned (any machine running the image)'}\n`,
+      );
+      io.out(
+        `  binding            ${p.freshness.binding === 'session' ? 'session (evidence bound to each TLS session)' : `certificate (relayable if the TLS key leaks)${p.freshness.requireNonce ? ', nonce round trip' : ''}`}\n`,
+      );
+      io.out(
+        `  freshness          ${p.freshness.maxCertAgeSeconds ? `certificates at most ${p.freshness.maxCertAgeSeconds} s old, ` : ''}connections closed after ${p.freshness.maxConnectionAgeSeconds ? `${p.freshness.maxConnectionAgeSeconds} s` : 'no limit'}\n`,
       );
       io.setExitCode(0);
     });

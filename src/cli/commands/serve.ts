@@ -29,6 +29,7 @@ interface ServeFlags {
   listen?: string;
   simulate?: boolean;
   simDir?: string;
+  simQuoteLatency?: string;
   upstream?: string[];
   openWebui?: string;
   ollama?: string;
@@ -59,6 +60,7 @@ function flagsToRaw(f: ServeFlags): RawConfig {
   if (f.listen) raw.listen = f.listen;
   if (f.simulate) evidence.provider = 'simulated';
   if (f.simDir) evidence.simDir = f.simDir;
+  if (f.simQuoteLatency) evidence.simQuoteLatency = f.simQuoteLatency;
   if (f.upstream?.length) raw.routes = f.upstream.map(parseUpstreamSpec);
   if (f.openWebui || f.ollama) raw.upstreams = { ...(f.openWebui ? { openWebui: f.openWebui } : {}), ...(f.ollama ? { ollama: f.ollama } : {}) };
   if (f.tls12) tls.minVersion = 'TLSv1.2';
@@ -104,6 +106,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .addOption(FLAGS.listen())
     .addOption(FLAGS.simulate())
     .addOption(FLAGS.simDir())
+    .option('--sim-quote-latency <duration>', 'simulated provider: time per quote, one at a time, as on real TDX (e.g. 40ms)')
     .option('--open-webui <url>', "open-webui's origin, http://host:port; every path on the listener goes there (default http://127.0.0.1:8080)")
     .addOption(FLAGS.ollama())
     .option('--upstream <spec>', 'custom route PREFIX=URL[,strip][,host][,block-admin]; repeat for more (replaces the default route to open-webui)', collect)

@@ -5,11 +5,13 @@ import { policyFromFlags } from '../policy-flags.ts';
 import { probe } from '../../client/probe.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
 import { RatlsError } from '../../core/errors.ts';
+import { platformPinned } from '../../verify/policy-file.ts';
 
 interface VerifyFlags {
   policy?: string;
   root?: string[];
   nonce?: boolean;
+  binding?: string;
   json?: boolean;
   timeout: string;
 }
@@ -30,6 +32,7 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
     .argument('<url>', 'https://host[:port]')
     .addOption(FLAGS.policy())
     .addOption(FLAGS.root())
+    .addOption(FLAGS.binding())
     .addOption(FLAGS.nonce())
     .addOption(FLAGS.json())
     .option('--timeout <ms>', 'connection timeout in milliseconds', '15000')
@@ -52,7 +55,15 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
       if (flags.json) {
         io.out(
           JSON.stringify(
-            { ...event.result, target: url, nonceVerified: event.nonceVerified, policyCheck: policyCheckJson(event.result, policy.appraisal) },
+            {
+              ...event.result,
+              target: url,
+              binding: policy.freshness.binding,
+              sessionBound: event.sessionBound === true,
+              ...(event.session ? { session: event.session } : {}),
+              nonceVerified: event.nonceVerified,
+              policyCheck: policyCheckJson(event.result, policy.appraisal),
+            },
             null,
             2,
           ) + '\n',
@@ -64,6 +75,9 @@ export function registerVerifyCommand(program: Command, io: CliIo): void {
             nonceRequested: policy.freshness.requireNonce,
             nonceVerified: event.nonceVerified,
             colour: io.isTty,
+            binding: policy.freshness.binding,
+            sessionBound: event.sessionBound === true,
+            platformPinned: platformPinned(policy),
             policy: policy.appraisal,
             pinCommands: pinCommands({ url }, flags.root),
           }),

@@ -55,6 +55,8 @@ function get(url: string, agent: https.Agent): Promise<string> {
 
 const policy = () =>
   simPolicy(world, (p) => {
+    // the legacy nonce round trip: certificate binding plus a nonce (session evidence is tested in tests/security/client/relay.test.ts)
+    p.freshness.binding = 'certificate';
     p.freshness.requireNonce = true;
   });
 

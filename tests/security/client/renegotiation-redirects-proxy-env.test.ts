@@ -16,7 +16,17 @@ import { loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../../src/ratls/identity.ts';
 import { StapledCollateralSource } from '../../../src/ratls/stapled-source.ts';
 import { AttestationError } from '../../../src/client/errors.ts';
-import { makeIdentity, makeWorld, simPolicy, startSpyServer, type SpyServer, type World } from '../../client/helpers.ts';
+import {
+  makeIdentity,
+  makeWorld,
+  onlySessionRequests,
+  sessionSpyServer,
+  userRequests,
+  simPolicy,
+  startSpyServer,
+  type SpyServer,
+  type World,
+} from '../../client/helpers.ts';
 
 let world: World;
 
@@ -61,8 +71,22 @@ describe('renegotiation', () => {
   });
   afterAll(async () => srv?.close());
 
+  // Renegotiation exists only in TLS 1.2, which session binding (the default) refuses outright;
+  // these run with certificate binding, where TLS 1.2 is still accepted.
+  const certificateBinding = () => simPolicy(world, (p) => (p.freshness.binding = 'certificate'));
+
+  it('with the default session binding, a TLS 1.2 server is refused before any request: renegotiation cannot arise', async () => {
+    const agent = createAttestedAgent(simPolicy(world));
+    const err = await new Promise<unknown>((resolve) => {
+      https.get({ host: '127.0.0.1', port: srv.port, path: '/1', agent }, () => resolve(null)).on('error', resolve);
+    });
+    expect((err as AttestationError).code).toBe('SESSION_BINDING_UNAVAILABLE');
+    expect(srv.outcome()).toBe('pending');
+    agent.destroy();
+  });
+
   it('the attested https.Agent refuses a server-initiated second handshake', async () => {
-    const agent = createAttestedAgent(simPolicy(world), { agentOptions: { keepAlive: true, maxSockets: 1 } });
+    const agent = createAttestedAgent(certificateBinding(), { agentOptions: { keepAlive: true, maxSockets: 1 } });
     const get = (path: string) =>
       new Promise<string>((resolve, reject) => {
         https
@@ -85,7 +109,7 @@ describe('renegotiation', () => {
   });
 
   it('the attested undici dispatcher refuses it too', async () => {
-    const d = createAttestedDispatcher(simPolicy(world), { agentOptions: { connections: 1 } });
+    const d = createAttestedDispatcher(certificateBinding(), { agentOptions: { connections: 1 } });
     try {
       const r1 = await undiciRequest(`https://127.0.0.1:${srv.port}/1`, { dispatcher: d });
       expect(await r1.body.text()).toBe('one');
@@ -108,14 +132,14 @@ describe('redirects through attestedFetch', () => {
   let plain: http.Server;
   const plainHits: string[] = [];
   beforeAll(async () => {
-    bad = await startSpyServer(await makeIdentity(world, { debug: true }));
+    bad = await sessionSpyServer(world, { debug: true });
     plain = http.createServer((req, res) => {
       plainHits.push(`${req.method} ${req.url}`);
       res.end('plain');
     });
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
     const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
-    good = await startSpyServer(await makeIdentity(world), (req, res) => {
+    good = await sessionSpyServer(world, {}, (req, res) => {
       const to = req.url === '/to-bad' ? `${bad.url}/stolen` : `${plainUrl}/plain`;
       res.writeHead(307, { location: to }).end();
     });
@@ -135,7 +159,9 @@ describe('redirects through attestedFetch', () => {
       );
       expect(err).toBeInstanceOf(AttestationError);
       expect((err as AttestationError).code).toBe('TD_DEBUG');
-      expect(bad.bytes()).toBe(0);
+      // only the session evidence request: neither the POST nor its body
+      expect(onlySessionRequests(bad.text())).toBe(true);
+      expect(bad.text()).not.toContain('secret');
     } finally {
       await f.close();
     }
@@ -171,7 +197,7 @@ describe('proxy environment variables', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const saved = { ...process.env };
-    const server = await startSpyServer(await makeIdentity(world));
+    const server = await sessionSpyServer(world);
     const f = createAttestedFetch(simPolicy(world));
     const agent = createAttestedAgent(simPolicy(world));
     try {
@@ -190,7 +216,7 @@ describe('proxy environment variables', () => {
       });
       expect(body).toContain('hello from the VM');
       expect(seen).toEqual([]);
-      expect(server.requests).toEqual(['GET /a', 'GET /b']);
+      expect(userRequests(server)).toEqual(['GET /a', 'GET /b']);
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
@@ -206,8 +232,8 @@ describe('connection pools', () => {
   let good: SpyServer;
   let bad: SpyServer;
   beforeAll(async () => {
-    good = await startSpyServer(await makeIdentity(world));
-    bad = await startSpyServer(await makeIdentity(world, { debug: true }));
+    good = await sessionSpyServer(world);
+    bad = await sessionSpyServer(world, { debug: true });
   });
   afterAll(async () => {
     await good?.close();
@@ -232,8 +258,8 @@ describe('connection pools', () => {
       await expect(get(`${bad.url}/b`)).rejects.toBeInstanceOf(AttestationError);
       expect((await undiciRequest(`${good.url}/c`, { dispatcher: d })).statusCode).toBe(200);
       await expect(undiciRequest(`${bad.url}/d`, { dispatcher: d })).rejects.toMatchObject({ code: 'TD_DEBUG' });
-      expect(bad.requests).toEqual([]);
-      expect(bad.bytes()).toBe(0);
+      expect(userRequests(bad)).toEqual([]);
+      expect(onlySessionRequests(bad.text())).toBe(true);
     } finally {
       agent.destroy();
       await d.close();
@@ -251,13 +277,15 @@ describe('connection pools', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(AttestationError);
-    expect(bad.requests).toEqual(['GET /lax']);
+    expect(userRequests(bad)).toEqual(['GET /lax']);
   });
 
   it('the one-off probe (ratls verify, connect status) never resumes a TLS session', async () => {
     // small certificate (no staple) so that Node issues session tickets at all; see refusal.test.ts
     const provider = await loadSimulatedProvider(world.dir);
-    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }));
+    const s = await startSpyServer(await createRatlsIdentity({ provider, hosts: ['127.0.0.1'], stapleCollateral: false }), undefined, {
+      sessionQuote: (rd) => provider.getQuote(rd),
+    });
     const collateralSources = [new StapledCollateralSource(await provider.collateral(new Date()))];
     const plain = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
     try {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Browser } from 'playwright-core';
 import { startConnectProxy, type RunningConnectProxy } from '../../../src/client/connect.ts';
-import { makeIdentity, makeWorld, simPolicy } from '../../client/helpers.ts';
+import { makeSessionIdentity, makeWorld, simPolicy } from '../../client/helpers.ts';
 import { hasChromium, launchChromium } from '../../browser/chromium.ts';
 
 describe.skipIf(!hasChromium)('a cross-site page in Chromium against ratls connect', () => {
@@ -25,8 +25,9 @@ describe.skipIf(!hasChromium)('a cross-site page in Chromium against ratls conne
 
   beforeAll(async () => {
     const world = await makeWorld();
-    const id = await makeIdentity(world);
+    const id = await makeSessionIdentity(world);
     upstream = https.createServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      if (id.answerSession(req, res)) return;
       seen.push(`${req.method} ${req.url}`);
       res.writeHead(200, { 'content-type': 'text/html' }).end('<title>app</title>app');
     });

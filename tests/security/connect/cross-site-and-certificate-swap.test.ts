@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { startConnectProxy, type RunningConnectProxy } from '../../../src/client/connect.ts';
-import { makeIdentity, makeWorld, simPolicy, type World } from '../../client/helpers.ts';
+import { makeIdentity, makeSessionIdentity, makeWorld, simPolicy, type World } from '../../client/helpers.ts';
 
 let world: World;
 let upstream: { url: string; requests: string[]; upgrades: string[]; close(): Promise<void> };
@@ -18,11 +18,12 @@ let proxy: RunningConnectProxy;
 
 /** An attested HTTPS server that records every request and accepts every WebSocket. */
 async function startRecordingServer(w: World) {
-  const id = await makeIdentity(w);
+  const id = await makeSessionIdentity(w);
   const requests: string[] = [];
   const upgrades: string[] = [];
   const sockets = new Set<Duplex>();
   const server = https.createServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+    if (id.answerSession(req, res)) return;
     requests.push(`${req.method} ${req.url}`);
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"secret":"chat history"}');
   });
@@ -173,10 +174,11 @@ describe('ratls connect against cross-site requests', () => {
 
 describe('ratls connect when the upstream changes its certificate', () => {
   it('re-attests the new connection and forwards nothing to a certificate that fails', async () => {
-    const good = await makeIdentity(world);
+    const good = await makeSessionIdentity(world);
     const bad = await makeIdentity(world, { debug: true });
     const requests: string[] = [];
     const server = https.createServer({ cert: good.certPem, key: good.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      if (good.answerSession(req, res)) return;
       requests.push(`${req.method} ${req.url}`);
       res.end('ok');
     });
@@ -207,10 +209,12 @@ describe('ratls connect when the upstream changes its certificate', () => {
 
 describe('ratls connect WebSockets after a certificate swap', () => {
   it("attests the WebSocket's own upstream connection even while the status still says verified", async () => {
-    const good = await makeIdentity(world);
+    const good = await makeSessionIdentity(world);
     const bad = await makeIdentity(world, { debug: true });
     const upgrades: string[] = [];
-    const server = https.createServer({ cert: good.certPem, key: good.keyPem, ALPNProtocols: ['http/1.1'] }, (_req, res) => res.end('ok'));
+    const server = https.createServer({ cert: good.certPem, key: good.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      if (!good.answerSession(req, res)) res.end('ok');
+    });
     server.on('upgrade', (req, socket: Duplex) => {
       upgrades.push(String(req.url));
       socket.on('error', () => {});
@@ -280,9 +284,10 @@ describe('ratls connect and redirects', () => {
   // RA-TLS server, around the proxy and so without attestation. Such Locations now point back at
   // the proxy; redirects to other sites are left alone (the attested app chose them).
   it('rewrites Location headers that name the upstream to the proxy', async () => {
-    const id = await makeIdentity(world);
+    const id = await makeSessionIdentity(world);
     let upUrl = '';
     const server = https.createServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      if (id.answerSession(req, res)) return;
       const to = req.url === '/login' ? `${upUrl}/home?x=1` : 'https://elsewhere.example/x';
       res.writeHead(302, { location: to }).end();
     });
