@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfigFile, validateConfig } from '../../src/proxy/config.ts';
@@ -58,6 +59,18 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
     execFile(cmd, args, { env, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
+  });
+}
+
+/** GET https://127.0.0.1:PORT/readyz without checking the (RA-TLS, self-signed) certificate. */
+function readyz(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
 }
 
@@ -124,17 +137,21 @@ describe('deploy/ratls-proxy.service', () => {
     });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // 'close', not 'exit': the last stderr lines may arrive after the process has exited
+    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
     const banner = await Promise.race([
       new Promise<boolean>((r) => child.stderr.on('data', () => /listening on https:\/\/127\.0\.0\.1:\d+\//.test(err) && r(true))),
       exited.then(() => false),
       new Promise<boolean>((r) => setTimeout(() => r(false), 60_000)),
     ]);
+    expect(banner, err).toBe(true);
+    // /readyz answering means the event loop runs, so the start (signal handlers included) is over
+    const port = Number(/listening on https:\/\/127\.0\.0\.1:(\d+)\//.exec(err)![1]);
+    expect(await readyz(port)).toBe(200);
     child.kill('SIGTERM');
     const code = await exited;
-    expect(banner, err).toBe(true);
     expect(err).toMatch(/route \/\s+-> http:\/\/127\.0\.0\.1:8080/);
-    expect(err).toMatch(/SIGTERM received, draining/);
+    expect(err, `exit ${code}: ${err.slice(-400)}`).toMatch(/SIGTERM received, draining/);
     expect(code).toBe(0);
   }, 90_000);
 
