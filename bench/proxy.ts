@@ -444,14 +444,12 @@ export async function run(args: string[]): Promise<void> {
     ...extra,
   ];
   // `ratls` is the default configuration (no engine given), exactly as `ratls serve` starts.
-  let proxy: Child, h3Proxy: Child, honoProxy: Child;
+  let proxy: Child, honoProxy: Child;
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   let nginxAuto: typeof nginx;
   try {
     proxy = await spawnRole('proxy', proxyArgs('ratls', []));
     started.push(proxy.proc);
-    h3Proxy = await spawnRole('proxy', proxyArgs('ratls-h3', ['--engine', 'http-proxy-3']));
-    started.push(h3Proxy.proc);
     honoProxy = await spawnRole('proxy', proxyArgs('ratls-hono', ['--hot-path', 'hono']));
     started.push(honoProxy.proc);
     nginx = withNginx ? await startNginx(dir, upPort, 1) : undefined;
@@ -465,7 +463,6 @@ export async function run(args: string[]): Promise<void> {
   const targets: Record<string, string> = {
     direct: `http://127.0.0.1:${upPort}`,
     ratls: `https://127.0.0.1:${proxy.info.port as number}`,
-    'ratls-h3': `https://127.0.0.1:${h3Proxy.info.port as number}`,
     ...(nginx ? { nginx: `https://127.0.0.1:${nginx.port}` } : {}),
   };
   const os = await import('node:os');
@@ -496,7 +493,6 @@ export async function run(args: string[]): Promise<void> {
     const cpuPids: Record<string, number[]> = {
       direct: [up.proc.pid!],
       ratls: [proxy.info.pid as number],
-      'ratls-h3': [h3Proxy.info.pid as number],
       'ratls-hono': [honoProxy.info.pid as number],
       ...(nginx ? { nginx: nginxPids(nginx.dir).workers } : {}),
       ...(nginxAuto ? { 'nginx-auto': nginxPids(nginxAuto.dir).workers } : {}),
@@ -597,7 +593,7 @@ export async function run(args: string[]): Promise<void> {
     // Concurrent open streams and RSS.
     const streams: Record<string, unknown> = {};
     const rssOf = (name: string): number => (name === 'nginx' ? nginxRssMiB(nginx!.dir) : rssMiB(cpuPids[name]![0]!));
-    for (const name of ['ratls', 'ratls-h3', ...(nginx ? ['nginx'] : [])]) {
+    for (const name of ['ratls', ...(nginx ? ['nginx'] : [])]) {
       const before = rssOf(name);
       const holder = await spawnRole('proxy', ['--role', 'streams', '--url', targets[name]!, '--n', String(nStreams)]);
       await new Promise((r) => setTimeout(r, 3000));
@@ -669,7 +665,6 @@ function printSummary(r: Record<string, unknown>): void {
       `ratls (default config)/nginx 1 worker: ${ratio('ratls', 'nginx')} (goal >= 50%); per run: ${thr.ratls!.runs.map((x, i) => `${((x / thr.nginx!.runs[i]!) * 100).toFixed(0)}%`).join(' ')}; CPU per request ${(cpu.ratls!.median / cpu.nginx!.median).toFixed(1)}x nginx`,
     );
     if (thr['nginx-auto']) console.log(`ratls (default config)/nginx auto workers: ${ratio('ratls', 'nginx-auto')}`);
-    if (thr['ratls-h3']) console.log(`ratls engine http-proxy-3/nginx 1 worker: ${ratio('ratls-h3', 'nginx')}`);
   }
   if (thr['ratls-hono']) console.log(`hot path through Hono: ${((thr['ratls-hono'].median / thr.ratls!.median) * 100).toFixed(0)}% of the raw hot path`);
   const noise = add['noise (direct A/A)'];

@@ -3,6 +3,8 @@
  * (`ratls verify --root` and `ratls cert verify --root` are the same thing, said the same way).
  */
 import { Option } from 'commander';
+import { fromHex } from '../core/bytes.ts';
+import { UsageError } from './io.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -43,7 +45,28 @@ export const FLAGS = {
   },
   config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
   cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
-  expectNonce: () => new Option('--expect-nonce <hex>', 'the nonce you sent (hex): what is verified must carry exactly this one'),
+  expectNonce: () =>
+    new Option(
+      '--expect-nonce <hex>',
+      'the nonce you sent, in hex as ratls prints nonces (ratls attest --json, ratls verify --json): what is verified must carry exactly this one',
+    ),
   issuer: () => new Option('--issuer <url>', 'token issuer (iss): attest-service signs with it, attest and token verify require it (default: the service URL)'),
   audience: () => new Option('--audience <aud>', 'token audience (aud): attest-service signs with it, attest and token verify require it (default: none)'),
 } as const;
+
+/**
+ * The value of `--expect-nonce` (or its old spelling `--nonce`) as bytes. Nonces on the command
+ * line are hex, as ratls prints them and the evidence route takes them (`?nonce=HEX`); base64 (what
+ * the attestation service's JSON and `verifyAttestationToken`'s string form take) is not guessed
+ * at, because a hex string is valid base64 too.
+ * @throws UsageError saying what is expected and how to convert a base64 nonce
+ */
+export function expectedNonceFlag(value: string): Uint8Array {
+  const bytes = fromHex(value.trim());
+  if (!bytes || bytes.length === 0) {
+    throw new UsageError(
+      '--expect-nonce takes the nonce in hex (an even number of 0-9a-f digits), as ratls prints nonces (ratls attest --json, ratls verify --json) and `openssl rand -hex 32` makes them; a base64 nonce converts with `echo B64 | base64 -d | xxd -p -c 256`.',
+    );
+  }
+  return bytes;
+}

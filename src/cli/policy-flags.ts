@@ -1,6 +1,7 @@
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import { resolveCliPolicy } from '../policy/load.ts';
 import { UsageError } from './io.ts';
+import { RatlsError } from '../core/errors.ts';
 
 /** The `--policy FILE`, `--root PEM...`, `--binding` and `--nonce` flags shared by the client commands. */
 export interface PolicyFlags {
@@ -16,7 +17,7 @@ export function policyFromFlags(flags: PolicyFlags): ClientPolicy {
   try {
     policy = resolveCliPolicy({ ...(flags.policy ? { policy: flags.policy } : {}), ...(flags.root ? { root: flags.root } : {}) });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new UsageError(err instanceof RatlsError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err));
   }
   if (flags.binding !== undefined) {
     if (flags.binding !== 'session' && flags.binding !== 'certificate') {

@@ -10,7 +10,6 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
-import { X509Certificate } from '@peculiar/x509';
 import { verifyRatlsCertificate, verifyRatlsEvidence, type RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { verifySessionEvidence, type SessionInfo } from '../ratls/verify-session.ts';
 import { tlsExporter } from '../ratls/session.ts';
@@ -21,7 +20,8 @@ import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import type { CheckRecord, VerificationResult } from '../core/types.ts';
 import { failedResult } from '../core/checks.ts';
 import { toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
-import { toArrayBuffer, toHex } from '../core/bytes.ts';
+import { toHex } from '../core/bytes.ts';
+import { readRatlsCertificate } from '../ratls/certificate.ts';
 import { AttestationError } from './errors.ts';
 import { getEvidence, type RawResponse } from './evidence-request.ts';
 import { clean } from './report.ts';
@@ -287,11 +287,12 @@ export class Attestor {
 }
 
 /**
- * The certificate's SubjectPublicKeyInfo. Not node:crypto's X509Certificate: it tries PEM first and
+ * The certificate's SubjectPublicKeyInfo, read as the certificate check reads it (a part that
+ * cannot be read is CERT_MALFORMED). Not node:crypto's X509Certificate: it tries PEM first and
  * finds the PCK certificates that the quote inside an RA-TLS certificate carries as PEM text.
  */
 function spkiOf(der: Uint8Array): Uint8Array {
-  return new Uint8Array(new X509Certificate(toArrayBuffer(der)).publicKey.rawData);
+  return readRatlsCertificate(der).spkiDer;
 }
 
 function withCheck(r: VerificationResult, check: CheckRecord): VerificationResult {

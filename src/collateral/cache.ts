@@ -5,10 +5,13 @@
  * that the upstream is asked again. What is cached is exactly what the upstream served: the
  * verifier checks its signatures on every use, so a bad entry can block but never pass. To keep
  * others from planting entries that block (or that pin an older, still-signed TCB info), entries are
- * read only from a directory and files owned by this user and not writable by everyone.
+ * read only from a directory and files this user owns and nobody else can write or swap (not a
+ * symbolic link, no parent writable by others: src/core/trusted-path.ts), and nothing is written
+ * into any other directory.
  */
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { distrust, readTrustedFile } from '../core/trusted-path.ts';
 import type { Collateral } from '../core/types.ts';
 import { collateralMatches } from './inspect.ts';
 import { fromBase64, toBase64 } from '../core/bytes.ts';
@@ -85,7 +88,7 @@ export class DiskCacheCollateralSource implements CollateralSource {
     const file = this.fileFor(request);
     let cached: Collateral | undefined;
     try {
-      if ((await ownedByUs(this.dir)) && (await ownedByUs(file))) cached = decodeRecord(await readFile(file, 'utf8'));
+      if (trustedCacheDir(this.dir)) cached = decodeRecord(readTrustedFile(file, CACHE_FILE).toString('utf8'));
     } catch {
       cached = undefined;
     }
@@ -120,10 +123,10 @@ export class DiskCacheCollateralSource implements CollateralSource {
     };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // an entry written into a directory others control would not be read back anyway
-    if (!(await ownedByUs(this.dir))) return;
+    if (!trustedCacheDir(this.dir)) return;
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(record), { mode: 0o644 });
+      await writeFile(tmp, JSON.stringify(record), { mode: 0o644, flag: 'wx' });
       await rename(tmp, file);
       this.stats.stores++;
     } catch (err) {
@@ -133,14 +136,18 @@ export class DiskCacheCollateralSource implements CollateralSource {
   }
 }
 
+const CACHE_DIR = { what: 'collateral cache directory', kind: 'state' } as const;
+const CACHE_FILE = { what: 'collateral cache entry', kind: 'state' } as const;
+
 /**
- * True when `path` belongs to the current user and is not world-writable (POSIX). Group write is
- * tolerated: with per-user groups (umask 002) it is the normal state of one's own files.
+ * Whether the cache directory may be read and written: this user's own, not a symbolic link, not
+ * writable by others, under no directory others can write. A directory that is not is skipped,
+ * never an error: the cache is an optimisation, and the upstream still answers.
  */
-async function ownedByUs(path: string): Promise<boolean> {
-  if (process.platform === 'win32') return true;
-  const st = await stat(path);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) return false;
-  return (st.mode & 0o002) === 0;
+function trustedCacheDir(dir: string): boolean {
+  try {
+    return distrust(dir, 'directory', CACHE_DIR) === undefined;
+  } catch {
+    return false;
+  }
 }

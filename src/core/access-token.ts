@@ -7,10 +7,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { RatlsError } from './errors.ts';
 import { constantTimeEqual } from './bytes.ts';
+import { distrust } from './trusted-path.ts';
 
 /** Shortest token accepted, in characters. */
 export const MIN_TOKEN_LENGTH = 32;
-/** Least estimated entropy, in bits (length × Shannon entropy of its characters). */
+/** Least entropy a token's length and alphabet can carry, in bits (see {@link estimatedBits}). */
 export const MIN_TOKEN_BITS = 128;
 
 /** RFC 6750 b64token: what fits in `Authorization: Bearer ...` without quoting. */
@@ -28,12 +29,27 @@ export interface AccessTokenSource {
   what: string;
 }
 
+/** Least Shannon entropy per character of the token's own characters (a spread, not a count). */
+export const MIN_BITS_PER_CHAR = 2.5;
+
 /**
- * The estimated entropy of `token` in bits: its length times the Shannon entropy of its character
- * distribution. A repeated or patterned token scores low whatever its length; random hex of 64
- * characters scores about 240.
+ * The most entropy `token` can carry, in bits: its length times log2 of the smallest usual alphabet
+ * its characters fit in (digits 10, hex 16, letters and digits 62, base64 64). 32 random hex
+ * characters give exactly 128. An upper bound by design: chance alone never pushes a random token
+ * under it, which an estimate from the token's own character counts would (short random tokens
+ * repeat characters).
  */
 export function estimatedBits(token: string): number {
+  const alphabet = /^[0-9]*$/.test(token) ? 10 : /^[0-9a-f]*$/.test(token) || /^[0-9A-F]*$/.test(token) ? 16 : /^[0-9A-Za-z]*$/.test(token) ? 62 : 64;
+  return token.length * Math.log2(alphabet);
+}
+
+/**
+ * The Shannon entropy of the token's character distribution, per character: near 4 for random
+ * hex, near 5 for random base64 of 32 characters, 0 for one repeated character. Catches tokens of
+ * few distinct characters ("abababab...") that the alphabet bound accepts.
+ */
+export function bitsPerChar(token: string): number {
   const counts = new Map<string, number>();
   for (const ch of token) counts.set(ch, (counts.get(ch) ?? 0) + 1);
   let perChar = 0;
@@ -41,13 +57,14 @@ export function estimatedBits(token: string): number {
     const p = n / token.length;
     perChar -= p * Math.log2(p);
   }
-  return perChar * token.length;
+  return perChar;
 }
 
 /**
  * True for tokens made by a rule rather than chance: a shorter string repeated ("0123456789" four
- * times), or mostly steps of -1, 0 or +1 between neighbours ("abcd...", "aaaa..."). Random
- * tokens have such steps about a fifth of the time (hex) or less.
+ * times), or at least three quarters steps of -1, 0 or +1 between neighbours ("abcd...",
+ * "aabbcc..."). Random hex has such steps about a sixth of the time, so at three quarters chance
+ * never refuses one (half, the first rule tried, refused about one 32-character hex token in 50,000).
  */
 export function patterned(token: string): boolean {
   for (let p = 1; p <= token.length / 2; p++) {
@@ -55,7 +72,7 @@ export function patterned(token: string): boolean {
   }
   let steps = 0;
   for (let i = 1; i < token.length; i++) if (Math.abs(token.charCodeAt(i) - token.charCodeAt(i - 1)) <= 1) steps++;
-  return steps * 2 >= token.length - 1;
+  return steps * 4 >= (token.length - 1) * 3;
 }
 
 /**
@@ -76,8 +93,7 @@ export function checkAccessToken(token: string, what: string): void {
       `The access token of ${what} has ${token.length} characters; at least ${MIN_TOKEN_LENGTH} are required: ${GENERATE}.`,
     );
   }
-  const bits = estimatedBits(token);
-  if (bits < MIN_TOKEN_BITS || patterned(token)) {
+  if (estimatedBits(token) < MIN_TOKEN_BITS || bitsPerChar(token) < MIN_BITS_PER_CHAR || patterned(token)) {
     throw new RatlsError(
       'ACCESS_TOKEN_INVALID',
       `The access token of ${what} looks guessable (repeated or patterned characters; at least ${MIN_TOKEN_BITS} bits of entropy are required); ${GENERATE}.`,
@@ -109,6 +125,9 @@ export function loadAccessToken(src: AccessTokenSource): string {
         `Cannot read the access token file of ${src.what} (${src.file}): ${(err as NodeJS.ErrnoException).code ?? 'error'}.`,
       );
     }
+    // a token others could write (or swap) is a token they chose: docs/security.md, "Files ratls trusts"
+    const d = distrust(src.file, 'file', { kind: 'config' });
+    if (d) throw new RatlsError('PATH_UNTRUSTED', `The access token file of ${src.what} ${src.file} ${d.problem}. ${d.fix}`);
     // a secret others could read may already have leaked: refuse rather than fix the mode
     const mode = statSync(src.file).mode;
     if (process.platform !== 'win32' && (mode & 0o077) !== 0) {

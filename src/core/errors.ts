@@ -63,6 +63,9 @@ export const ERROR_CODES = [
   'EVIDENCE_PROVIDER_FAILED',
   // a state directory (simulated world, collateral cache) that the process cannot create or write
   'STATE_DIR_UNUSABLE',
+  // a file or directory that decides what ratls does (state, configuration, policies, roots) which
+  // another user could have written or could swap: owner, mode, writable parent, symbolic link
+  'PATH_UNTRUSTED',
   'CONNECTION_FAILED',
   'INTERNAL',
   // attestation service requests and tokens

@@ -1,14 +1,21 @@
 /** Node loader for client policy files; parsing and validation live in src/verify/policy-file.ts. */
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { RatlsError } from '../core/errors.ts';
+import { readTrustedFile } from '../core/trusted-path.ts';
 import { parseCertificate } from '../verify/x509.ts';
 import { defaultClientPolicy, parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
 
+/**
+ * Policies, and the roots they name, decide which servers pass: they are read only when nobody but
+ * their owner (this user or root) could have written them (src/core/trusted-path.ts).
+ */
+const POLICY_FILE = { what: 'policy file', kind: 'config' } as const;
+const ROOT_FILE = { what: 'trusted root certificate file', kind: 'config' } as const;
+
 /** Root certificate files may be PEM (one or more certificates) or a single DER certificate. */
 function readRootFile(path: string): string {
-  const bytes = readFileSync(path);
+  const bytes = readTrustedFile(path, ROOT_FILE);
   if (bytes.includes('-----BEGIN')) return bytes.toString('utf8');
   parseCertificate(new Uint8Array(bytes), 'POLICY_INVALID', `Root certificate file ${path} (neither PEM nor a DER certificate)`);
   const b64 = bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
@@ -18,13 +25,15 @@ function readRootFile(path: string): string {
 /**
  * Reads and validates a policy file (YAML or JSON). Root certificate paths and collateral
  * directories inside it are resolved relative to the file's directory.
- * @throws RatlsError POLICY_INVALID when the file cannot be read or is invalid.
+ * @throws RatlsError POLICY_INVALID when the file cannot be read or is invalid; PATH_UNTRUSTED
+ *   when it (or a root file it names) could have been written by someone else.
  */
 export function loadPolicyFile(path: string): ClientPolicy {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTrustedFile(path, POLICY_FILE).toString('utf8');
   } catch (err) {
+    if (err instanceof RatlsError) throw err;
     throw new RatlsError('POLICY_INVALID', `Cannot read the policy file ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const base = dirname(resolve(path));

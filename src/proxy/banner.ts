@@ -54,6 +54,7 @@ export function renderBanner(b: BannerInput): string {
     const what = b.demo && r.target === b.demo.webuiUrl ? ' (demo open-webui-shaped app)' : r.name === 'open-webui' ? ' (open-webui)' : '';
     L.push(`  route ${r.prefix.padEnd(12)} -> ${r.target}${what}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   }
+  for (const w of b.config.warnings) L.push(`  WARNING            ${w}`);
   const exposed = routesToOllama(b.config);
   if (b.ollamaListenerUrl && b.config.ollamaListener) {
     const admin = b.config.ollamaListener.blockAdmin ? 'admin routes blocked' : 'admin routes ALLOWED (ollamaListener.blockAdmin: false)';

@@ -2,10 +2,11 @@
  * Configuration of `ratls serve`: the typed shape, defaults, and loading from YAML < env < flags
  * with validation that names the offending key. Node-only.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, parseSize, formatSize } from './units.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs.ts';
+import { RatlsError } from '../core/errors.ts';
+import { readTrustedFile } from '../core/trusted-path.ts';
 
 /** One upstream route, matched by longest path prefix. */
 export interface RouteConfig {
@@ -129,6 +130,12 @@ export interface ServeConfig {
     headersTimeoutMs: number;
     /** Time allowed for a whole request body to arrive (default 1 h; 0 = unlimited). */
     requestTimeoutMs: number;
+    /**
+     * Longest pause in a request body (default 60 s; 0 = none): after that long without a byte
+     * the client gets 408 and the upstream request is cancelled, so slow senders cannot hold
+     * upstream connections. Pauses the proxy causes itself (a slow upstream) do not count.
+     */
+    bodyIdleTimeoutMs: number;
     /** Idle keep-alive time of client connections (default 65 s). */
     keepAliveTimeoutMs: number;
   };
@@ -137,10 +144,13 @@ export interface ServeConfig {
   /** Start the built-in demo upstream and route to it (npm start). */
   demo: boolean;
   /**
-   * Client used for the upstream leg of plain HTTP requests: 'undici' (default: about half the CPU
-   * per request, see docs/serve.md) or 'http-proxy-3'. WebSocket upgrades always use http-proxy-3.
+   * Client used for the upstream leg of plain HTTP requests: undici, the only one. WebSocket
+   * upgrades use http-proxy-3. The value 'http-proxy-3' is still accepted and means undici (see
+   * docs/serve.md, Engines), with a warning.
    */
-  engine: 'http-proxy-3' | 'undici';
+  engine: 'undici';
+  /** Sentences about accepted but deprecated settings; the banner and the log repeat them. */
+  warnings: string[];
 }
 
 /** Thrown for invalid configuration; the message names the key and what is accepted. */
@@ -201,12 +211,14 @@ export function defaultServeConfig(): ServeConfig {
       upstreamTimeoutMs: 600_000,
       headersTimeoutMs: 60_000,
       requestTimeoutMs: 3_600_000,
+      bodyIdleTimeoutMs: 60_000,
       keepAliveTimeoutMs: 65_000,
     },
     shutdown: { drainTimeoutMs: 30_000 },
     log: { level: 'info' },
     demo: false,
     engine: 'undici',
+    warnings: [],
   };
 }
 
@@ -230,8 +242,10 @@ export function mergeRaw(base: RawConfig, over: RawConfig): RawConfig {
 export function readConfigFile(path: string): RawConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // it decides what is published and where requests go: only if nobody else could have written it
+    text = readTrustedFile(path, { what: 'config file', kind: 'config' }).toString('utf8');
   } catch (err) {
+    if (err instanceof RatlsError) throw new ConfigError(`${err.message} [${err.code}]`);
     throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
   }
   let doc: unknown;
@@ -302,6 +316,7 @@ export function envToRaw(env: NodeJS.ProcessEnv): RawConfig {
   if (env.RATLS_UPSTREAMS) set(['routes'], env.RATLS_UPSTREAMS.split(/\s+/).filter(Boolean).map(parseUpstreamSpec));
   if (env.RATLS_MAX_BODY) set(['limits', 'maxBody'], env.RATLS_MAX_BODY);
   if (env.RATLS_UPSTREAM_TIMEOUT) set(['limits', 'upstreamTimeout'], env.RATLS_UPSTREAM_TIMEOUT);
+  if (env.RATLS_BODY_IDLE_TIMEOUT) set(['limits', 'bodyIdleTimeout'], env.RATLS_BODY_IDLE_TIMEOUT);
   if (env.RATLS_DRAIN_TIMEOUT) set(['shutdown', 'drainTimeout'], env.RATLS_DRAIN_TIMEOUT);
   if (env.RATLS_LOG_LEVEL) set(['log', 'level'], env.RATLS_LOG_LEVEL);
   if (env.RATLS_ENGINE) set(['engine'], env.RATLS_ENGINE);
@@ -328,7 +343,7 @@ const KNOWN: Record<string, readonly string[]> = {
   tls: ['minVersion', 'keyAlg', 'validity', 'rotateAt', 'hosts', 'stapleCollateral', 'profile'],
   collateral: ['pccsUrl', 'pcsUrl', 'cacheDir', 'directories', 'offline', 'required'],
   evidence: ['provider', 'simDir', 'configfsRoot', 'simQuoteLatency', 'maxQueued', 'maxBatch', 'maxPerPeer'],
-  limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'],
+  limits: ['maxBody', 'upstreamTimeout', 'headersTimeout', 'requestTimeout', 'bodyIdleTimeout', 'keepAliveTimeout'],
   shutdown: ['drainTimeout'],
   log: ['level'],
   route: ['prefix', 'target', 'stripPrefix', 'rewriteHost', 'blockOllamaAdmin', 'name'],
@@ -573,13 +588,28 @@ export function validateConfig(raw: RawConfig): ServeConfig {
       upstreamTimeoutMs: duration(lim.upstreamTimeout, 'limits.upstreamTimeout', d.limits.upstreamTimeoutMs),
       headersTimeoutMs: duration(lim.headersTimeout, 'limits.headersTimeout', d.limits.headersTimeoutMs),
       requestTimeoutMs: duration(lim.requestTimeout, 'limits.requestTimeout', d.limits.requestTimeoutMs),
+      bodyIdleTimeoutMs: duration(lim.bodyIdleTimeout, 'limits.bodyIdleTimeout', d.limits.bodyIdleTimeoutMs),
       keepAliveTimeoutMs: duration(lim.keepAliveTimeout, 'limits.keepAliveTimeout', d.limits.keepAliveTimeoutMs),
     },
     shutdown: { drainTimeoutMs: duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs) },
     log: { level: oneOf(log.level, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, d.log.level) },
     demo: bool(raw.demo, 'demo', d.demo),
-    engine: oneOf(raw.engine, 'engine', ['http-proxy-3', 'undici'] as const, d.engine),
+    engine: 'undici',
+    warnings: engineWarnings(raw.engine),
   };
+}
+
+/**
+ * `engine` once chose between undici and http-proxy-3 for plain HTTP. http-proxy-3 is no longer an
+ * HTTP engine (docs/serve.md, Engines): its value is still accepted, so existing configurations
+ * keep starting, and means undici, with a warning.
+ */
+function engineWarnings(v: unknown): string[] {
+  const engine = oneOf(v, 'engine', ['undici', 'http-proxy-3'] as const, 'undici');
+  if (engine === 'undici') return [];
+  return [
+    'engine: http-proxy-3 is no longer an HTTP engine; plain HTTP goes through undici (WebSockets still use http-proxy-3). Remove the setting (see docs/serve.md, Engines).',
+  ];
 }
 
 /** Loads the effective config: YAML file (optional) < RATLS_* env < flags. */

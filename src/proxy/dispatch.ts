@@ -10,6 +10,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from 'pino';
 import { isControlPath } from './control.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { refuseBeforeRouting, type RequestRefusal } from './request-guard.ts';
 
 /** Where requests that are not control requests go (src/proxy/upstream.ts). */
 export interface UpstreamHandler {
@@ -35,11 +36,20 @@ export interface DispatchOptions {
   hotPath: 'raw' | 'hono';
   /** True once shutdown began: responses close their connection and upgrades are refused. */
   draining(): boolean;
-  metrics: Pick<ProxyMetrics, 'requests'>;
+  metrics: Pick<ProxyMetrics, 'requests' | 'rejected'>;
   log: Logger;
 }
 
 const NOT_FOUND = 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/** A 400 with the refusal's sentence; the connection is closed, since the client is not speaking HTTP as the upstream would read it. */
+function badRequest(r: RequestRefusal): { head: string; body: string } {
+  const body = `${r.message}\n`;
+  return {
+    head: `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`,
+    body,
+  };
+}
 
 /** The request target without its query string. */
 function pathOf(url: string | undefined): string {
@@ -65,8 +75,31 @@ export function createDispatch(o: DispatchOptions): Dispatch {
     });
   };
 
+  /** Counts and logs a refusal made before routing (the path is logged without query or fragment). */
+  const refused = (req: IncomingMessage, r: RequestRefusal): void => {
+    metrics.rejected.inc({ reason: r.reason });
+    metrics.requests.inc({ route: 'none', method: req.method ?? '', status: '400' });
+    log.info({ method: req.method, path: pathOf(req.url).split('#')[0], status: 400, upstream: 'none', rejected: r.reason }, 'request');
+  };
+
   return {
     request(req, res) {
+      const refusal = refuseBeforeRouting(req);
+      if (refusal) {
+        refused(req, refusal);
+        const { body } = badRequest(refusal);
+        res.writeHead(400, {
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'cache-control': 'no-store',
+          connection: 'close',
+        });
+        res.end(body);
+        // Do not read a body whose request is refused (the response lets go of the socket when it finishes).
+        const socket = req.socket;
+        res.once('finish', () => socket.destroySoon());
+        return;
+      }
       if (o.draining()) res.setHeader('connection', 'close');
       const path = pathOf(req.url);
       if (isControlPath(path)) {
@@ -81,6 +114,13 @@ export function createDispatch(o: DispatchOptions): Dispatch {
       upstream.handle(req, res);
     },
     upgrade(req, socket, head) {
+      const refusal = refuseBeforeRouting(req);
+      if (refusal) {
+        refused(req, refusal);
+        const { head: h, body } = badRequest(refusal);
+        socket.end(h + body);
+        return;
+      }
       if (o.draining() || isControlPath(pathOf(req.url))) {
         socket.end(NOT_FOUND);
         return;

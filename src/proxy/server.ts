@@ -1,6 +1,6 @@
 /**
  * The attested reverse proxy: an HTTPS server whose certificate carries the RA-TLS evidence,
- * control routes on Hono, upstream traffic on undici or http-proxy-3 (src/proxy/upstream.ts),
+ * control routes on Hono, upstream traffic on undici, WebSockets on http-proxy-3 (src/proxy/upstream.ts),
  * certificate rotation and graceful shutdown, and the opt-in Ollama listener (a second listener on
  * the same identity, behind access-guard.ts). Node-only. This file is the wiring; the pieces are
  * identity-rotation.ts (with recent-identities.ts and rotation-schedule.ts), collateral-memo.ts,
@@ -97,6 +97,7 @@ export async function startRatlsServer<I extends ServingIdentity = RatlsIdentity
   const ollamaToken = config.ollamaListener ? ollamaAccessToken(config, deps) : undefined;
   const ownLogger: ProxyLogger | undefined = deps.logger ? undefined : createProxyLogger({ level: config.log.level });
   const log = deps.logger ?? ownLogger!.logger;
+  for (const warning of config.warnings) log.warn(warning);
   const source: IdentitySource<I> = deps.identitySource ?? ((await defaultIdentitySource(config)) as unknown as IdentitySource<I>);
   const metrics = createMetrics();
   source.attach?.({ registry: metrics.registry, logger: log });

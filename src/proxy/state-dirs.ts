@@ -9,6 +9,7 @@ import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RatlsError } from '../core/errors.ts';
+import { checkTrustedDirectory } from '../core/trusted-path.ts';
 import type { ServeConfig } from './config.ts';
 
 /** A state directory and what it is for, as named in messages. */
@@ -17,27 +18,27 @@ export interface StateDir {
   purpose: string;
   /** Config key an admin changes to move it. */
   key: string;
-  /** The directory must belong to this process's user (the collateral cache reads nothing from anyone else's). */
-  mustOwn: boolean;
 }
 
 /** The state directories `config` makes the proxy write to. */
 export function stateDirsFor(config: ServeConfig): StateDir[] {
   const dirs: StateDir[] = [];
   if (config.evidence.provider === 'simulated') {
-    dirs.push({ path: config.evidence.simDir, purpose: 'simulated TDX world', key: 'evidence.simDir (RATLS_SIM_DIR, --sim-dir)', mustOwn: false });
+    dirs.push({ path: config.evidence.simDir, purpose: 'simulated TDX world', key: 'evidence.simDir (RATLS_SIM_DIR, --sim-dir)' });
   }
   // The simulated provider staples collateral of its own; only a real provider fills the cache.
   if (config.collateral.cacheDir && config.evidence.provider !== 'simulated' && config.tls.stapleCollateral) {
-    dirs.push({ path: config.collateral.cacheDir, purpose: 'collateral cache', key: 'collateral.cacheDir (RATLS_COLLATERAL_CACHE_DIR)', mustOwn: true });
+    dirs.push({ path: config.collateral.cacheDir, purpose: 'collateral cache', key: 'collateral.cacheDir (RATLS_COLLATERAL_CACHE_DIR)' });
   }
   return dirs;
 }
 
 /**
  * Creates every state directory of `config` (mode 0700, parents too) and checks that this process
- * can create files in it and, for the collateral cache, that it owns it (the cache ignores entries
- * in a directory it does not own). Throws STATE_DIR_UNUSABLE with a sentence saying what to change.
+ * can create files in it and that it may trust it (src/core/trusted-path.ts): its own user's, not
+ * a symbolic link, writable by nobody else, under no directory others can write. The world holds
+ * private keys, and the cache ignores entries in a directory it does not trust. Throws
+ * STATE_DIR_UNUSABLE with a sentence saying what to change.
  */
 export async function prepareStateDirs(config: ServeConfig): Promise<StateDir[]> {
   const dirs = stateDirsFor(config);
@@ -61,16 +62,11 @@ export async function prepareStateDirs(config: ServeConfig): Promise<StateDir[]>
       await fail('create a file in', d.path, err);
     }
     await unlink(probe).catch(() => undefined);
-    if (d.mustOwn) {
-      const st = await stat(d.path);
-      const uid = process.getuid?.();
-      if (uid !== undefined && st.uid !== uid) {
-        throw new RatlsError(
-          'STATE_DIR_UNUSABLE',
-          `The ${d.purpose} ${d.path} belongs to uid ${st.uid}, but ratls runs as uid ${uid}; the cache only trusts entries in a directory of its own user. ` +
-            `Give it to uid ${uid} (chown -R ${uid} ${d.path}) or remove it so that it is created again, or point ${d.key} elsewhere.`,
-        );
-      }
+    try {
+      checkTrustedDirectory(d.path, { what: d.purpose, kind: 'state', code: 'STATE_DIR_UNUSABLE' });
+    } catch (err) {
+      if (!(err instanceof RatlsError)) throw err;
+      throw new RatlsError('STATE_DIR_UNUSABLE', `${err.message} Or point ${d.key} elsewhere.`);
     }
   }
   return dirs;

@@ -1,5 +1,5 @@
 /**
- * The upstream leg of the default engine: one plain-HTTP request sent with an undici `Pool` and
+ * The upstream leg of plain HTTP requests: one request sent with an undici `Pool` and
  * streamed straight into the Node response, through undici's low-level dispatch handler.
  *
  * Why the dispatch handler rather than `Pool.stream`/`Pool.request`: those wrap every request in
@@ -35,8 +35,17 @@ export const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
   'forwarded',
 ]);
 
-/** How an upstream failure is reported back to the proxy (which answers 502/504 or cuts the stream). */
-export type UpstreamFailure = (code: string, message: string, timedOut: boolean) => void;
+/**
+ * Why the upstream leg failed: 'client' when undici refused to send the request as the client sent
+ * it (the client's fault: 400), 'timeout' when no response headers came in time (504), else
+ * 'upstream' (502, or a cut stream once the response started).
+ */
+export interface UpstreamFailure {
+  kind: 'client' | 'timeout' | 'upstream';
+  /** errno or undici code: ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, ... */
+  code: string;
+  message: string;
+}
 
 /**
  * Builds the upstream request headers from the client's raw headers as a flat `[name, value, ...]`
@@ -86,7 +95,7 @@ export class UndiciForward implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly res: http.ServerResponse,
-    private readonly fail: UpstreamFailure,
+    private readonly fail: (failure: UpstreamFailure) => void,
   ) {}
 
   /**
@@ -133,9 +142,12 @@ export class UndiciForward implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     if (this.cancelled) return;
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-    const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT';
+    if (e.code === 'UND_ERR_INVALID_ARG') {
+      this.fail({ kind: 'client', code: e.code, message: err.message });
+      return;
+    }
     // undici wraps socket failures; the errno of the cause (ECONNREFUSED, ECONNRESET) is what helps.
     const code = e.code?.startsWith('UND_ERR_SOCKET') && e.cause?.code ? e.cause.code : (e.cause?.code ?? e.code ?? 'ERROR');
-    this.fail(code, err.message, timedOut);
+    this.fail({ kind: e.code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'upstream', code, message: err.message });
   }
 }

@@ -1,17 +1,18 @@
 /**
  * The hot path: matches a request to an upstream route and streams it there on the raw Node
- * request/response (no Web Request/Response conversion): plain HTTP with the configured engine
- * (undici by default, see undici-forward.ts; or http-proxy-3), WebSocket upgrades always with
- * http-proxy-3. Also enforces the body limit, the Ollama admin block, and X-Forwarded-* headers.
+ * request/response (no Web Request/Response conversion): plain HTTP with undici
+ * (undici-forward.ts), WebSocket upgrades with http-proxy-3. Also enforces the body limits (size,
+ * stalls), the Ollama admin block, and X-Forwarded-* headers.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { Pool, type Dispatcher } from 'undici';
-import { FORWARDING_HEADERS, UndiciForward, upstreamRequestHeaders } from './undici-forward.ts';
+import { FORWARDING_HEADERS, UndiciForward, upstreamRequestHeaders, type UpstreamFailure } from './undici-forward.ts';
 import type { Logger } from 'pino';
 import type { RouteConfig, ServeConfig } from './config.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -53,22 +54,27 @@ function adminCheck(route: CompiledRoute, path: string, rest: string): 'ok' | 'b
 
 interface CompiledRoute extends RouteConfig {
   targetUrl: URL;
+  /** Upstream pool for plain HTTP requests. */
+  pool: Pool;
+  /** Upstream agent of WebSocket upgrades (http-proxy-3). */
   agent: http.Agent;
-  /** Upstream pool of the undici engine (the default). */
-  pool?: Pool;
   /** Duration histogram bound to this route's label (prom-client hashes labels on every unbound call). */
   durationChild: { observe(seconds: number): void };
 }
 
 interface RequestState {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  /** The client connection (the request and response let go of it when they end). */
+  socket: Socket;
   route: CompiledRoute;
   start: number;
-  bytes: number;
-  proxyReq?: http.ClientRequest;
-  /** The upstream leg of the undici engine. */
-  forward?: UndiciForward;
-  timedOut: boolean;
-  bodyTooLarge: boolean;
+  forward: UndiciForward;
+  /** The proxy answered itself (413, 408): what the cancelled upstream request reports next is not an upstream failure. */
+  refused: boolean;
+  /** `req.socket.bytesRead` when the body last moved, and when that was (performance.now()). */
+  bodyBytesSeen: number;
+  bodyMovedAt: number;
 }
 
 /** Counts request body bytes and fails once the limit is passed (chunked uploads). */
@@ -94,12 +100,12 @@ class BodyLimit extends Transform {
 /** Streams requests and WebSocket upgrades to the configured upstreams. */
 export class UpstreamProxy {
   private readonly routes: CompiledRoute[];
-  private readonly proxy: ProxyServer;
-  private readonly states = new WeakMap<http.IncomingMessage, RequestState>();
+  private readonly ws: ProxyServer;
   private readonly sockets = new Set<Duplex>();
   private inFlight = 0;
-  private readonly awaitingHeaders = new Set<RequestState>();
-  private readonly sweepTimer: NodeJS.Timeout;
+  /** Requests whose body is still arriving, watched for stalls by one sweep timer. */
+  private readonly receiving = new Set<RequestState>();
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
   private drainWaiters: Array<() => void> = [];
 
   constructor(
@@ -114,59 +120,72 @@ export class UpstreamProxy {
         const targetUrl = new URL(r.target);
         const opts = { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' as const, noDelay: true };
         const agent = targetUrl.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
-        const pool =
-          config.engine === 'undici'
-            ? new Pool(targetUrl.origin, {
-                connections: null,
-                pipelining: 1,
-                keepAliveTimeout: 30_000,
-                headersTimeout: config.limits.upstreamTimeoutMs,
-                bodyTimeout: 0,
-                connect: { noDelay: true },
-              })
-            : undefined;
-        return { ...r, targetUrl, agent, ...(pool ? { pool } : {}), durationChild: metrics.duration.labels(r.name) };
+        const pool = new Pool(targetUrl.origin, {
+          connections: null,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          headersTimeout: config.limits.upstreamTimeoutMs,
+          bodyTimeout: 0,
+          connect: { noDelay: true },
+        });
+        return { ...r, targetUrl, agent, pool, durationChild: metrics.duration.labels(r.name) };
       });
     // Read at scrape time: counting up and down per request cost two label hashes each time.
     metrics.activeStreamsFrom(() => this.inFlight);
-    this.proxy = createProxyServer({ xfwd: false, ws: true });
-    this.proxy.on('proxyReq', (proxyReq, req) => {
-      const st = this.states.get(req);
-      if (!st) return;
-      st.proxyReq = proxyReq;
-      // Waiting for response headers is limited (504 after upstreamTimeout); once the response
-      // starts, long pauses between tokens are normal for LLMs and not limited. One sweep timer
-      // checks all waiting requests: a socket timer per request cost ~14 us of CPU each.
-      this.awaitingHeaders.add(st);
-      proxyReq.once('response', () => this.awaitingHeaders.delete(st));
-      proxyReq.once('close', () => this.awaitingHeaders.delete(st));
-    });
-    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(this.config.limits.upstreamTimeoutMs / 10)));
-    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
-    this.sweepTimer.unref();
-    this.proxy.on('proxyRes', (proxyRes, req) => {
-      // Keep-Alive is hop-by-hop: the client's connection follows this server's keepAliveTimeout.
-      delete proxyRes.headers['keep-alive'];
-      const st = this.states.get(req);
-      if (st)
-        proxyRes.on('data', (c: Buffer) => {
-          st.bytes += c.length;
-        });
-    });
+    this.ws = createProxyServer({ xfwd: false, ws: true });
     // Client vanished while the upstream was still talking: nothing to answer, just stop.
-    this.proxy.on('econnreset', () => {});
-    this.proxy.on('error', (err, req, res) => this.onError(err as NodeJS.ErrnoException, req, res));
+    this.ws.on('econnreset', () => {});
+    // One timer for every body in flight: a timer per request cost ~14 us of CPU each.
+    const idle = config.limits.bodyIdleTimeoutMs;
+    if (idle > 0) {
+      this.sweepTimer = setInterval(() => this.sweepStalledBodies(), Math.max(10, Math.min(1000, Math.floor(idle / 4))));
+      this.sweepTimer.unref();
+    }
   }
 
-  private sweep(): void {
-    const limit = this.config.limits.upstreamTimeoutMs;
+  /**
+   * Ends requests whose body has not moved for `limits.bodyIdleTimeout`: 408 to the client, the
+   * upstream request cancelled (its connection released). Progress is read from the client
+   * socket's byte count, so watching costs nothing per chunk. A body the proxy itself is not
+   * reading (the upstream is slow to take it, or not connected yet) is never counted as stalled:
+   * the client cannot send what nobody reads.
+   */
+  private sweepStalledBodies(): void {
+    const limit = this.config.limits.bodyIdleTimeoutMs;
     const now = performance.now();
-    for (const st of this.awaitingHeaders) {
-      if (now - st.start < limit) continue;
-      this.awaitingHeaders.delete(st);
-      st.timedOut = true;
-      st.proxyReq?.destroy();
+    for (const st of this.receiving) {
+      const read = st.socket.bytesRead;
+      if (read !== st.bodyBytesSeen || st.req.readableFlowing !== true) {
+        st.bodyBytesSeen = read;
+        st.bodyMovedAt = now;
+        continue;
+      }
+      if (now - st.bodyMovedAt < limit) continue;
+      this.receiving.delete(st);
+      this.refuseMidBody(
+        st,
+        408,
+        'body_idle_timeout',
+        `The request body stopped arriving: no byte for ${fmtMs(limit)} (limits.bodyIdleTimeout). Send the body without long pauses.`,
+      );
     }
+  }
+
+  /** Ends a request whose body is still arriving with the proxy's own answer, and cancels its upstream request. */
+  private refuseMidBody(st: RequestState, status: 408 | 413, reason: string, message: string): void {
+    st.refused = true;
+    this.receiving.delete(st);
+    this.metrics.rejected.inc({ reason });
+    const { req, res, socket } = st;
+    req.unpipe();
+    if (!res.headersSent) {
+      sendText(res, status, message, true);
+      // Do not read the rest of a body that is refused.
+      res.once('finish', () => socket.destroySoon());
+    } else {
+      res.destroy();
+    }
+    st.forward.cancel();
   }
 
   /** Number of proxied HTTP requests in flight. */
@@ -188,7 +207,8 @@ export class UpstreamProxy {
     return undefined;
   }
 
-  private prepare(req: http.IncomingMessage, route: CompiledRoute, rest: string, query: string): void {
+  /** Rewrites the path and forwarding headers of an upgrade request for http-proxy-3. */
+  private prepareUpgrade(req: http.IncomingMessage, route: CompiledRoute, rest: string, query: string): void {
     req.url = (route.stripPrefix ? rest : req.url!.split('?')[0]!) + query;
     const h = req.headers;
     // `delete` only when present: deleting turns the headers object into a slow dictionary.
@@ -239,72 +259,58 @@ export class UpstreamProxy {
       return;
     }
 
-    const st: RequestState = { route, start, bytes: 0, timedOut: false, bodyTooLarge: false };
-    this.inFlight++;
-    res.once('close', () => this.finish(req, res, st, path));
-
-    let buffer: Transform | undefined;
-    // Only bodies without a declared length need counting; Node stops a declared body at its length.
-    if (declared === undefined && req.headers['transfer-encoding'] !== undefined) {
-      buffer = new BodyLimit(limit, () => {
-        st.bodyTooLarge = true;
-        st.proxyReq?.destroy();
-        st.forward?.cancel();
-        req.unpipe(buffer!);
-        if (!res.headersSent) {
-          this.metrics.rejected.inc({ reason: 'body_too_large' });
-          sendText(res, 413, `Request body is larger than the limit of ${formatSize(limit)} (limits.maxBody).`, true);
-          res.once('finish', () => req.socket.destroySoon());
-        } else {
-          res.destroy();
-        }
-      });
-      req.pipe(buffer);
-    }
-    if (route.pool) {
-      this.forwardUndici(req, res, st, route.pool, rest, query, declared, buffer);
-      return;
-    }
-    this.states.set(req, st);
-    this.prepare(req, route, rest, query);
-    this.proxy.web(req, res, {
-      target: route.targetUrl,
-      agent: route.agent,
-      changeOrigin: route.rewriteHost,
-      ...(buffer ? { buffer } : {}),
-    });
-  }
-
-  /**
-   * The undici engine (default): the same contract as the http-proxy-3 path, with undici's client
-   * for the upstream leg, which costs about half the CPU per request (docs/serve.md, Performance).
-   */
-  private forwardUndici(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    st: RequestState,
-    pool: Pool,
-    rest: string,
-    query: string,
-    declared: string | undefined,
-    body: Transform | undefined,
-  ): void {
-    const route = st.route;
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       rewriteHost: route.rewriteHost,
       remoteAddress: req.socket.remoteAddress ?? '',
       proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
       localPort: req.socket.localPort,
     });
+    const st: RequestState = {
+      req,
+      res,
+      socket: req.socket,
+      route,
+      start,
+      refused: false,
+      bodyBytesSeen: -1,
+      bodyMovedAt: start,
+      forward: new UndiciForward(res, (failure) => this.upstreamFailed(st, failure)),
+    };
+    this.inFlight++;
+    res.once('close', () => this.finish(st, path));
+
     const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const path = route.stripPrefix ? rest + query : req.url!;
-    const forward = new UndiciForward(res, (code, message, timedOut) => {
-      if (st.bodyTooLarge || res.destroyed) return;
-      st.timedOut = timedOut;
-      this.answerError(route, res, timedOut ? 'TIMEOUT' : code, message, timedOut);
-    });
-    st.forward = forward;
-    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? (body ?? req) : null }, forward);
+    let body: Readable | null = null;
+    if (hasBody) {
+      body = req;
+      // Only bodies without a declared length need counting; Node stops a declared body at its length.
+      if (declared === undefined) {
+        const counted = new BodyLimit(limit, () =>
+          this.refuseMidBody(st, 413, 'body_too_large', `Request body is larger than the limit of ${formatSize(limit)} (limits.maxBody).`),
+        );
+        req.pipe(counted);
+        body = counted;
+      }
+      if (this.sweepTimer && !req.complete) {
+        this.receiving.add(st);
+        req.once('end', () => this.receiving.delete(st));
+      }
+    }
+    const upstreamPath = route.stripPrefix ? rest + query : rawUrl;
+    route.pool.dispatch({ path: upstreamPath, method: req.method as Dispatcher.HttpMethod, headers, body }, st.forward);
+  }
+
+  /** What the upstream leg reported: a client error (400), a timeout (504), or an upstream failure (502, or a cut stream). */
+  private upstreamFailed(st: RequestState, f: UpstreamFailure): void {
+    if (st.refused || st.res.destroyed) return;
+    if (f.kind === 'client') {
+      // undici refused to send what the client sent: the client's fault, not an upstream outage
+      this.metrics.rejected.inc({ reason: 'invalid_request' });
+      if (!st.res.headersSent) sendText(st.res, 400, `The request cannot be forwarded: ${f.message}`, true);
+      else st.res.destroy();
+      return;
+    }
+    this.answerError(st.route, st.res, f.kind === 'timeout' ? 'TIMEOUT' : f.code, f.message, f.kind === 'timeout');
   }
 
   /** Handles an HTTP upgrade (WebSocket) that is not a control route. */
@@ -325,7 +331,7 @@ export class UpstreamProxy {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text) + 1}\r\n\r\n${text}\n`);
       return;
     }
-    this.prepare(req, route, rest, q < 0 ? '' : rawUrl.slice(q));
+    this.prepareUpgrade(req, route, rest, q < 0 ? '' : rawUrl.slice(q));
     this.sockets.add(socket);
     this.metrics.activeWebsockets.inc();
     const start = performance.now();
@@ -338,7 +344,7 @@ export class UpstreamProxy {
       );
       this.notifyDrain();
     });
-    this.proxy.ws(req, socket, head, { target: route.targetUrl, agent: route.agent, changeOrigin: route.rewriteHost }, (err) => {
+    this.ws.ws(req, socket, head, { target: route.targetUrl, agent: route.agent, changeOrigin: route.rewriteHost }, (err) => {
       const code = (err as NodeJS.ErrnoException).code ?? 'ERROR';
       this.metrics.upstreamErrors.inc({ route: route.name, code });
       this.log.warn({ path, upstream: route.name, code }, 'websocket upstream failed');
@@ -346,13 +352,6 @@ export class UpstreamProxy {
         socket.end(`HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nUpstream "${route.name}" is not reachable (${code}).\n`);
       } else socket.destroy();
     });
-  }
-
-  private onError(err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse | import('node:net').Socket): void {
-    if (!(res instanceof http.ServerResponse)) return;
-    const st = this.states.get(req);
-    if (!st || st.bodyTooLarge) return;
-    this.answerError(st.route, res, st.timedOut ? 'TIMEOUT' : (err.code ?? 'ERROR'), err.message, st.timedOut);
   }
 
   /** Counts, logs and answers an upstream failure: 502/504 before the response started, a cut after. */
@@ -394,23 +393,24 @@ export class UpstreamProxy {
     });
     sendText(res, status, message, close);
     // Do not read a body we are refusing; closing is cheaper than draining 100 MiB.
-    if (close) res.once('finish', () => req.socket.destroySoon());
+    const socket = req.socket;
+    if (close) res.once('finish', () => socket.destroySoon());
   }
 
-  private finish(req: http.IncomingMessage, res: http.ServerResponse, st: RequestState, path: string): void {
+  private finish(st: RequestState, path: string): void {
+    const { req, res, route } = st;
+    this.receiving.delete(st);
     const complete = res.writableFinished;
     // Client went away before the end: stop the upstream request so the model stops generating.
-    if (!complete) st.forward?.cancel();
+    if (!complete) st.forward.cancel();
     this.inFlight--;
     const seconds = (performance.now() - st.start) / 1000;
     const status = res.statusCode;
     const method = req.method ?? '';
-    const route = st.route;
-    if (st.forward) st.bytes = st.forward.bytes;
     this.metrics.countRequest(route.name, method, status);
     route.durationChild.observe(seconds);
     this.log.info(
-      { method, path, status, durationMs: round(seconds * 1000), bytes: st.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) },
+      { method, path, status, durationMs: round(seconds * 1000), bytes: st.forward.bytes, upstream: route.name, ...(complete ? {} : { aborted: true }) },
       'request',
     );
     this.notifyDrain();
@@ -438,11 +438,11 @@ export class UpstreamProxy {
 
   /** Cuts remaining WebSockets and closes upstream keep-alive sockets. */
   close(): void {
-    clearInterval(this.sweepTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const s of this.sockets) s.destroy();
     for (const r of this.routes) {
       r.agent.destroy();
-      void r.pool?.destroy();
+      void r.pool.destroy();
     }
   }
 }

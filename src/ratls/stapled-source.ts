@@ -2,10 +2,9 @@
  * Stapled source: collateral carried in the RA-TLS certificate's endorsements extension
  * (2.23.133.5.4.2). Browser-safe (no node: imports).
  */
-import { X509Certificate } from '@peculiar/x509';
 import { decodeEndorsements, OID_RATLS_ENDORSEMENTS } from './extension.ts';
+import { readRatlsCertificate } from './certificate.ts';
 import type { Collateral } from '../core/types.ts';
-import { toArrayBuffer } from '../core/bytes.ts';
 import { collateralFacts, factsMatch, type CollateralFacts } from '../collateral/inspect.ts';
 import type { CollateralRequest, CollateralSource } from '../collateral/types.ts';
 
@@ -18,12 +17,12 @@ export class StapledCollateralSource implements CollateralSource {
 
   /**
    * From a certificate (DER); undefined when it staples nothing.
-   * @throws RatlsError COLLATERAL_MALFORMED when the extension is present but malformed.
+   * @throws RatlsError COLLATERAL_MALFORMED when the extension is present but malformed, CERT_MALFORMED when the certificate is.
    */
   static fromCertificate(der: Uint8Array): StapledCollateralSource | undefined {
-    const ext = new X509Certificate(toArrayBuffer(der)).getExtension(OID_RATLS_ENDORSEMENTS);
+    const ext = readRatlsCertificate(der).extensionsOf(OID_RATLS_ENDORSEMENTS)[0];
     if (!ext) return undefined;
-    return new StapledCollateralSource(decodeEndorsements(new Uint8Array(ext.value)).collateral);
+    return new StapledCollateralSource(decodeEndorsements(ext.value).collateral);
   }
 
   async get(request: CollateralRequest): Promise<Collateral | undefined> {

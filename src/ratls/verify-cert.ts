@@ -4,9 +4,8 @@
  * H(claims) == REPORTDATA and pubkey-hash == H(this certificate's SPKI), the appraisal policy and
  * an optional expected nonce. Never throws; every failure is a coded reason in the result.
  *
- * Browser-safe: WebCrypto, @peculiar/x509, cbor2; time is a parameter.
+ * Browser-safe: WebCrypto, @peculiar/x509 (through certificate.ts), cbor2; time is a parameter.
  */
-import { X509Certificate } from '@peculiar/x509';
 import { CheckRecorder } from '../core/checks.ts';
 import { RatlsError, toVerifyError } from '../core/errors.ts';
 import type { AppraisalPolicy, Collateral, QuoteSummary, VerificationResult } from '../core/types.ts';
@@ -17,10 +16,11 @@ import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
-import { constantTimeEqual, digest, toArrayBuffer, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, digest, toHex } from '../core/bytes.ts';
 import { claimsBindKey, decodeClaims, reportDataForClaims, type RatlsClaims } from './claims.ts';
 import { decodeEndorsements, decodeEvidence, OID_DSTACK_QUOTE, OID_RATLS_ENDORSEMENTS, OID_RATLS_EVIDENCE } from './extension.ts';
 import { dstackReportData } from './identity.ts';
+import { readRatlsCertificate, type RatlsCertificateView } from './certificate.ts';
 
 /** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
 export interface VerifyRatlsOptions {
@@ -97,11 +97,11 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
   const rec = new CheckRecorder();
   if (!validTime(rec, opts)) return stopped(rec);
   try {
-    let cert: X509Certificate;
+    let cert: RatlsCertificateView;
     try {
-      cert = new X509Certificate(toArrayBuffer(der));
-    } catch {
-      rec.fail('certificate', { code: 'CERT_MALFORMED', message: 'The peer certificate is not a valid X.509 DER certificate.' });
+      cert = readRatlsCertificate(der);
+    } catch (err) {
+      rec.failWith('certificate', err, 'CERT_MALFORMED');
       return stopped(rec);
     }
     const info: RatlsCertificateInfo = {
@@ -111,11 +111,11 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
       subject: cert.subject,
     };
     checkValidity(rec, cert, opts);
-    const spkiDer = new Uint8Array(cert.publicKey.rawData);
+    const spkiDer = cert.spkiDer;
     await checkIssuer(rec, cert);
 
     // RFC 5280 forbids repeats; with two evidence extensions different verifiers could read different ones.
-    const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensions.filter((e) => e.type === oid).length > 1);
+    const dup = [OID_RATLS_EVIDENCE, OID_RATLS_ENDORSEMENTS, OID_DSTACK_QUOTE].find((oid) => cert.extensionsOf(oid).length > 1);
     if (dup) {
       rec.fail('evidence extension', {
         code: 'CERT_MALFORMED',
@@ -144,9 +144,9 @@ export async function verifyRatlsCertificate(der: Uint8Array, opts: VerifyRatlsO
 
     let stapled: Collateral | undefined;
     let stapleUnusable = false;
-    const endorsements = cert.getExtension(OID_RATLS_ENDORSEMENTS);
+    const endorsements = cert.extensionsOf(OID_RATLS_ENDORSEMENTS)[0];
     if (endorsements) {
-      const value = new Uint8Array(endorsements.value);
+      const value = endorsements.value;
       try {
         stapled = decodeEndorsements(value).collateral;
         rec.pass('stapled collateral', 'decoded');
@@ -203,19 +203,15 @@ export function validTime(rec: CheckRecorder, opts: VerifyRatlsOptions): boolean
  * accepted without looking at the CA: the evidence binds the certificate's key, and the issuer adds
  * no trust, so its signature is not checked.
  */
-async function checkIssuer(rec: CheckRecorder, cert: X509Certificate): Promise<void> {
-  let selfSigned: boolean | undefined;
-  try {
-    selfSigned = await cert.verify({ signatureOnly: true });
-  } catch {
-    selfSigned = undefined; // an algorithm WebCrypto lacks, e.g. a CA's RSA-PSS signature
-  }
+async function checkIssuer(rec: CheckRecorder, cert: RatlsCertificateView): Promise<void> {
+  // undefined: an algorithm WebCrypto lacks, e.g. a CA's RSA-PSS signature
+  const selfSigned = await cert.verifiesWithOwnKey();
   if (selfSigned) {
     rec.pass('certificate signature');
     return;
   }
-  const subject = new Uint8Array(cert.subjectName.toArrayBuffer());
-  const issuer = new Uint8Array(cert.issuerName.toArrayBuffer());
+  const subject = cert.subjectNameDer;
+  const issuer = cert.issuerNameDer;
   if (subject.length === issuer.length && constantTimeEqual(subject, issuer)) {
     rec.fail('certificate signature', {
       code: 'CERT_MALFORMED',
@@ -232,7 +228,7 @@ async function checkIssuer(rec: CheckRecorder, cert: X509Certificate): Promise<v
   );
 }
 
-function checkValidity(rec: CheckRecorder, cert: X509Certificate, opts: VerifyRatlsOptions): void {
+function checkValidity(rec: CheckRecorder, cert: RatlsCertificateView, opts: VerifyRatlsOptions): void {
   const now = opts.now.getTime();
   if (now < cert.notBefore.getTime()) {
     rec.fail('certificate validity', {
@@ -253,16 +249,16 @@ function checkValidity(rec: CheckRecorder, cert: X509Certificate, opts: VerifyRa
   }
 }
 
-function extractEvidence(cert: X509Certificate): Evidence {
-  const ext = cert.getExtension(OID_RATLS_EVIDENCE);
+function extractEvidence(cert: RatlsCertificateView): Evidence {
+  const ext = cert.extensionsOf(OID_RATLS_EVIDENCE)[0];
   if (ext) {
-    const { quote, claimsBuffer } = decodeEvidence(new Uint8Array(ext.value));
+    const { quote, claimsBuffer } = decodeEvidence(ext.value);
     return { profile: 'ccc', quote, claimsBuffer, claims: decodeClaims(claimsBuffer) };
   }
-  const dstack = cert.getExtension(OID_DSTACK_QUOTE);
+  const dstack = cert.extensionsOf(OID_DSTACK_QUOTE)[0];
   if (dstack) {
     // dstack wraps the raw quote in a DER OCTET STRING inside extnValue; accept both forms.
-    let raw: Uint8Array = new Uint8Array(dstack.value);
+    let raw: Uint8Array = dstack.value;
     if (raw[0] === 0x04 && raw.length > 4) {
       const unwrapped = unwrapOctetString(raw);
       if (unwrapped) raw = unwrapped;

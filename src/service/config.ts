@@ -3,12 +3,14 @@
  * Paths in the file are relative to the file's directory. Unknown keys are rejected so a typo never
  * silently weakens the service (for example a misspelt rateLimit).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { AttestServiceConfig } from './server.ts';
 import type { SigningAlg } from './keys.ts';
+import { RatlsError } from '../core/errors.ts';
+import { readTrustedFile } from '../core/trusted-path.ts';
 
 /** The file format (all keys optional). */
 export interface AttestServiceFile {
@@ -71,8 +73,9 @@ export const BUNDLED_POLICIES_DIR = resolve(dirname(fileURLToPath(import.meta.ur
 export function readServiceConfigFile(path: string): AttestServiceFile {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'), { maxAliasCount: 50 });
+    doc = parseYaml(readTrustedFile(path, { what: 'config file', kind: 'config' }).toString('utf8'), { maxAliasCount: 50 });
   } catch (err) {
+    if (err instanceof RatlsError) throw new ServiceConfigError(`${err.message} [${err.code}]`);
     throw new ServiceConfigError(`Cannot read the config file ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (doc === null || doc === undefined) return {};
@@ -126,16 +129,18 @@ export function resolveServiceConfig(file: AttestServiceFile, flags: Partial<Att
   const { host, port } = parseListen(f.listen ?? '127.0.0.1:8444');
   const alg = f.alg ?? 'ES256';
   if (alg !== 'ES256' && alg !== 'ES384') throw new ServiceConfigError(`--alg must be ES256 or ES384, not "${String(alg)}".`);
+  // the admin token, roots and TLS files decide who may rotate keys and which servers pass
   const read = (p: string, what: string): string => {
     try {
-      return readFileSync(p, 'utf8');
+      return readTrustedFile(p, { what, kind: 'config' }).toString('utf8');
     } catch (err) {
-      throw new ServiceConfigError(`Cannot read ${what} ${p}: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof RatlsError) throw new ServiceConfigError(`${err.message} [${err.code}]`);
+      throw new ServiceConfigError(`Cannot read the ${what} ${p}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   let adminToken: string | undefined;
   if (f.adminTokenFile) {
-    adminToken = read(f.adminTokenFile, 'the admin token file').trim();
+    adminToken = read(f.adminTokenFile, 'admin token file').trim();
     if (adminToken.length < 16) throw new ServiceConfigError('The admin token must be at least 16 characters; generate one with `openssl rand -hex 32`.');
     // like the signing keys: a secret others could read may already have leaked
     const mode = statSync(f.adminTokenFile).mode;
@@ -155,7 +160,7 @@ export function resolveServiceConfig(file: AttestServiceFile, flags: Partial<Att
     keyDir: f.keyDir ?? resolve('.ratls/attest-service/keys'),
     policiesDir: f.policiesDir ?? BUNDLED_POLICIES_DIR,
     ...(f.defaultPolicy ? { defaultPolicy: f.defaultPolicy } : {}),
-    ...(f.roots && f.roots.length > 0 ? { roots: f.roots.map((p) => read(p, 'the root certificate')) } : {}),
+    ...(f.roots && f.roots.length > 0 ? { roots: f.roots.map((p) => read(p, 'root certificate file')) } : {}),
     alg,
     tokenTtlSeconds: f.tokenTtlSeconds !== undefined ? num(f.tokenTtlSeconds, 'tokenTtlSeconds', 1, 604800) : 300,
     ...(f.issuer ? { issuer: f.issuer } : {}),
@@ -169,6 +174,6 @@ export function resolveServiceConfig(file: AttestServiceFile, flags: Partial<Att
     ...(f.pccsUrl ? { pccsUrl: f.pccsUrl } : {}),
     ...(f.offline !== undefined ? { offline: f.offline } : {}),
     ...(adminToken ? { adminToken } : {}),
-    ...(f.tls ? { tls: { cert: read(f.tls.cert, 'the TLS certificate'), key: read(f.tls.key, 'the TLS key') } } : {}),
+    ...(f.tls ? { tls: { cert: read(f.tls.cert, 'TLS certificate file'), key: read(f.tls.key, 'TLS key file') } } : {}),
   };
 }

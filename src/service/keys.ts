@@ -4,11 +4,12 @@
  * schedule. A rotated-out key stays in the published JWKS until the last token it signed has expired,
  * so relying parties never see a valid token whose key vanished.
  */
-import { mkdir, readdir, readFile, rm, stat, chmod } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { RatlsError } from '../core/errors.ts';
 import { writeSecretFile } from '../core/secret-file.ts';
+import { checkTrustedDirectory, readTrustedFile } from '../core/trusted-path.ts';
 
 /** Token signing algorithms the service supports. */
 export type SigningAlg = 'ES256' | 'ES384';
@@ -45,6 +46,8 @@ export interface KeyStoreOptions {
 }
 
 const KEY_FILE = /^key-[A-Za-z0-9_-]{8,64}\.json$/;
+const KEY_DIR = { what: 'signing key directory', kind: 'state', code: 'KEY_STORE_FAILED' } as const;
+const KEY_FILE_TRUST = { what: 'signing key file', kind: 'state', private: true, code: 'KEY_STORE_FAILED' } as const;
 
 /**
  * Keys on disk plus the in-memory active key. All methods that change the directory are serialised
@@ -65,7 +68,9 @@ export class KeyStore {
   /**
    * Opens (creating when needed) the key directory. Creates a first key when none is active.
    * Refuses to use a directory or key file that others can read, rather than silently fixing it,
-   * because a key that was readable may already be compromised.
+   * because a key that was readable may already be compromised; and one that another user owns,
+   * could write or could swap (a link, a parent others can write), because a key planted there
+   * would sign tokens and be published in the JWKS.
    */
   static async open(dir: string, opts: KeyStoreOptions): Promise<KeyStore> {
     const store = new KeyStore(dir, opts);
@@ -78,6 +83,7 @@ export class KeyStore {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       const st = await stat(this.dir);
       if (!st.isDirectory()) throw new RatlsError('KEY_STORE_FAILED', `Key directory ${this.dir} is not a directory.`);
+      checkTrustedDirectory(this.dir, KEY_DIR);
       if ((st.mode & 0o077) !== 0) {
         // a directory we created ourselves may have been widened by the umask of an older tool; tighten
         // it only when it is empty of keys, otherwise refuse
@@ -101,7 +107,7 @@ export class KeyStore {
             `Key file ${path} is readable by group or others (mode ${(fst.mode & 0o777).toString(8)}); delete it or chmod 600 it after checking it did not leak.`,
           );
         }
-        keys.push(parseStoredKey(await readFile(path, 'utf8'), path));
+        keys.push(parseStoredKey(readTrustedFile(path, KEY_FILE_TRUST).toString('utf8'), path));
       }
       this.keys = keys;
     } catch (err) {

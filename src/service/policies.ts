@@ -4,7 +4,7 @@
  * policy's name is its file name; its hash (SHA-256 of the file bytes) goes into every token so a
  * relying party can tell which version of a policy was applied.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadPolicyFile } from '../policy/load.ts';
@@ -12,6 +12,7 @@ import { parsePolicy, type ClientPolicy } from '../verify/policy-file.ts';
 import { isIntelRoot } from '../verify/roots.ts';
 import { rootToDer } from '../verify/x509.ts';
 import { RatlsError } from '../core/errors.ts';
+import { checkTrustedDirectory, readTrustedFile } from '../core/trusted-path.ts';
 
 /** One loaded policy. */
 export interface NamedPolicy {
@@ -40,8 +41,11 @@ const FILE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\.(ya?ml|json)$/;
 export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOverride?: string[] } = {}): PolicySet {
   let names: string[];
   try {
+    // whoever can add a file here adds a policy relying parties may name
+    checkTrustedDirectory(dir, { what: 'policy directory', kind: 'config' });
     names = readdirSync(dir).sort();
   } catch (err) {
+    if (err instanceof RatlsError) throw err;
     throw new RatlsError('POLICY_INVALID', `Cannot read the policy directory ${dir}: ${(err as Error).message}`);
   }
   const byName = new Map<string, NamedPolicy>();
@@ -55,6 +59,7 @@ export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOve
     try {
       policy = loadPolicyFile(path);
     } catch (err) {
+      if (err instanceof RatlsError && err.code === 'PATH_UNTRUSTED') throw err;
       const msg = err instanceof Error ? err.message : String(err);
       throw new RatlsError('POLICY_INVALID', `Policy file ${path}: ${msg}`);
     }
@@ -62,7 +67,7 @@ export function loadPolicies(dir: string, opts: { defaultName?: string; rootsOve
       policy.trustedRoots = parsePolicy({ trustedRoots: opts.rootsOverride }).trustedRoots;
     }
     const hash = createHash('sha256')
-      .update(readFileSync(path))
+      .update(readTrustedFile(path, { what: 'policy file', kind: 'config' }))
       .update(opts.rootsOverride?.join('') ?? '')
       .digest('hex');
     byName.set(name, { name, hash, policy, nonIntelRoots: policy.trustedRoots.some((r) => !isIntelRoot(r)) });

@@ -107,7 +107,12 @@ function optionalB64(o: Record<string, unknown>, field: string, max: number): Ui
     throw new RatlsError('REQUEST_MALFORMED', `"${field}" is longer than the ${max}-byte limit.`);
   }
   const bytes = fromBase64(v);
-  if (!bytes) throw new RatlsError('REQUEST_BASE64_INVALID', `"${field}" is not valid base64 (standard or URL-safe alphabet).`);
+  if (!bytes) {
+    throw new RatlsError(
+      'REQUEST_BASE64_INVALID',
+      `"${field}" is not valid base64 (standard alphabet as \`openssl rand -base64 32\` prints it, or URL-safe; padding optional).`,
+    );
+  }
   if (bytes.length > max) throw new RatlsError('REQUEST_MALFORMED', `"${field}" is longer than the ${max}-byte limit.`);
   return bytes;
 }

@@ -4,18 +4,18 @@
  * runs verifyQuote with the policy's roots and appraisal rules. Certificates and CCC evidence go
  * through the RA-TLS verifier, which also checks the claims binding and the nonce.
  */
-import { X509Certificate } from '@peculiar/x509';
 import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralSourcesFromSettings } from '../collateral/from-settings.ts';
 import { CheckRecorder, failedResult } from '../core/checks.ts';
 import { RatlsError, toVerifyError, type VerifyError } from '../core/errors.ts';
 import type { QuoteSummary, VerificationResult } from '../core/types.ts';
-import { constantTimeEqual, toArrayBuffer, toHex } from '../core/bytes.ts';
+import { constantTimeEqual, toHex } from '../core/bytes.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
+import { readRatlsCertificate } from '../ratls/certificate.ts';
 import { verifyRatlsCertificate, verifyRatlsEvidence } from '../ratls/verify-cert.ts';
 import { decodeEvidence } from '../ratls/extension.ts';
 import { decodeClaims, reportDataForClaims, type RatlsClaims } from '../ratls/claims.ts';
@@ -137,7 +137,7 @@ export function createDcapEvidenceVerifier(opts: DcapVerifierOptions = {}): Evid
     let spki: Uint8Array;
     let stapled: StapledCollateralSource | undefined;
     try {
-      spki = new Uint8Array(new X509Certificate(toArrayBuffer(certificate)).publicKey.rawData);
+      spki = readRatlsCertificate(certificate).spkiDer;
     } catch {
       return cert; // CERT_MALFORMED, recorded by the certificate check
     }

@@ -6,7 +6,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { RatlsError } from '../core/errors.ts';
-import { constantTimeEqual } from '../core/bytes.ts';
+import { constantTimeEqual, fromBase64 } from '../core/bytes.ts';
 import type { AttestationClaims } from './claims.ts';
 
 export type { AttestationClaims } from './claims.ts';
@@ -20,7 +20,13 @@ export interface VerifyAttestationTokenOptions {
   issuer?: string;
   /** Required `aud` (when the service is configured with one). */
   audience?: string;
-  /** The nonce you sent with the evidence; the token's `eat_nonce` must equal it. */
+  /**
+   * The nonce you sent with the evidence; the token's `eat_nonce` must carry the same bytes. Give
+   * the bytes, or the same text you sent the service as `"nonce"`: base64, standard alphabet (what
+   * `openssl rand -base64 32` prints) or URL-safe, padding optional. A hex string is not read as
+   * hex: every hex string is also valid base64, so it would mean other bytes; pass
+   * `Buffer.from(hex, 'hex')` instead.
+   */
   expectedNonce?: Uint8Array | string;
   /** Verification time. Default: now. */
   now?: Date;
@@ -103,9 +109,14 @@ export async function verifyAttestationToken(jwt: string, source: TokenKeySource
   }
 
   if (opts.expectedNonce !== undefined) {
-    const want = typeof opts.expectedNonce === 'string' ? opts.expectedNonce : Buffer.from(opts.expectedNonce).toString('base64url');
-    if (typeof payload.eat_nonce !== 'string' || !constantTimeEqual(enc.encode(payload.eat_nonce), enc.encode(want))) {
-      throw new RatlsError('NONCE_MISMATCH', 'The token was not issued for the nonce you sent (eat_nonce differs); request a new attestation.');
+    const want = expectedNonceBytes(opts.expectedNonce);
+    // eat_nonce is base64url (EAT); compared as bytes, so how the caller spelled the base64 does not matter
+    const got = typeof payload.eat_nonce === 'string' ? fromBase64(payload.eat_nonce) : undefined;
+    if (!got || !constantTimeEqual(got, want)) {
+      throw new RatlsError(
+        'NONCE_MISMATCH',
+        `The token was not issued for the nonce you sent (eat_nonce differs${typeof opts.expectedNonce === 'string' ? '; a string expectedNonce is read as base64' : ''}); request a new attestation.`,
+      );
     }
   }
   if (!opts.allowBackdatedAppraisal) {
@@ -155,7 +166,17 @@ function checkJwksUrl(url: string): void {
   );
 }
 
-const enc = new TextEncoder();
+/** The bytes of `expectedNonce`: as given, or decoded from base64 text (either alphabet, padding optional). */
+function expectedNonceBytes(v: Uint8Array | string): Uint8Array {
+  const bytes = typeof v === 'string' ? fromBase64(v) : v;
+  if (!bytes || bytes.length === 0) {
+    throw new RatlsError(
+      'NONCE_INVALID',
+      'expectedNonce must be the nonce bytes, or the base64 text sent to the service as "nonce" (standard alphabet as `openssl rand -base64 32` prints it, or URL-safe; padding optional). For hex, pass Buffer.from(hex, "hex").',
+    );
+  }
+  return bytes;
+}
 
 function mapJoseError(err: unknown): RatlsError {
   if (err instanceof joseErrors.JWTExpired) return new RatlsError('TOKEN_EXPIRED', 'The attestation token has expired; request a new one.', { cause: err });

@@ -196,6 +196,8 @@ function parseRoots(v: unknown, opts: PolicyParseOptions): string[] {
       try {
         text = opts.readFile(s);
       } catch (err) {
+        // a root file others could have written is refused as such, not as a policy mistake
+        if (err instanceof RatlsError && err.code === 'PATH_UNTRUSTED') throw err;
         invalid(key, `cannot read "${s}" (${err instanceof Error ? err.message : String(err)}).`);
       }
     }

@@ -24,6 +24,10 @@ describe('serve banner', () => {
     expect(b).not.toContain('WARNING');
   });
 
+  it('repeats configuration warnings (a deprecated engine) as WARNING lines', () => {
+    expect(banner({ engine: 'http-proxy-3' })).toMatch(/\n {2}WARNING {12}engine: http-proxy-3 is no longer an HTTP engine; plain HTTP goes through undici/);
+  });
+
   it.each([
     [
       {

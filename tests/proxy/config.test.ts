@@ -13,6 +13,22 @@ describe('serve config', () => {
     expect(c.tls.rotateAt).toBeCloseTo(2 / 3, 3);
   });
 
+  it('engine: undici is the HTTP engine; http-proxy-3 is accepted, means undici and warns; anything else is refused', () => {
+    expect(validateConfig({}).engine).toBe('undici');
+    expect(validateConfig({}).warnings).toEqual([]);
+    expect(validateConfig({ engine: 'undici' }).warnings).toEqual([]);
+    for (const c of [
+      validateConfig({ engine: 'http-proxy-3' }),
+      loadServeConfig({ env: { RATLS_ENGINE: 'http-proxy-3' } }),
+      resolveServeConfig({ engine: 'http-proxy-3' }, {}).config,
+    ]) {
+      expect(c.engine).toBe('undici');
+      expect(c.warnings).toEqual([expect.stringContaining('engine: http-proxy-3 is no longer an HTTP engine')]);
+    }
+    expect(() => validateConfig({ engine: 'nginx' })).toThrow(ConfigError);
+    expect(() => validateConfig({ engine: 'nginx' })).toThrow(/"engine" must be one of undici, http-proxy-3/);
+  });
+
   it('layers file < env < flags', () => {
     const c = loadServeConfig({ file: EXAMPLE, env: { RATLS_LISTEN: '127.0.0.1:9000', RATLS_MAX_BODY: '5MiB' }, flags: { listen: '[::1]:9443' } });
     expect(c.listen).toEqual({ host: '::1', port: 9443 });

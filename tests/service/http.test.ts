@@ -131,7 +131,11 @@ describe('tokens', () => {
     const v = await verifyAttestationToken(token, jwks, { allowFailedVerdict: true, expectedNonce: new TextEncoder().encode('nonce-1') });
     expect(v.claims['ear.status']).toBe('contraindicated');
     expect(v.claims.policy_ids_unmatched[0]?.id).toBe('default');
-    await expect(verifyAttestationToken(token, jwks, { allowFailedVerdict: true, expectedNonce: 'other' })).rejects.toMatchObject({ code: 'NONCE_MISMATCH' });
+    await expect(
+      verifyAttestationToken(token, jwks, { allowFailedVerdict: true, expectedNonce: Buffer.from('other').toString('base64') }),
+    ).rejects.toMatchObject({
+      code: 'NONCE_MISMATCH',
+    });
   });
 });
 

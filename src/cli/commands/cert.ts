@@ -13,11 +13,10 @@ import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../ratl
 import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts';
 import { loadCollateralDir } from '../../collateral/file.ts';
 import { RatlsError } from '../../core/errors.ts';
-import { fromHex } from '../../core/bytes.ts';
 import { writeSecretFile } from '../../core/secret-file.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
 import type { AppraisalPolicy, Collateral } from '../../core/types.ts';
-import { FLAGS } from '../flags.ts';
+import { expectedNonceFlag, FLAGS } from '../flags.ts';
 import { pinCommands } from './verify.ts';
 
 function parseInt10(v: string, name: string): number {
@@ -143,8 +142,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
       // --nonce <hex> is the old spelling; ratls verify's --nonce is a switch, so this one is named apart
       const nonceHex = o.expectNonce ?? o.nonce;
       if (nonceHex !== undefined) {
-        expectedNonce = fromHex(nonceHex);
-        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--expect-nonce must be non-empty hex.');
+        expectedNonce = expectedNonceFlag(nonceHex);
       }
       const policy = policyFromFlags({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
       let collateral: Collateral | undefined;

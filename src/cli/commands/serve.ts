@@ -129,7 +129,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .addOption(FLAGS.profile())
-    .option('--engine <name>', 'upstream client for HTTP requests: undici (default) or http-proxy-3 (WebSockets always use http-proxy-3)')
+    .option('--engine <name>', 'upstream client for HTTP requests: undici (the only one; http-proxy-3 is accepted, means undici and warns)')
     .action(async (flags: ServeFlags) => {
       let resolved: ReturnType<typeof resolveServeConfig>;
       try {

@@ -5,11 +5,10 @@
  */
 import { Option, type Command } from 'commander';
 import { type CliIo, UsageError } from '../io.ts';
-import { FLAGS } from '../flags.ts';
+import { expectedNonceFlag, FLAGS } from '../flags.ts';
 import { verifyAttestationToken } from '../../token/verify.ts';
 import { quoteFieldsFromClaims } from '../../token/measurements.ts';
 import { RatlsError } from '../../core/errors.ts';
-import { fromHex } from '../../core/bytes.ts';
 import { clean, formatQuoteFields } from '../../verify/report.ts';
 
 interface TokenVerifyFlags {
@@ -70,8 +69,7 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
       const nonceHex = flags.expectNonce ?? flags.nonce;
       let expectedNonce: Uint8Array | undefined;
       if (nonceHex !== undefined) {
-        expectedNonce = fromHex(nonceHex.trim());
-        if (!expectedNonce || expectedNonce.length === 0) throw new UsageError('--expect-nonce must be non-empty hex, as `ratls attest --json` prints it.');
+        expectedNonce = expectedNonceFlag(nonceHex);
       }
       const issuer = expectedIssuer(flags);
       let verified;

@@ -4,14 +4,15 @@
  * Generated once per install into a directory the user chooses; the CA and attestation private
  * keys live there with mode 0600 and must never be committed. Node-only.
  */
-import { mkdir, readFile, writeFile, access, open, stat, unlink } from 'node:fs/promises';
+import { access, open, stat, unlink } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { RatlsError } from '../../core/errors.ts';
 import type { TcbStatus } from '../../core/types.ts';
 import { fromHex, toHex } from '../../core/bytes.ts';
-import { writeSecretFile } from '../../core/secret-file.ts';
+import { writeFileAtomic, writeSecretFile } from '../../core/secret-file.ts';
+import { ensureTrustedDirectory, checkTrustedDirectory, readTrustedFile } from '../../core/trusted-path.ts';
 import { encodeSgxExtensions, OID_SGX_EXTENSIONS } from './sgx-extension.ts';
 import { SIM_NAMES, generateP256, importKeyPair, issueCert, privateKeyPem } from './pki.ts';
 
@@ -162,6 +163,19 @@ async function writeSecret(path: string, text: string): Promise<void> {
   await writeSecretFile(path, text);
 }
 
+/** Public files of the world (certificates, world.json, README): atomic, never through a planted link. */
+function writeFile(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, text, 0o644);
+}
+
+/** The world directory holds CA and attestation keys: only its own user's directory will do. */
+const WORLD_DIR = { what: 'simulated TDX world directory', kind: 'state' } as const;
+
+/** Reads a file of a world whose directory was checked; a symbolic link planted in it is refused. */
+function readWorldFile(path: string): string {
+  return readTrustedFile(path, { what: 'simulated TDX world file', kind: 'state' }).toString('utf8');
+}
+
 /**
  * Creates the simulated world in `dir` unless one is already there (then it is kept as is, apart
  * from `opts.measurements`, which are merged into measurements.json). Safe against concurrent
@@ -170,7 +184,9 @@ async function writeSecret(path: string, text: string): Promise<void> {
 export async function initSimulatedWorld(dir: string, opts: InitSimulatedWorldOptions = {}): Promise<SimulatedWorldInfo> {
   // Validate before touching the disk so bad input never leaves a half-made world behind.
   if (opts.measurements) validateMeasurements(opts.measurements);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A directory another user made (or a link they planted) would let them read the keys or
+  // point the files written below at their own targets.
+  ensureTrustedDirectory(dir, WORLD_DIR);
   const worldPath = join(dir, WORLD_FILES.world);
   for (;;) {
     if (await exists(worldPath)) return existingWorld(dir, opts);
@@ -210,8 +226,8 @@ async function tryLock(path: string): Promise<(() => Promise<void>) | undefined>
 
 async function existingWorld(dir: string, opts: InitSimulatedWorldOptions): Promise<SimulatedWorldInfo> {
   if (opts.measurements) await writeMeasurements(dir, opts.measurements);
-  const config = JSON.parse(await readFile(join(dir, WORLD_FILES.world), 'utf8')) as WorldConfig;
-  return { dir, rootPath: join(dir, WORLD_FILES.root), rootPem: await readFile(join(dir, WORLD_FILES.root), 'utf8'), created: false, fmspc: config.fmspc };
+  const config = JSON.parse(readWorldFile(join(dir, WORLD_FILES.world))) as WorldConfig;
+  return { dir, rootPath: join(dir, WORLD_FILES.root), rootPem: readWorldFile(join(dir, WORLD_FILES.root)), created: false, fmspc: config.fmspc };
 }
 
 async function generateWorld(dir: string, opts: InitSimulatedWorldOptions): Promise<SimulatedWorldInfo> {
@@ -330,7 +346,7 @@ async function generateWorld(dir: string, opts: InitSimulatedWorldOptions): Prom
 
 async function writeMeasurements(dir: string, m: Partial<SimulatedMeasurements>): Promise<void> {
   const path = join(dir, WORLD_FILES.measurements);
-  const current = (await exists(path)) ? (JSON.parse(await readFile(path, 'utf8')) as Partial<SimulatedMeasurements>) : {};
+  const current = (await exists(path)) ? (JSON.parse(readWorldFile(path)) as Partial<SimulatedMeasurements>) : {};
   await writeFile(path, JSON.stringify({ ...current, ...validateMeasurements(m) }, null, 2) + '\n');
 }
 
@@ -340,14 +356,15 @@ export async function loadWorld(dir: string): Promise<LoadedWorld> {
   if (!(await exists(f(WORLD_FILES.world)))) {
     throw new RatlsError('EVIDENCE_PROVIDER_UNAVAILABLE', `No simulated TDX world in ${dir}; create one with \`ratls sim init --dir ${dir}\`.`);
   }
+  checkTrustedDirectory(dir, WORLD_DIR);
   try {
-    const config = JSON.parse(await readFile(f(WORLD_FILES.world), 'utf8')) as WorldConfig;
+    const config = JSON.parse(readWorldFile(f(WORLD_FILES.world))) as WorldConfig;
     if (config.format !== 'ratls-simulated-world' || config.version !== 1) throw new Error('unknown world.json format');
-    const cert = async (n: string) => new x509.X509Certificate(await readFile(f(n), 'utf8'));
-    const key = async (n: string) => importKeyPair(await readFile(f(n), 'utf8'));
+    const cert = async (n: string) => new x509.X509Certificate(readWorldFile(f(n)));
+    const key = async (n: string) => importKeyPair(readWorldFile(f(n)));
     let measurements = defaultMeasurements(config);
     if (await exists(f(WORLD_FILES.measurements))) {
-      const user = JSON.parse(await readFile(f(WORLD_FILES.measurements), 'utf8')) as Partial<SimulatedMeasurements>;
+      const user = JSON.parse(readWorldFile(f(WORLD_FILES.measurements))) as Partial<SimulatedMeasurements>;
       measurements = { ...measurements, ...validateMeasurements(user) };
     }
     return {

@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { ServingIdentity } from '../../../src/proxy/identity-source.ts';
 import { startRatlsServer, type RunningRatlsServer } from '../../../src/proxy/server.ts';
-import { ENGINES, selfSignedSource, testConfig } from '../../proxy/helpers.ts';
+import { ENGINE_SETTINGS, selfSignedSource, testConfig } from '../../proxy/helpers.ts';
 
 interface Seen {
   method: string;
@@ -101,7 +101,7 @@ function rawExchange(port: number, raw: string): Promise<string> {
 
 const status = (resp: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(resp)?.[1] ?? 0);
 
-describe.each(ENGINES)('ratls serve (%s) black-box', (engine) => {
+describe.each(ENGINE_SETTINGS)('ratls serve (engine: %s) black-box', (engine) => {
   let up: Awaited<ReturnType<typeof recordingUpstream>>;
   let webui: Awaited<ReturnType<typeof recordingUpstream>>;
   let srv: RunningRatlsServer<ServingIdentity>;
