@@ -16,6 +16,8 @@ install_missing() {
   command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+  # ss: the existing-install test lists docker-proxy listeners as an admin would
+  command -v ss >/dev/null 2>&1 || need+=(iproute2)
   [ ${#need[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || ct_die "the container test needs the Debian packages ${need[*]}; install them as root: apt-get install -y ${need[*]}"
   ct_log "installing ${need[*]}"
