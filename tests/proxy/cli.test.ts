@@ -182,6 +182,28 @@ describe('ratls serve: RA-TLS identity and the CLI process', () => {
     }
   });
 
+  it('SIGTERM during start-up is honoured once the server is up: drained exit 0, not killed by the signal', async () => {
+    // Each quote takes 2.5 s, so the signal lands while the first certificate is still being made.
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', '--upstream', '/=http://127.0.0.1:9', '--sim-quote-latency', '2500ms'],
+      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(err).not.toMatch(/listening on/);
+      child.kill('SIGTERM');
+      const end = await exited;
+      expect(end).toEqual({ code: 0, signal: null });
+      expect(err).toMatch(/SIGTERM received, draining/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('SIGTERM cuts streams still open at the drain deadline', async () => {
     const up = await tickUpstream(Infinity, 50);
     const s = await spawnServe(['--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', '--upstream', `/=${up.url}`, '--drain-timeout', '1s']);

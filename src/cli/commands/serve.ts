@@ -164,6 +164,46 @@ async function startFailure(err: unknown, config: ServeConfig): Promise<string> 
 
 /** Starts everything, prints the banner, and resolves after a signal closed the server. */
 async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
+  // Handlers go in before anything starts: a supervisor's SIGTERM that lands during start-up or
+  // right after the banner must still drain, not kill the process mid-stream.
+  const stop = watchStopSignals(io);
+  try {
+    await serveUntilStopped(config, routesGiven, io, env, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+interface StopSignals {
+  /** Resolves with the first SIGTERM/SIGINT. */
+  readonly requested: Promise<NodeJS.Signals>;
+  dispose(): void;
+}
+
+function watchStopSignals(io: CliIo): StopSignals {
+  let signals = 0;
+  let resolveRequested: (sig: NodeJS.Signals) => void = () => {};
+  const requested = new Promise<NodeJS.Signals>((resolve) => (resolveRequested = resolve));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      io.err(`ratls serve: second ${sig}, exiting without draining\n`);
+      process.exit(1);
+    }
+    resolveRequested(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    requested,
+    dispose: () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
+
+async function serveUntilStopped(config: ServeConfig, routesGiven: boolean, io: CliIo, env: NodeJS.ProcessEnv, stop: StopSignals): Promise<void> {
   let demo: RunningDemoApps | undefined;
   let bannerDemo: BannerDemo | undefined;
   if (config.demo && !routesGiven) {
@@ -205,25 +245,11 @@ async function runServe(config: ServeConfig, routesGiven: boolean, io: CliIo, en
     }),
   );
 
-  await new Promise<void>((done) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        io.err(`ratls serve: second ${sig}, exiting without draining\n`);
-        process.exit(1);
-      }
-      io.err(`ratls serve: ${sig} received, draining in-flight requests (up to ${Math.round(config.shutdown.drainTimeoutMs / 1000)} s)\n`);
-      srv
-        .close()
-        .then(() => demo?.close())
-        .finally(() => {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          done();
-        });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const sig = await stop.requested;
+  io.err(`ratls serve: ${sig} received, draining in-flight requests (up to ${Math.round(config.shutdown.drainTimeoutMs / 1000)} s)\n`);
+  try {
+    await srv.close();
+  } finally {
+    await demo?.close();
+  }
 }
