@@ -25,6 +25,7 @@ import type { WorkloadReport } from '../eventlog/workload-report.ts';
 import type { DstackEvent } from '../eventlog/dstack.ts';
 import { extractDstackEvidence, OID_DSTACK_ATTESTATION } from './dstack-evidence.ts';
 import { withWorkload } from './workload-check.ts';
+import { describeForeignEvidence } from './foreign-evidence.ts';
 
 /** Inputs to {@link verifyRatlsCertificate} and {@link verifyRatlsEvidence}. */
 export interface VerifyRatlsOptions {
@@ -283,9 +284,12 @@ async function extractEvidence(cert: RatlsCertificateView): Promise<Evidence> {
       ...(dstack.events ? { dstackEvents: dstack.events } : {}),
     };
   }
+  const foreign = describeForeignEvidence(cert.extensions);
   throw new RatlsError(
     'EVIDENCE_MISSING',
-    `The certificate has no RA-TLS evidence extension (${OID_RATLS_EVIDENCE}); the server is not an RA-TLS endpoint or attestation is switched off.`,
+    foreign
+      ? `The certificate has no RA-TLS evidence in a format ratls verifies (CCC ${OID_RATLS_EVIDENCE}, dstack ${OID_DSTACK_QUOTE} or ${OID_DSTACK_ATTESTATION}). ${foreign} Check that server with its own project's verifier, or run ratls serve in front of it.`
+      : `The certificate has no RA-TLS evidence extension (${OID_RATLS_EVIDENCE}); the server is not an RA-TLS endpoint or attestation is switched off.`,
   );
 }
 
