@@ -71,3 +71,17 @@ export function expectedNonceFlag(value: string): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * The input file of a command that takes it as a flag or as its one argument (`ratls cert verify
+ * c.pem` reads as `--cert c.pem`): newcomers type the short form first.
+ * @throws UsageError when neither is given, or both name different files
+ */
+export function fileFlagOrArgument(flag: string | undefined, argument: string | undefined, flagName: string): string {
+  if (flag !== undefined && argument !== undefined && flag !== argument) {
+    throw new UsageError(`${flagName} ${flag} and the argument ${argument} name different files; give one.`);
+  }
+  const file = flag ?? argument;
+  if (file === undefined) throw new UsageError(`required option '${flagName} <file>' not specified (or give the file as the argument)`);
+  return file;
+}

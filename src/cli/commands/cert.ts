@@ -16,7 +16,7 @@ import { RatlsError } from '../../core/errors.ts';
 import { writeSecretFile } from '../../core/secret-file.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
 import type { AppraisalPolicy, Collateral } from '../../core/types.ts';
-import { expectedNonceFlag, FLAGS } from '../flags.ts';
+import { expectedNonceFlag, fileFlagOrArgument, FLAGS } from '../flags.ts';
 import { pinCommands } from './verify.ts';
 
 function parseInt10(v: string, name: string): number {
@@ -126,7 +126,8 @@ export function registerCertCommands(program: Command, io: CliIo): void {
   cert
     .command('verify')
     .description('Verify an RA-TLS certificate offline (stapled collateral, --collateral or policy sources)')
-    .addOption(FLAGS.cert().makeOptionMandatory())
+    .argument('[file]', 'the certificate, as --cert')
+    .addOption(FLAGS.cert())
     .addOption(FLAGS.policy())
     .addOption(FLAGS.root())
     .addOption(FLAGS.at())
@@ -135,7 +136,8 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--nonce <hex>').hideHelp())
     .option('--max-age <seconds>', 'reject certificates issued longer ago than this')
     .addOption(FLAGS.json())
-    .action(async (o: VerifyOpts) => {
+    .action(async (file: string | undefined, opts: Omit<VerifyOpts, 'cert'> & { cert?: string }) => {
+      const o: VerifyOpts = { ...opts, cert: fileFlagOrArgument(opts.cert, file, '--cert') };
       const der = await readCertificateFile(o.cert);
       const now = parseAt(o.at);
       let expectedNonce: Uint8Array | undefined;

@@ -14,7 +14,7 @@ import { RatlsError, toVerifyError } from '../../core/errors.ts';
 import { pckInfoFromQuote } from '../../verify/pck.ts';
 import { formatQuoteFields } from '../../verify/report.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
-import { FLAGS } from '../flags.ts';
+import { fileFlagOrArgument, FLAGS } from '../flags.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../core/types.ts';
 
 interface VerifyFlags {
@@ -135,7 +135,8 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
   quote
     .command('verify')
     .description('Verify a TDX quote with Intel DCAP collateral; exit 0 ok, 1 rejected, 2 usage error')
-    .addOption(FLAGS.quote().makeOptionMandatory())
+    .argument('[file]', 'the quote, as --quote')
+    .addOption(FLAGS.quote())
     .addOption(FLAGS.collateral().makeOptionMandatory())
     .addOption(FLAGS.at())
     .addOption(FLAGS.policy())
@@ -143,11 +144,16 @@ export function registerQuoteCommands(program: Command, io: CliIo): void {
     .option('--allow-status <status...>', "also accept these Intel TCB statuses, on top of the policy's (UpToDate is always accepted)")
     .option('--allow-debug', 'also accept DEBUG TDs, whatever the policy says (never in production)')
     .addOption(FLAGS.json())
-    .action(async (f: VerifyFlags) => runVerify(f, io));
+    .action(async (file: string | undefined, f: Omit<VerifyFlags, 'quote'> & { quote?: string }) =>
+      runVerify({ ...f, quote: fileFlagOrArgument(f.quote, file, '--quote') }, io),
+    );
   quote
     .command('inspect')
     .description('Print the fields of a TDX quote without verifying it')
-    .addOption(FLAGS.quote().makeOptionMandatory())
+    .argument('[file]', 'the quote, as --quote')
+    .addOption(FLAGS.quote())
     .addOption(FLAGS.json())
-    .action(async (f: InspectFlags) => runInspect(f, io));
+    .action(async (file: string | undefined, f: Omit<InspectFlags, 'quote'> & { quote?: string }) =>
+      runInspect({ ...f, quote: fileFlagOrArgument(f.quote, file, '--quote') }, io),
+    );
 }
