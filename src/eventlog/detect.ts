@@ -1,21 +1,65 @@
 /**
  * Recognises an event-log file by its content, for offline replay (`ratls eventlog replay`): a TCG
- * boot log (CCEL), ratls-proxy's runtime log, the /.well-known/ratls/eventlog document, dstack's
- * JSON event log, GetQuote response, or V0 attestation (attestation.bin). Browser-safe.
+ * boot log (CCEL; raw, or as base64 or hex text), ratls-proxy's runtime log, the
+ * /.well-known/ratls/eventlog document, dstack's JSON event log, GetQuote response, or V0
+ * attestation (attestation.bin), or Confidential Containers' (trustee's) TDX evidence JSON.
+ * Browser-safe.
  */
 import { RatlsError } from '../core/errors.ts';
-import { constantTimeEqual, fromHex } from '../core/bytes.ts';
+import { constantTimeEqual, fromBase64, fromHex } from '../core/bytes.ts';
 import { parseEventLogDocument, type ServedLogs } from './document.ts';
 import { decodeDstackAttestation, parseDstackEventLogJson, type DstackEvent } from './dstack.ts';
 import { runtimeLogHeader } from './runtime.ts';
 
 /** What one file contributed. */
 export interface EventLogFile {
-  kind: 'tcg-boot' | 'ratls-runtime' | 'ratls-document' | 'dstack-json' | 'dstack-getquote' | 'dstack-attestation';
+  kind: 'tcg-boot' | 'ratls-runtime' | 'ratls-document' | 'dstack-json' | 'dstack-getquote' | 'dstack-attestation' | 'coco-tdx-evidence';
   logs: ServedLogs;
   dstack?: DstackEvent[];
-  /** A quote the file carries (dstack attestation and GetQuote). */
+  /** A quote the file carries (dstack attestation and GetQuote, CoCo evidence). */
   quote?: Uint8Array;
+  /** What the file holds that is shown but not replayed, and why. */
+  notReplayed?: string;
+}
+
+/** A text file holding one base64 or hex blob (how logs travel in JSON evidence and tickets). */
+function decodeTextBlob(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length < 64) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes).trim();
+  } catch {
+    return undefined;
+  }
+  if (/^[0-9a-fA-F\s]+$/.test(text)) return fromHex(text.replace(/\s+/g, ''));
+  return fromBase64(text);
+}
+
+/**
+ * Confidential Containers' TDX evidence (guest-components' attester, trustee's verifier):
+ * `{"quote": base64, "cc_eventlog": base64 CCEL, "aa_eventlog": text}`. The attestation agent's
+ * own log (AAEL) is shown as not replayed: its digest rules changed between releases and no
+ * public pair of log and quote pins them down.
+ */
+function cocoTdxEvidence(o: Record<string, unknown>): EventLogFile {
+  const quote = typeof o.quote === 'string' ? fromBase64(o.quote) : undefined;
+  if (!quote) throw new RatlsError('EVENTLOG_MALFORMED', 'The TDX evidence JSON has no base64 "quote".');
+  let bootLog: Uint8Array | undefined;
+  if (o.cc_eventlog !== undefined && o.cc_eventlog !== null) {
+    bootLog = typeof o.cc_eventlog === 'string' ? fromBase64(o.cc_eventlog) : undefined;
+    if (!bootLog || !isTcg(bootLog)) throw new RatlsError('EVENTLOG_MALFORMED', 'The TDX evidence\'s "cc_eventlog" is not a base64 TCG event log (CCEL).');
+  }
+  const aa = typeof o.aa_eventlog === 'string' && o.aa_eventlog.trim() !== '' ? o.aa_eventlog : undefined;
+  return {
+    kind: 'coco-tdx-evidence',
+    logs: bootLog ? { bootLog } : {},
+    quote,
+    ...(aa
+      ? {
+          notReplayed: `the attestation agent's event log (AAEL, ${aa.trim().split('\n').length} lines) is not replayed: RTMR3 is left to the quote and the policy`,
+        }
+      : {}),
+  };
 }
 
 function isTcg(b: Uint8Array): boolean {
@@ -57,18 +101,24 @@ export function readEventLogFile(bytes: Uint8Array): EventLogFile {
       const quote = typeof o.quote === 'string' ? fromHex(o.quote) : undefined;
       return { kind: 'dstack-getquote', logs: {}, dstack: events, ...(quote ? { quote } : {}) };
     }
+    if (typeof o.quote === 'string' && ('cc_eventlog' in o || 'aa_eventlog' in o)) return cocoTdxEvidence(o);
     if (typeof o.attestation === 'string') {
       const a = decodeDstackAttestation(fromHex(o.attestation) ?? new Uint8Array(0));
       return { kind: 'dstack-attestation', logs: {}, dstack: a.events, quote: a.quote };
     }
-    throw new RatlsError('EVENTLOG_MALFORMED', 'The JSON file is neither a ratls event-log document nor a dstack event log, GetQuote response or attestation.');
+    throw new RatlsError(
+      'EVENTLOG_MALFORMED',
+      'The JSON file is neither a ratls event-log document, a dstack event log, GetQuote response or attestation, nor Confidential Containers TDX evidence.',
+    );
   }
+  const blob = decodeTextBlob(bytes);
+  if (blob && isTcg(blob)) return readEventLogFile(blob);
   if (bytes[0] === 0 && bytes[1] === 0) {
     const a = decodeDstackAttestation(bytes);
     return { kind: 'dstack-attestation', logs: {}, dstack: a.events, quote: a.quote };
   }
   throw new RatlsError(
     'EVENTLOG_MALFORMED',
-    "The file is not an event log this tool reads: a TCG log (CCEL), ratls-proxy's runtime log or /.well-known/ratls/eventlog document, or dstack's event log or attestation.",
+    "The file is not an event log this tool reads: a TCG log (CCEL, raw or as base64/hex text), ratls-proxy's runtime log or /.well-known/ratls/eventlog document, dstack's event log or attestation, or Confidential Containers TDX evidence JSON.",
   );
 }

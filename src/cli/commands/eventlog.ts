@@ -47,7 +47,7 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
     .addOption(FLAGS.quote())
     .option(
       '--eventlog <file>',
-      'an event log: CCEL/TCG, ratls runtime log, /.well-known/ratls/eventlog JSON, dstack JSON or attestation.bin; repeatable',
+      'an event log: CCEL/TCG (raw, base64 or hex), ratls runtime log, /.well-known/ratls/eventlog JSON, dstack JSON or attestation.bin, Confidential Containers TDX evidence JSON; repeatable',
       collect,
     )
     .option('--runtime-log-claim <hex>', 'the "runtime-log" claim of the evidence (when the server binds its runtime log through claims)')
@@ -101,7 +101,7 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
               errors: a.errors,
               checks: a.checks,
               quote: { rtmr0: rtmrs[0], rtmr1: rtmrs[1], rtmr2: rtmrs[2], rtmr3: rtmrs[3] },
-              files: files.map((f) => ({ file: f.path, kind: f.file.kind })),
+              files: files.map((f) => ({ file: f.path, kind: f.file.kind, ...(f.file.notReplayed ? { notReplayed: f.file.notReplayed } : {}) })),
               workload: a.report,
             },
             null,
@@ -113,7 +113,7 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
           `Event-log replay against ${clean(flags.quote ?? 'the quote in the event log file')}`,
           `  Verdict:        ${ok ? "PASS: every log replays to the quote's registers" : 'REJECTED'}`,
           '  Note:           the quote itself is not verified here (use `ratls quote verify`); this checks the logs against its RTMRs.',
-          ...files.map((f) => `  Log:            ${clean(f.path)} (${f.file.kind})`),
+          ...files.map((f) => `  Log:            ${clean(f.path)} (${f.file.kind})${f.file.notReplayed ? `; ${clean(f.file.notReplayed)}` : ''}`),
           ...rtmrs.map((v, i) => `  RTMR${i} (quote):  ${v}`),
           ...workloadLines(a.report),
           '  Checks:',
