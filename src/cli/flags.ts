@@ -45,7 +45,7 @@ export const FLAGS = {
   },
   config: () => new Option('--config <file>', 'config file, YAML or JSON; flags override its values'),
   cert: () => new Option('--cert <file>', 'RA-TLS certificate file (PEM or DER)'),
-  quote: () => new Option('--quote <file>', 'raw TDX quote file (the bytes configfs-tsm or a quote API returns)'),
+  quote: () => new Option('--quote <file>', 'TDX quote file: the raw bytes configfs-tsm or a quote API returns, or them as base64 or hex text'),
   expectNonce: () =>
     new Option(
       '--expect-nonce <hex>',

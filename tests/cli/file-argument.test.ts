@@ -31,3 +31,25 @@ describe('input file as the argument', () => {
     expect(none.err).toMatch(/--cert <file>/);
   });
 });
+
+describe('quote files as text', () => {
+  it('base64 and hex text of a quote read as the raw bytes; other text stays a parse error', async () => {
+    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'ratls-qtext-'));
+    const raw = readFileSync(quoteFile);
+    const byRaw = await runCli('quote', 'inspect', quoteFile, '--json');
+    for (const [name, text] of [
+      ['q.b64', raw.toString('base64').replace(/(.{64})/g, '$1\n')],
+      ['q.hex', raw.toString('hex') + '\n'],
+      ['q0x.hex', '0x' + raw.toString('hex')],
+    ] as const) {
+      writeFileSync(join(dir, name), text);
+      expect(await runCli('quote', 'inspect', join(dir, name), '--json')).toEqual(byRaw);
+    }
+    writeFileSync(join(dir, 'junk.txt'), 'hello world, not a quote at all\n'.repeat(4));
+    const junk = await runCli('quote', 'inspect', join(dir, 'junk.txt'));
+    expect(junk.code).toBe(1);
+    expect(junk.err).toMatch(/QUOTE_/);
+  });
+});

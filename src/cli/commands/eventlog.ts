@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readQuoteFile } from '../quote-file.ts';
 import { FLAGS } from '../flags.ts';
 import { type CliIo, UsageError } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
@@ -65,7 +66,7 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
           throw err;
         }
       }
-      const quoteBytes = flags.quote ? await readInput(flags.quote, 'quote') : files.find((f) => f.file.quote)?.file.quote;
+      const quoteBytes = flags.quote ? await readQuoteFile(flags.quote, 'the quote') : files.find((f) => f.file.quote)?.file.quote;
       if (!quoteBytes) throw new UsageError('Give --quote FILE: none of the event logs carries a quote.');
       let rtmrs: [string, string, string, string];
       try {

@@ -2,7 +2,6 @@
  * `ratls quote verify` and `ratls quote inspect`: DCAP verification of a raw TDX quote file
  * against a collateral directory, and a field dump. Exit 0 ok, 1 rejected, 2 usage/unreadable.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type CliIo, UsageError, parseAt } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
@@ -15,6 +14,7 @@ import { pckInfoFromQuote } from '../../verify/pck.ts';
 import { formatQuoteFields } from '../../verify/report.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
 import { fileFlagOrArgument, FLAGS } from '../flags.ts';
+import { readQuoteFile } from '../quote-file.ts';
 import { TCB_STATUSES, type AppraisalPolicy, type TcbStatus } from '../../core/types.ts';
 
 interface VerifyFlags {
@@ -31,14 +31,6 @@ interface VerifyFlags {
 interface InspectFlags {
   quote: string;
   json?: boolean;
-}
-
-async function readBytes(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new UsageError(`cannot read ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
 }
 
 function parseStatuses(list: string[] | undefined, base: TcbStatus[]): TcbStatus[] | undefined {
@@ -62,7 +54,7 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   const base = policyFromFlags({ ...(f.policy ? { policy: f.policy } : {}), ...(f.root ? { root: f.root } : {}) });
   const policy: AppraisalPolicy = { ...base.appraisal };
   const allowed = parseStatuses(f.allowStatus, policy.allowedTcbStatuses ?? ['UpToDate']);
-  const quote = await readBytes(f.quote, 'quote file');
+  const quote = await readQuoteFile(f.quote);
   let collateral;
   try {
     collateral = await loadCollateralDir(f.collateral);
@@ -78,7 +70,7 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
 }
 
 async function runInspect(f: InspectFlags, io: CliIo): Promise<void> {
-  const bytes = await readBytes(f.quote, 'quote file');
+  const bytes = await readQuoteFile(f.quote);
   try {
     const q = parseQuote(bytes);
     let pck: ReturnType<typeof pckInfoFromQuote> | undefined;
