@@ -3,11 +3,10 @@
  * verdict first, what the service and its token proved, then every measurement with what your
  * policy expects next to what the token states, the checks, and the reasons.
  */
-import { checkMark } from '../core/checks.ts';
 import type { AppraisalPolicy, VerificationResult } from '../core/types.ts';
 import { comparePolicy, type PolicyComparison } from '../verify/report.ts';
 import type { ServiceAttestation } from './attest-via-service.ts';
-import { clean, verdictText } from './report.ts';
+import { checkLines, clean, measurementLines, paletteFor, verdictText } from './report.ts';
 
 /** What the report shows besides the attestation. */
 export interface AttestReportContext {
@@ -30,10 +29,8 @@ export function attestPolicyComparison(a: ServiceAttestation, policy: AppraisalP
 
 /** Renders the report; ends with a newline. */
 export function renderAttestReport(a: ServiceAttestation, ctx: AttestReportContext): string {
-  const c = (code: string, s: string) => (ctx.colour ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const ok = (s: string) => c('32', s);
-  const bad = (s: string) => c('31', s);
-  const warn = (s: string) => c('33', s);
+  const palette = paletteFor(ctx.colour);
+  const { ok, bad, warn } = palette;
   const cmp = comparePolicy(ctx.policy ?? {}, a.quote, a.tcbStatus, a.advisoryIds);
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`  ${(k + ':').padEnd(16)}${v}`);
@@ -72,32 +69,7 @@ export function renderAttestReport(a: ServiceAttestation, ctx: AttestReportConte
         ? bad('not confirmed')
         : `nonce ${a.nonce.slice(0, 16)}… sent; no verified token`,
   );
-  if (a.quote) {
-    lines.push('  Measurements:   (what your policy says, then the value in the token)');
-    const meas = (label: string, note: string, colourNote: (s: string) => string, value: string) =>
-      lines.push(`    ${label.padEnd(13)}${colourNote(note.padEnd(12))}${clean(value)}`);
-    for (const x of cmp.rows) {
-      if (x.what === 'TCB status' || x.what === 'advisories') continue;
-      if (x.what === 'DEBUG') {
-        meas('DEBUG', x.expected.includes('yes') ? 'allowed' : 'not allowed', x.ok ? (s) => s : bad, x.actual);
-        continue;
-      }
-      if (!x.pinned) meas(x.what, 'not pinned', (s) => s, x.actual);
-      else if (x.ok) meas(x.what, 'matches', ok, x.actual);
-      else {
-        meas(x.what, 'MISMATCH', bad, x.actual);
-        for (const e of x.expected) meas('', 'expected', (s) => s, e);
-      }
-    }
-  }
-  lines.push('  Checks:');
-  for (const ch of a.checks) {
-    const mark = checkMark(ch);
-    lines.push(`    ${mark === 'ok' ? ok('ok  ') : mark === 'WARN' ? warn('WARN') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
-  }
-  if (a.errors.length > 0) {
-    lines.push('  Reasons:');
-    for (const e of a.errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);
-  }
+  if (a.quote) lines.push(...measurementLines(cmp, 'the value in the token', palette));
+  lines.push(...checkLines(a.checks, a.errors, palette));
   return lines.join('\n') + '\n';
 }

@@ -5,7 +5,8 @@
  * measurement is shown with what the policy expects next to it.
  */
 import { checkMark } from '../core/checks.ts';
-import { allAdvisoryIds, type AppraisalPolicy, type VerificationResult } from '../core/types.ts';
+import type { VerifyError } from '../core/errors.ts';
+import { allAdvisoryIds, type AppraisalPolicy, type CheckRecord, type VerificationResult } from '../core/types.ts';
 import type { RatlsVerificationResult } from '../ratls/verify-cert.ts';
 import { clean, comparePolicy, PLATFORM_FIELDS, type PolicyComparison } from '../verify/report.ts';
 import { workloadLines } from './workload-view.ts';
@@ -57,10 +58,8 @@ export function verdictText(result: VerificationResult, cmp: PolicyComparison): 
 
 /** Renders the report; ends with a newline. */
 export function renderReport(result: VerificationResult | RatlsVerificationResult, ctx: ReportContext): string {
-  const c = (code: string, s: string) => (ctx.colour ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const ok = (s: string) => c('32', s);
-  const bad = (s: string) => c('31', s);
-  const warn = (s: string) => c('33', s);
+  const palette = paletteFor(ctx.colour);
+  const { ok, bad, warn } = palette;
   const r = result as Partial<RatlsVerificationResult>;
   const kind = ctx.kind ?? 'server';
   const cmp = comparePolicy(ctx.policy ?? {}, result.quote, result.tcbStatus, allAdvisoryIds(result));
@@ -129,37 +128,61 @@ export function renderReport(result: VerificationResult | RatlsVerificationResul
     const ids = q.ppid ? `PPID ${q.ppid}, FMSPC ${q.fmspc ?? '?'}, PCE ID ${q.pceId ?? '?'}` : 'unknown (PCK certificate not read)';
     row('Platform', clean(ids) + (pinned ? ' (pinned)' : ' (not pinned: the same image on any machine passes)'));
   }
-  if (result.quote) {
-    // policy verdict first (fixed width), then the value: 96 hex digits do not leave room after it
-    lines.push('  Measurements:   (what the policy says, then the value in the quote)');
-    const meas = (label: string, note: string, colourNote: (s: string) => string, value: string) =>
-      lines.push(`    ${label.padEnd(13)}${colourNote(note.padEnd(12))}${clean(value)}`);
-    for (const x of cmp.rows) {
-      if (x.what === 'TCB status' || x.what === 'advisories') continue;
-      if (x.what === 'DEBUG') {
-        const allowed = x.expected.includes('yes');
-        meas('DEBUG', allowed ? 'allowed' : 'not allowed', x.ok ? (s) => s : bad, x.actual);
-        continue;
-      }
-      if (!x.pinned) meas(x.what, 'not pinned', (s) => s, x.actual);
-      else if (x.ok) meas(x.what, 'matches', ok, x.actual);
-      else {
-        meas(x.what, 'MISMATCH', bad, x.actual);
-        for (const e of x.expected) meas('', 'expected', (s) => s, e);
-      }
+  if (result.quote) lines.push(...measurementLines(cmp, 'the value in the quote', palette));
+  if (r.workload) lines.push(...workloadLines(r.workload));
+  lines.push(...checkLines(result.checks, result.errors, palette));
+  return lines.join('\n') + '\n';
+}
+
+/** Colours for report text: green, red and yellow on a terminal, nothing otherwise. */
+export interface Palette {
+  ok(s: string): string;
+  bad(s: string): string;
+  warn(s: string): string;
+}
+
+export function paletteFor(colour: boolean): Palette {
+  const c = (code: string) => (s: string) => (colour ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { ok: c('32'), bad: c('31'), warn: c('33') };
+}
+
+/**
+ * The measurements table: the policy's verdict first (fixed width), then the value, because 96 hex
+ * digits leave no room after it. `source` says where the values come from.
+ */
+export function measurementLines(cmp: PolicyComparison, source: string, { ok, bad }: Palette): string[] {
+  const lines = [`  Measurements:   (what the policy says, then ${source})`];
+  const meas = (label: string, note: string, colourNote: (s: string) => string, value: string) =>
+    lines.push(`    ${label.padEnd(13)}${colourNote(note.padEnd(12))}${clean(value)}`);
+  const plain = (s: string) => s;
+  for (const x of cmp.rows) {
+    if (x.what === 'TCB status' || x.what === 'advisories') continue;
+    if (x.what === 'DEBUG') {
+      meas('DEBUG', x.expected.includes('yes') ? 'allowed' : 'not allowed', x.ok ? plain : bad, x.actual);
+      continue;
+    }
+    if (!x.pinned) meas(x.what, 'not pinned', plain, x.actual);
+    else if (x.ok) meas(x.what, 'matches', ok, x.actual);
+    else {
+      meas(x.what, 'MISMATCH', bad, x.actual);
+      for (const e of x.expected) meas('', 'expected', plain, e);
     }
   }
-  if (r.workload) lines.push(...workloadLines(r.workload));
-  lines.push('  Checks:');
-  for (const ch of result.checks) {
+  return lines;
+}
+
+/** Every check with its mark, then the reasons of a rejection with their codes. */
+export function checkLines(checks: readonly CheckRecord[], errors: readonly VerifyError[], { ok, bad, warn }: Palette): string[] {
+  const lines = ['  Checks:'];
+  for (const ch of checks) {
     const mark = checkMark(ch);
     lines.push(`    ${mark === 'ok' ? ok('ok  ') : mark === 'WARN' ? warn('WARN') : bad('FAIL')} ${clean(ch.name)}${ch.detail ? `: ${clean(ch.detail)}` : ''}`);
   }
-  if (result.errors.length > 0) {
+  if (errors.length > 0) {
     lines.push('  Reasons:');
-    for (const e of result.errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);
+    for (const e of errors) lines.push(`    ${bad(clean(e.code))}: ${clean(e.message)}`);
   }
-  return lines.join('\n') + '\n';
+  return lines;
 }
 
 /** The JSON form of the same comparison, added to `--json` output as `policyCheck`. */

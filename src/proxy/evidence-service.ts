@@ -175,17 +175,22 @@ export class EvidenceService<I extends ServingIdentity> {
         headers: { 'content-type': 'application/cbor', 'cache-control': 'no-store', 'x-ratls-simulated': String(identity.simulated) },
       };
     } catch (err) {
-      const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
-      if (e.code === 'EVIDENCE_BUSY') {
-        count('busy');
-        return this.busy(e.message);
-      }
-      count('error');
-      return error(500, e.code, e.message);
+      return this.failed(err, count);
     } finally {
       socket.off('close', onClose);
       admitted();
     }
+  }
+
+  /** A quote that could not be made: 503 when the provider is saturated, else 500 with its code. */
+  private failed(err: unknown, count: (result: string) => void): EvidenceAnswer {
+    const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
+    if (e.code === 'EVIDENCE_BUSY') {
+      count('busy');
+      return this.busy(e.message);
+    }
+    count('error');
+    return error(500, e.code, e.message);
   }
 
   /** GET /.well-known/ratls/evidence?nonce=HEX: one quote over {pubkey-hash, nonce}, in turn with the batches. */
@@ -206,13 +211,7 @@ export class EvidenceService<I extends ServingIdentity> {
       count('ok');
       return ev;
     } catch (err) {
-      const e = toVerifyError(err, 'EVIDENCE_PROVIDER_FAILED');
-      if (e.code === 'EVIDENCE_BUSY') {
-        count('busy');
-        return this.busy(e.message);
-      }
-      count('error');
-      return error(500, e.code, e.message);
+      return this.failed(err, count);
     } finally {
       admitted();
     }

@@ -183,17 +183,26 @@ describe('ratls serve: RA-TLS identity and the CLI process', () => {
   });
 
   it('SIGTERM during start-up is honoured once the server is up: drained exit 0, not killed by the signal', async () => {
-    // Each quote takes 2.5 s, so the signal lands while the first certificate is still being made.
+    // Each quote takes 2.5 s, so the signal lands while the first certificate is still being made;
+    // it is sent once the process logs its first start-up line (module loading can take seconds
+    // on a busy machine, and before that no program can have handlers).
     const child = spawn(
       process.execPath,
       [BIN, 'serve', '--simulate', '--sim-dir', simDir, '--listen', '127.0.0.1:0', '--upstream', '/=http://127.0.0.1:9', '--sim-quote-latency', '2500ms'],
       { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let err = '';
+    let out = '';
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const started = new Promise<void>((resolve) =>
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('"msg":"measurement:')) resolve();
+      }),
+    );
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
     try {
-      await new Promise((r) => setTimeout(r, 1500));
+      await started;
       expect(err).not.toMatch(/listening on/);
       child.kill('SIGTERM');
       const end = await exited;
