@@ -4,6 +4,7 @@
  * and what to give instead (exit 2: wrong input, not a failed check), or replayed as far as it can
  * be. go-eventlog's duplicate-separator log replays to the registers go-eventlog's own tests list.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,39 @@ describe('TDX logs replayed as far as they go', () => {
     expect(out.files[0]!.notReplayed).toMatch(/3 RTMR0 "ACPI DATA" markers/);
     // the full GetQuote log of the same dstack release still replays every register
     expect(dstackReplayScope(readEventLogFile(eventlogFixture('dstack-tdx-lite-getquote.json')).dstack!).registers).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a TDX log with a SHA-256 bank beside SHA-384 replays by its SHA-384 digests', async () => {
+    const src = parseTcgLog(eventlogFixture('gcp-cos113-ccel-data.bin'));
+    const u32 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+    const spec = Buffer.concat([
+      Buffer.from('Spec ID Event03\0'),
+      u32(0),
+      Uint8Array.of(0, 2, 0, 2),
+      u32(2),
+      Uint8Array.of(0x0b, 0, 32, 0, 0x0c, 0, 48, 0),
+      Uint8Array.of(0),
+    ]);
+    const parts: Uint8Array[] = [u32(1), u32(3), new Uint8Array(20), u32(spec.length), spec];
+    for (const e of src.events) {
+      const sha256 = createHash('sha256').update(e.data).digest();
+      parts.push(
+        u32(e.mrIndex),
+        u32(e.eventType),
+        u32(2),
+        Uint8Array.of(0x0b, 0),
+        sha256,
+        Uint8Array.of(0x0c, 0),
+        e.digests[0]!.digest,
+        u32(e.data.length),
+        e.data,
+      );
+    }
+    const f = join(dir, 'two-banks.bin');
+    writeFileSync(f, Buffer.concat(parts));
+    const r = await runCli('eventlog', 'replay', '--quote', COS_QUOTE, '--eventlog', f);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toContain('RTMR0 match, RTMR1 match, RTMR2 match');
   });
 
   it('without a quote, the usage error shows what the log replays to', async () => {
