@@ -12,14 +12,20 @@ function startsLikeQuote(b: Uint8Array): boolean {
 /**
  * The quote inside evidence files other projects write: dstack's GetQuote JSON and attestation
  * (JSON or attestation.bin), Confidential Containers' TDX evidence ("quote") and Azure TDX vTPM
- * evidence ("td_quote"). Undefined when `raw` is none of them.
+ * evidence ("td_quote"), or any JSON whose "quote" is a quote in hex or base64. Undefined when
+ * `raw` is none of them.
  */
 function quoteInside(raw: Uint8Array): Uint8Array | undefined {
   const first = raw.find((c) => c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09);
   if (first === 0x7b) {
     try {
       const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw)) as Record<string, unknown>;
-      if (typeof o.td_quote === 'string') return fromBase64(o.td_quote);
+      for (const key of ['td_quote', 'quote']) {
+        const v = o[key];
+        if (typeof v !== 'string') continue;
+        const b = /^(0x)?[0-9a-fA-F]+$/.test(v) ? fromHex(v.replace(/^0x/, '')) : fromBase64(v);
+        if (b && startsLikeQuote(b)) return b;
+      }
     } catch {
       return undefined;
     }

@@ -159,3 +159,24 @@ describe('TDX logs replayed as far as they go', () => {
     expect(none.err).toMatch(/JSON text, not a quote/);
   });
 });
+
+describe('hostile input: the new recognisers only ever throw EVENTLOG_MALFORMED', () => {
+  it('truncations and bit flips of the non-TDX samples', () => {
+    let seed = 11;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const names = ['dstack-gcp-tpm-eventlog.bin', 'go-eventlog-tpm-debian-10-sha1.bin', 'go-eventlog-acpi-ccel-table.bin', 'trustee-az-tdx-vtpm-evidence.json'];
+    for (let i = 0; i < 200; i++) {
+      const base = eventlogFixture(names[i % names.length]!);
+      const cut = base.slice(0, Math.floor(rnd() * (base.length + 1)));
+      const flipped = base.slice();
+      flipped[Math.floor(rnd() * flipped.length)]! ^= 1 << Math.floor(rnd() * 8);
+      for (const b of [cut, flipped]) {
+        try {
+          readEventLogFile(b);
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('EVENTLOG_MALFORMED');
+        }
+      }
+    }
+  });
+});

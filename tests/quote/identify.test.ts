@@ -81,3 +81,45 @@ describe("dcap-qvl's collateral JSON as --collateral FILE", () => {
     expect(bad.err).toMatch(/not a dcap-qvl bundle/);
   });
 });
+
+describe('hostile input: the identifiers never throw and stay in bounds', () => {
+  it('random bytes, truncations and bit flips of real samples', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const samples = ['trustee-occlum-sgx-quote.dat', 'guest-components-tdreport.bin', 'dstack-tpm-quote.bin', 'trustee-az-hcl-report.bin'].map(fixture);
+    for (let i = 0; i < 400; i++) {
+      const base = samples[i % samples.length]!;
+      const cut = base.slice(0, Math.floor(rnd() * (base.length + 1)));
+      const flipped = base.slice();
+      flipped[Math.floor(rnd() * flipped.length)]! ^= 1 << Math.floor(rnd() * 8);
+      const random = Uint8Array.from({ length: Math.floor(rnd() * 2000) }, () => Math.floor(rnd() * 256));
+      for (const b of [cut, flipped, random]) {
+        expect(() => identifyOtherEvidence(b)).not.toThrow();
+        const rd = sgxQuoteReportData(b);
+        if (rd) expect(rd.length).toBe(64);
+        const e = (() => {
+          try {
+            parseQuote(b);
+            return undefined;
+          } catch (err) {
+            return err as { code?: string };
+          }
+        })();
+        if (e) expect(e.code).toMatch(/^(QUOTE_|PCK_CHAIN_)/);
+      }
+    }
+  });
+
+  it('a hostile collateral bundle is COLLATERAL_MALFORMED, never another exception', () => {
+    for (const text of [
+      '',
+      '[]',
+      'null',
+      '{"tcb_info":1}',
+      '{"tcb_info":"{}","tcb_info_signature":"zz"}',
+      '{"tcb_info":"{}","tcb_info_signature":[1,2,300]}',
+    ]) {
+      expect(() => collateralFromDcapQvlJson(text)).toThrow(expect.objectContaining({ code: 'COLLATERAL_MALFORMED' }));
+    }
+  });
+});
