@@ -29,7 +29,10 @@ export const FLAGS = {
       'what evidence must be bound to: session (default: this TLS session, RFC 9266 exporter) or certificate (the key only: relayable if the TLS key leaks)',
     ).choices(['session', 'certificate']),
   collateral: () =>
-    new Option('--collateral <dir>', "directory of Intel's collateral, seven-file layout (tcb_info.json, qe_identity.json, CRLs, issuer chains)"),
+    new Option(
+      '--collateral <path>',
+      "Intel's collateral: a directory in the seven-file layout (tcb_info.json, qe_identity.json, CRLs, issuer chains) or dcap-qvl's collateral JSON file",
+    ),
   listen: (defaultValue?: string) => {
     const o = new Option('--listen <host:port>', 'address to listen on, HOST:PORT');
     return defaultValue === undefined ? o : o.default(defaultValue);

@@ -2,9 +2,10 @@
  * Collateral directory bundle (Node only): the seven files named as in Intel's PCS responses, the
  * layout `ratls quote verify --collateral DIR` reads and the test data uses.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RatlsError } from '../core/errors.ts';
+import { fromHex } from '../core/bytes.ts';
 import type { Collateral } from '../core/types.ts';
 
 /** File name for each collateral field. */
@@ -46,4 +47,73 @@ export async function writeCollateralDir(dir: string, c: Collateral): Promise<vo
   for (const [key, name] of Object.entries(COLLATERAL_FILES) as Array<[keyof Collateral, string]>) {
     await writeFile(join(dir, name), c[key]);
   }
+}
+
+/** Bytes of a dcap-qvl bundle field: hex text (its JSON form) or an array of byte values. */
+function bundleBytes(v: unknown, field: string): Uint8Array {
+  const bytes =
+    typeof v === 'string'
+      ? fromHex(v.replace(/^0x/, ''))
+      : Array.isArray(v) && v.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 256)
+        ? Uint8Array.from(v as number[])
+        : undefined;
+  if (!bytes) throw new RatlsError('COLLATERAL_MALFORMED', `The collateral bundle's "${field}" is neither hex text nor an array of bytes.`);
+  return bytes;
+}
+
+function bundleText(o: Record<string, unknown>, field: string): string {
+  const v = o[field];
+  if (typeof v !== 'string') throw new RatlsError('COLLATERAL_MALFORMED', `The collateral bundle has no text "${field}".`);
+  return v;
+}
+
+/**
+ * Collateral from the single JSON bundle dcap-qvl (and tools built on it: dstack's verifier, NEAR
+ * and Automata contracts) writes: the signed TCB info and QE identity bodies with their detached
+ * signatures, CRLs as hex. The PCS response form is rebuilt around the bodies verbatim, so the
+ * signed bytes are unchanged.
+ */
+export function collateralFromDcapQvlJson(text: string): Collateral {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw new RatlsError('COLLATERAL_MALFORMED', 'The collateral file is not JSON (a directory of PCS files or a dcap-qvl collateral JSON is expected).');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || !('tcb_info' in o)) {
+    throw new RatlsError('COLLATERAL_MALFORMED', 'The collateral JSON is not a dcap-qvl bundle (no "tcb_info"); give a directory of PCS files instead.');
+  }
+  const b = o as Record<string, unknown>;
+  const sig = (field: string): string => {
+    const hex = Array.from(bundleBytes(b[field], field), (x) => x.toString(16).padStart(2, '0')).join('');
+    if (hex.length !== 128) throw new RatlsError('COLLATERAL_MALFORMED', `The collateral bundle's "${field}" is not a 64-byte signature.`);
+    return hex;
+  };
+  return {
+    tcbInfoJson: `{"tcbInfo":${bundleText(b, 'tcb_info')},"signature":"${sig('tcb_info_signature')}"}`,
+    tcbInfoIssuerChain: bundleText(b, 'tcb_info_issuer_chain'),
+    qeIdentityJson: `{"enclaveIdentity":${bundleText(b, 'qe_identity')},"signature":"${sig('qe_identity_signature')}"}`,
+    qeIdentityIssuerChain: bundleText(b, 'qe_identity_issuer_chain'),
+    pckCrl: bundleBytes(b.pck_crl, 'pck_crl'),
+    pckCrlIssuerChain: bundleText(b, 'pck_crl_issuer_chain'),
+    rootCaCrl: bundleBytes(b.root_ca_crl, 'root_ca_crl'),
+  };
+}
+
+/**
+ * Reads collateral from `path`: a directory in the seven-file layout ({@link loadCollateralDir}) or
+ * a dcap-qvl collateral JSON file ({@link collateralFromDcapQvlJson}).
+ * @throws RatlsError COLLATERAL_MISSING or COLLATERAL_MALFORMED.
+ * @example
+ *   const c = await loadCollateral('tdx_quote_collateral.json');
+ */
+export async function loadCollateral(path: string): Promise<Collateral> {
+  let isFile: boolean;
+  try {
+    isFile = (await stat(path)).isFile();
+  } catch (err) {
+    throw new RatlsError('COLLATERAL_MISSING', `Cannot read collateral ${path}: ${err instanceof Error ? err.message : String(err)}.`, { cause: err });
+  }
+  if (!isFile) return loadCollateralDir(path);
+  return collateralFromDcapQvlJson(await readFile(path, 'utf8'));
 }

@@ -15,6 +15,7 @@ import { foldWorkload, parseRuntimeLog, runtimeReplayValues, type RuntimeLogEven
 import { RTMR_NAMES } from './tcg-types.ts';
 import { parseTcgLog, sha384Of, type TcgEvent } from './tcg.ts';
 import { applyWorkloadPolicy } from './workload-policy.ts';
+import { missingSha384Reason, pcrIndexedLogReason } from './identify.ts';
 import type { WorkloadReport } from './workload-report.ts';
 
 export type { ReportedModel, WorkloadReport } from './workload-report.ts';
@@ -105,6 +106,8 @@ async function appraiseBoot(
   bootLog: Uint8Array,
 ): Promise<{ report: NonNullable<WorkloadReport['boot']>; rtmr3: string | null }> {
   const log = parseTcgLog(bootLog, 'The boot event log');
+  const notTdx = pcrIndexedLogReason(log.events, 'The boot event log') ?? missingSha384Reason(log.specId, 'The boot event log');
+  if (notTdx) throw new RatlsError('EVENTLOG_MALFORMED', notTdx);
   const described: DescribedEvent[] = [];
   for (const e of log.events) {
     try {

@@ -10,6 +10,8 @@ import { constantTimeEqual, fromBase64, fromHex } from '../core/bytes.ts';
 import { parseEventLogDocument, type ServedLogs } from './document.ts';
 import { decodeDstackAttestation, parseDstackEventLogJson, type DstackEvent } from './dstack.ts';
 import { runtimeLogHeader } from './runtime.ts';
+import { parseTcgLog } from './tcg.ts';
+import { acpiCcelTableReason, foreignEvidenceJsonReason, legacySha1LogReason, missingSha384Reason, pcrIndexedLogReason } from './identify.ts';
 
 /** What one file contributed. */
 export interface EventLogFile {
@@ -71,14 +73,32 @@ function isTcg(b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Why a well-formed TCG log is not a TDX log (a TPM log, no SHA-384 bank), or undefined. A log that
+ * does not parse is left to the replay, which reports where it breaks.
+ */
+function notTdxLog(bytes: Uint8Array): string | undefined {
+  let log;
+  try {
+    log = parseTcgLog(bytes);
+  } catch {
+    return undefined;
+  }
+  return pcrIndexedLogReason(log.events) ?? missingSha384Reason(log.specId);
+}
+
 /** Reads an event-log file of any supported kind. @throws RatlsError EVENTLOG_MALFORMED when it is none of them. */
 export function readEventLogFile(bytes: Uint8Array): EventLogFile {
   if (isTcg(bytes)) {
     const header = runtimeLogHeader();
     if (bytes.length >= header.length && constantTimeEqual(bytes.subarray(0, header.length), header))
       return { kind: 'ratls-runtime', logs: { runtimeLog: bytes } };
+    const notTdx = notTdxLog(bytes);
+    if (notTdx) throw new RatlsError('EVENTLOG_MALFORMED', notTdx);
     return { kind: 'tcg-boot', logs: { bootLog: bytes } };
   }
+  const table = acpiCcelTableReason(bytes);
+  if (table) throw new RatlsError('EVENTLOG_MALFORMED', table);
   const first = bytes.find((c) => c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09);
   if (first === 0x7b || first === 0x5b) {
     let text: string;
@@ -102,6 +122,8 @@ export function readEventLogFile(bytes: Uint8Array): EventLogFile {
       return { kind: 'dstack-getquote', logs: {}, dstack: events, ...(quote ? { quote } : {}) };
     }
     if (typeof o.quote === 'string' && ('cc_eventlog' in o || 'aa_eventlog' in o)) return cocoTdxEvidence(o);
+    const foreign = foreignEvidenceJsonReason(o);
+    if (foreign) throw new RatlsError('EVENTLOG_MALFORMED', foreign);
     if (typeof o.attestation === 'string') {
       const a = decodeDstackAttestation(fromHex(o.attestation) ?? new Uint8Array(0));
       return { kind: 'dstack-attestation', logs: {}, dstack: a.events, quote: a.quote };
@@ -113,6 +135,8 @@ export function readEventLogFile(bytes: Uint8Array): EventLogFile {
   }
   const blob = decodeTextBlob(bytes);
   if (blob && isTcg(blob)) return readEventLogFile(blob);
+  const sha1Log = legacySha1LogReason(bytes);
+  if (sha1Log) throw new RatlsError('EVENTLOG_MALFORMED', sha1Log);
   if (bytes[0] === 0 && bytes[1] === 0) {
     const a = decodeDstackAttestation(bytes);
     return { kind: 'dstack-attestation', logs: {}, dstack: a.events, quote: a.quote };

@@ -93,7 +93,8 @@ export function decodeDstackAttestation(bytes: Uint8Array): DstackAttestation {
   if ((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf) {
     throw new RatlsError(
       'EVENTLOG_MALFORMED',
-      `${WHAT} is in dstack's V1 (MessagePack) form, which this verifier does not read yet; release guest agents write V0 (SCALE).`,
+      `${WHAT} is in dstack's V1 (MessagePack) form, which this verifier does not read yet. dstack writes it only for apps whose compose sets event_log_version 2; ` +
+        'with the default (1) its guest agent and certificates use V0 (SCALE), which is read.',
     );
   }
   if (first !== 0) throw new RatlsError('EVENTLOG_MALFORMED', `${WHAT} starts with 0x${first.toString(16)}, which is no known dstack attestation version.`);
@@ -256,4 +257,37 @@ export async function replayDstackEvents(events: DstackEvent[]): Promise<DstackR
     counts[e.imr]!++;
   }
   return { rtmrs: regs.map(toHex) as DstackReplay['rtmrs'], counts, events: described };
+}
+
+/** dstack's marker payload of its three RTMR0 "ACPI DATA" events (acpi-loader, acpi-rsdp, acpi-tables). */
+const ACPI_DATA_MARKER = 'ACPI DATA';
+
+function isAcpiDataMarker(e: DstackEvent): boolean {
+  return e.imr === 0 && e.eventType === 0xa && e.payload.length === ACPI_DATA_MARKER.length && asciiText(e.payload) === ACPI_DATA_MARKER;
+}
+
+/** Which registers a dstack event log can be replayed for, and why the others cannot. */
+export interface DstackReplayScope {
+  /** Zero-based RTMR numbers to replay. */
+  registers: number[];
+  /** Why RTMR0-2 are left out, when they are. */
+  stripped?: string;
+}
+
+/**
+ * The registers a dstack log is complete for. dstack's attestations (and certificates since 0.6)
+ * drop the boot events of RTMR0-2 except the three RTMR0 "ACPI DATA" markers its "lite" verifier
+ * uses, so such a log replays RTMR3 only; a GetQuote response keeps every boot event.
+ */
+export function dstackReplayScope(events: readonly DstackEvent[]): DstackReplayScope {
+  const boot = events.filter((e) => e.imr < 3);
+  if (boot.length > 0 && boot.every(isAcpiDataMarker)) {
+    return {
+      registers: [3],
+      stripped:
+        `RTMR0-2 are not replayed: dstack stripped this log's boot events, keeping only its ${boot.length} RTMR0 "ACPI DATA" markers ` +
+        "(for dstack's own image-based check); replay its GetQuote event log to check RTMR0-2, or pin them in a policy",
+    };
+  }
+  return { registers: [0, 1, 2, 3].filter((i) => events.some((e) => e.imr === i)) };
 }

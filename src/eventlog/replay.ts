@@ -8,6 +8,7 @@ import { toHex } from '../core/bytes.ts';
 import { EV, RTMR_NAMES, registerName, type RtmrName } from './tcg-types.ts';
 import { sha384Of, type TcgEvent } from './tcg.ts';
 import { sha384 } from './sha384.ts';
+import { pcrIndexedLogReason } from './identify.ts';
 
 /** The value of an RTMR after one more extend. */
 export async function extend(rtmr: Uint8Array, measurement: Uint8Array): Promise<Uint8Array> {
@@ -40,9 +41,11 @@ export async function replayTcgEvents(events: TcgEvent[], what = 'The event log'
   for (const e of events) {
     if (e.eventType === EV.NO_ACTION) continue;
     if (e.mrIndex < 1 || e.mrIndex > 4) {
+      // A TPM log reaches here (PCR indexes); say so rather than only naming the first odd record.
+      const tpm = pcrIndexedLogReason(events, what);
       throw new RatlsError(
         'EVENTLOG_MALFORMED',
-        `${what}: record #${e.index} extends ${registerName(e.mrIndex)} (MR index ${e.mrIndex}); only RTMR0-3 (MR index 1-4) can be extended.`,
+        tpm ?? `${what}: record #${e.index} extends ${registerName(e.mrIndex)} (MR index ${e.mrIndex}); only RTMR0-3 (MR index 1-4) can be extended.`,
       );
     }
     const d = sha384Of(e);

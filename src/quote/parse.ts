@@ -3,6 +3,7 @@
  * the buffer before use and every failure is a RatlsError with a stable code.
  */
 import { RatlsError } from '../core/errors.ts';
+import { identifyOtherEvidence } from './identify.ts';
 import type { EnclaveReportBody, QeReportCertificationData, Quote, QuoteHeader, TdReportBody } from './types.ts';
 
 export const QUOTE_HEADER_SIZE = 48;
@@ -195,11 +196,18 @@ export function parseQuote(bytes: Uint8Array): Quote {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const r = new Reader(bytes, view);
   const header = parseHeader(r);
+  if ((header.version !== 4 && header.version !== 5) || header.teeType !== TEE_TYPE_TDX) {
+    const other = identifyOtherEvidence(bytes);
+    if (other) throw new RatlsError(other.sgxQuote ? 'QUOTE_UNSUPPORTED_TEE' : 'QUOTE_UNSUPPORTED_VERSION', other.message);
+  }
   if (header.version !== 4 && header.version !== 5) {
-    throw new RatlsError('QUOTE_UNSUPPORTED_VERSION', `Quote version ${header.version} is not supported; only TDX quote versions 4 and 5 are.`);
+    throw new RatlsError(
+      'QUOTE_UNSUPPORTED_VERSION',
+      `Quote version ${header.version} is not supported; only TDX quote versions 4 and 5 are (check that the input is a raw TDX quote at all).`,
+    );
   }
   if (header.teeType !== TEE_TYPE_TDX) {
-    throw new RatlsError('QUOTE_UNSUPPORTED_TEE', `TEE type 0x${header.teeType.toString(16)} is not TDX (0x81); SGX quotes are not accepted here.`);
+    throw new RatlsError('QUOTE_UNSUPPORTED_TEE', `TEE type 0x${header.teeType.toString(16)} is not TDX (0x81); only TDX quotes are verified here.`);
   }
   if (header.attestationKeyType !== ATTESTATION_KEY_TYPE_ECDSA_P256) {
     throw new RatlsError('QUOTE_UNSUPPORTED_KEY_TYPE', `Attestation key type ${header.attestationKeyType} is not supported; only 2 (ECDSA-256 with P-256) is.`);

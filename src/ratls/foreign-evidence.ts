@@ -22,6 +22,15 @@ const KNOWN_FORMATS: readonly KnownFormat[] = [
     what: 'a TDX quote in the legacy rats-tls / Enclave-TLS format, whose key binding ratls does not implement (current rats-tls writes the CCC format, which ratls verifies)',
   },
   { oid: '1.2.840.113741.1.14.1', what: 'an SGX local-attestation report (rats-tls legacy), which proves nothing to a remote client' },
+  {
+    oid: '1.2.840.113741.1337.',
+    what: "SGX evidence in the legacy Intel sgx-ra-tls layout (Gramine's old RA-TLS, Enclave-TLS, Open Enclave: an SGX quote, report or IAS report): evidence for SGX enclaves, not TDX",
+  },
+  {
+    // Gramine's legacy RA-TLS wrote the OID's own DER tag and length into it, so it decodes with a 0.6.9 prefix.
+    oid: '0.6.9.42.840.113741.1337.',
+    what: "an SGX quote in Gramine's legacy RA-TLS extension (the 1.2.840.113741.1337.6 OID, mis-encoded): evidence for SGX enclaves, not TDX",
+  },
   { oid: '1.3.9900.', what: "an Edgeless Systems aTLS attestation document (Constellation, Contrast), verified with those projects' own tools" },
   { oid: '1.3.6.1.4.1.62397.1.6', what: 'a dstack vTPM (TPM quote) attestation, not a TDX quote' },
 ];

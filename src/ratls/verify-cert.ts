@@ -13,6 +13,8 @@ import type { CollateralSource } from '../collateral/types.ts';
 import { fetchCollateral } from '../collateral/chain.ts';
 import { collateralMatches } from '../collateral/inspect.ts';
 import { parseQuote } from '../quote/parse.ts';
+import { sgxQuoteReportData } from '../quote/identify.ts';
+import type { Quote } from '../quote/types.ts';
 import { summarizeQuote } from '../quote/summary.ts';
 import { pckInfoFromQuote } from '../verify/pck.ts';
 import { verifyQuote } from '../verify/dcap.ts';
@@ -256,7 +258,9 @@ function checkValidity(rec: CheckRecorder, cert: RatlsCertificateView, opts: Ver
   } else if (now > cert.notAfter.getTime()) {
     rec.fail('certificate validity', {
       code: 'CERT_EXPIRED',
-      message: `The certificate expired at ${cert.notAfter.toISOString()}; the server failed to rotate it. Retry later or report it to the operator.`,
+      message:
+        `The certificate expired at ${cert.notAfter.toISOString()}. From a live server this means it failed to rotate it: retry later or report it to the operator. ` +
+        `To check an archived certificate as it stood, verify it at a time inside its validity (CLI: --at ${cert.notBefore.toISOString()}; API: options.now), with collateral valid then.`,
     });
   } else rec.pass('certificate validity', `${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()}`);
   if (opts.maxCertAgeSeconds !== undefined && now - cert.notBefore.getTime() > opts.maxCertAgeSeconds * 1000) {
@@ -312,14 +316,20 @@ export async function verifyEvidenceParts(
     nonce: ev.claims?.nonce ? toHex(ev.claims.nonce) : null,
     ...(ev.claims?.runtimeLog ? { runtimeLog: toHex(ev.claims.runtimeLog) } : {}),
   };
-  let parsed;
+  let parsed: Quote | undefined;
+  let parseError: unknown;
   try {
     parsed = parseQuote(ev.quote);
   } catch (err) {
-    rec.failWith('quote structure', err, 'QUOTE_MALFORMED');
+    parseError = err;
+  }
+  // An SGX enclave's certificate (Gramine, rats-tls, Intel SGX SDK) is refused below, but its
+  // REPORTDATA sits at a fixed offset: checking the binding first shows the evidence is well formed.
+  const reportData = parsed?.body.reportData ?? sgxQuoteReportData(ev.quote);
+  if (!reportData) {
+    rec.failWith('quote structure', parseError, 'QUOTE_MALFORMED');
     return stopped(rec, null, ratls);
   }
-  const reportData = parsed.body.reportData;
 
   // Binding: the quote must have been made for these claims, and the claims for this key.
   if (ev.profile === 'ccc') {
@@ -347,6 +357,11 @@ export async function verifyEvidenceParts(
           'The quote\'s REPORTDATA is not SHA-512("ratls-cert:" || SPKI) of this certificate\'s key (dstack profile): the quote was made for another key.',
       });
     } else rec.pass('REPORTDATA binding', 'REPORTDATA = SHA-512("ratls-cert:" || SPKI)');
+  }
+
+  if (!parsed) {
+    rec.failWith('quote structure', parseError, 'QUOTE_MALFORMED');
+    return stopped(rec, null, ratls);
   }
 
   if (opts.expectedNonce) {
@@ -392,7 +407,8 @@ export async function verifyEvidenceParts(
       if (!collateral) {
         throw new RatlsError(
           'COLLATERAL_MISSING',
-          `No collateral: the certificate staples ${stapleUnusable ? 'only an unusable extension' : 'none'} and no collateral source was configured. Configure PCCS/PCS or a collateral directory.`,
+          `No collateral: the certificate staples ${stapleUnusable ? 'only an unusable extension' : 'none'} and no collateral source was configured. ` +
+            `Give Intel collateral for its platform (FMSPC ${pck.fmspc}, ${pck.pckCa} PCK CA): a collateral directory (CLI: --collateral DIR), or a policy whose collateral section names a PCCS or Intel PCS (CLI: --policy FILE; API: collateralSources).`,
         );
       }
     } catch (err) {

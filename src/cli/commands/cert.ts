@@ -5,13 +5,13 @@
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { type CliIo, UsageError, parseAt } from '../io.ts';
-import { readCertificateFile } from '../cert-file.ts';
+import { readCertificateInput } from '../cert-file.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { selectEvidenceProvider } from '../../tee/select.ts';
 import { createRatlsIdentity } from '../../ratls/identity.ts';
 import { verifyRatlsCertificate, type RatlsVerificationResult } from '../../ratls/verify-cert.ts';
 import { collateralSourcesFromSettings } from '../../collateral/from-settings.ts';
-import { loadCollateralDir } from '../../collateral/file.ts';
+import { loadCollateral } from '../../collateral/file.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { writeSecretFile } from '../../core/secret-file.ts';
 import { policyCheckJson, renderReport } from '../../client/report.ts';
@@ -138,7 +138,9 @@ export function registerCertCommands(program: Command, io: CliIo): void {
     .addOption(FLAGS.json())
     .action(async (file: string | undefined, opts: Omit<VerifyOpts, 'cert'> & { cert?: string }) => {
       const o: VerifyOpts = { ...opts, cert: fileFlagOrArgument(opts.cert, file, '--cert') };
-      const der = await readCertificateFile(o.cert);
+      const { der, note } = await readCertificateInput(o.cert);
+      // on stderr, so that --json output stays one document
+      if (note) io.err(`ratls: note: ${note}\n`);
       const now = parseAt(o.at);
       let expectedNonce: Uint8Array | undefined;
       // --nonce <hex> is the old spelling; ratls verify's --nonce is a switch, so this one is named apart
@@ -149,7 +151,7 @@ export function registerCertCommands(program: Command, io: CliIo): void {
       const policy = policyFromFlags({ ...(o.policy ? { policy: o.policy } : {}), ...(o.root ? { root: o.root } : {}) });
       let collateral: Collateral | undefined;
       try {
-        if (o.collateral) collateral = await loadCollateralDir(o.collateral);
+        if (o.collateral) collateral = await loadCollateral(o.collateral);
       } catch (err) {
         throw new UsageError(err instanceof Error ? err.message : String(err));
       }

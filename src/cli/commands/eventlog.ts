@@ -13,7 +13,9 @@ import { type CliIo, UsageError } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
 import { appraiseWorkload, type EvidencePoint } from '../../eventlog/appraise.ts';
 import { readEventLogFile, type EventLogFile } from '../../eventlog/detect.ts';
-import type { DstackEvent } from '../../eventlog/dstack.ts';
+import { dstackReplayScope, replayDstackEvents, type DstackEvent } from '../../eventlog/dstack.ts';
+import { replayTcgEvents } from '../../eventlog/replay.ts';
+import { parseTcgLog } from '../../eventlog/tcg.ts';
 import { parseQuote } from '../../quote/parse.ts';
 import { RatlsError } from '../../core/errors.ts';
 import { fromHex, toHex } from '../../core/bytes.ts';
@@ -35,6 +37,22 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
     return new Uint8Array(await readFile(path));
   } catch (err) {
     throw new UsageError(`Cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
+  }
+}
+
+/**
+ * What the logs replay to, for a user who has no quote file (only register values from elsewhere):
+ * shown in the usage error, never a verdict.
+ */
+async function replayedWithoutQuote(files: Array<{ file: EventLogFile }>): Promise<string> {
+  try {
+    const boot = files.map((f) => f.file.logs.bootLog).find((x) => x !== undefined);
+    const dstack = files.map((f) => f.file.dstack).find((x) => x !== undefined);
+    const rtmrs = boot ? (await replayTcgEvents(parseTcgLog(boot).events)).rtmrs : dstack ? (await replayDstackEvents(dstack)).rtmrs : undefined;
+    if (!rtmrs) return '';
+    return `\nThe logs replay to (compare with the quote's registers):\n${rtmrs.map((v, i) => `  RTMR${i} ${v}`).join('\n')}`;
+  } catch {
+    return '';
   }
 }
 
@@ -67,7 +85,7 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
         }
       }
       const quoteBytes = flags.quote ? await readQuoteFile(flags.quote, 'the quote') : files.find((f) => f.file.quote)?.file.quote;
-      if (!quoteBytes) throw new UsageError('Give --quote FILE: none of the event logs carries a quote.');
+      if (!quoteBytes) throw new UsageError(`Give --quote FILE: none of the event logs carries a quote.${await replayedWithoutQuote(files)}`);
       let rtmrs: [string, string, string, string];
       try {
         const b = parseQuote(quoteBytes).body;
@@ -84,13 +102,15 @@ export function registerEventlogCommands(program: Command, io: CliIo): void {
       const runtimeLog = pick('runtimeLog');
       const dstackEvents: DstackEvent[] | undefined = files.find((f) => f.file.dstack)?.file.dstack;
       const policy = flags.policy ? policyFromFlags({ policy: flags.policy }).appraisal.workload : undefined;
-      const counts = [0, 1, 2, 3].filter((i) => dstackEvents?.some((e) => e.imr === i));
+      const scope = dstackEvents ? dstackReplayScope(dstackEvents) : undefined;
+      const dstackFile = files.find((f) => f.file.dstack);
+      if (dstackFile && scope?.stripped) dstackFile.file.notReplayed = scope.stripped;
       const a = await appraiseWorkload({
         rtmrs,
         evidence,
         ...(bootLog ? { bootLog } : {}),
         ...(runtimeLog ? { runtimeLog } : {}),
-        ...(dstackEvents ? { dstack: { events: dstackEvents, registers: counts } } : {}),
+        ...(dstackEvents && scope ? { dstack: { events: dstackEvents, registers: scope.registers } } : {}),
         ...(policy ? { policy } : {}),
       });
       const ok = a.errors.length === 0;

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { type CliIo, UsageError, parseAt } from '../io.ts';
 import { policyFromFlags } from '../policy-flags.ts';
-import { loadCollateralDir } from '../../collateral/file.ts';
+import { loadCollateral } from '../../collateral/file.ts';
 import { parseQuote } from '../../quote/parse.ts';
 import { summarizeQuote } from '../../quote/summary.ts';
 import { verifyQuote } from '../../verify/dcap.ts';
@@ -57,7 +57,7 @@ async function runVerify(f: VerifyFlags, io: CliIo): Promise<void> {
   const quote = await readQuoteFile(f.quote);
   let collateral;
   try {
-    collateral = await loadCollateralDir(f.collateral);
+    collateral = await loadCollateral(f.collateral);
   } catch (err) {
     throw new UsageError(err instanceof RatlsError ? err.message : `cannot read collateral directory ${f.collateral}`);
   }
