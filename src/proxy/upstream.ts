@@ -18,9 +18,15 @@ import type { RouteConfig, ServeConfig } from './config.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { formatSize } from './units.ts';
 
-/** Ollama's model-management endpoints, refused when a route sets blockOllamaAdmin. */
-const ADMIN_BLOCKED_MESSAGE = 'Ollama model management (pull, push, create, delete, copy) is disabled on this proxy.';
-const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/i;
+/**
+ * Ollama's model and account management, refused when a route sets blockOllamaAdmin: models (pull,
+ * push, create, delete, copy, blobs) and, since Ollama 0.12, the server's ollama.com sign-in (`me`
+ * shows the account or a sign-in link carrying the server's key, `signout` and `DELETE
+ * /api/user/keys/...` disconnect it).
+ */
+const ADMIN_BLOCKED_MESSAGE =
+  'Ollama model management (pull, push, create, delete, copy, blobs) and its ollama.com account routes (me, signout, user keys) are disabled on this proxy.';
+const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs|me|signout|user)(\/|$)/i;
 
 /**
  * The path as the upstream's router will see it: Go's net/http percent-decodes once, and routers
