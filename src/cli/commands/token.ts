@@ -62,7 +62,7 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--nonce <hex>').hideHelp())
     .addOption(FLAGS.issuer())
     .addOption(FLAGS.audience())
-    .option('--service-policy <name>', 'the service policy the token must have been appraised under (x-ratls-policy); the requester chose it otherwise')
+    .addOption(FLAGS.servicePolicy())
     .option('--allow-simulated', 'accept tokens of a service policy that trusts a simulated (non-Intel) root: development only')
     .addOption(FLAGS.json())
     .action(async (arg: string | undefined, flags: TokenVerifyFlags) => {
