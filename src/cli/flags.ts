@@ -56,6 +56,11 @@ export const FLAGS = {
     ),
   issuer: () => new Option('--issuer <url>', 'token issuer (iss): attest-service signs with it, attest and token verify require it (default: the service URL)'),
   audience: () => new Option('--audience <aud>', 'token audience (aud): attest-service signs with it, attest and token verify require it (default: none)'),
+  servicePolicy: () =>
+    new Option(
+      '--service-policy <name>',
+      "the service's policy (GET /v1/policies) the token must name (x-ratls-policy): attest asks for it (default: the service's default), token verify requires it (default: not checked)",
+    ),
 } as const;
 
 /**

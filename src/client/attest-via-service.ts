@@ -181,6 +181,8 @@ export async function attestViaService(url: string, opts: AttestViaServiceOption
       {
         issuer,
         ...(opts.audience ? { audience: opts.audience } : {}),
+        // the policy we asked for, not one a service answer could substitute
+        ...(opts.servicePolicy ? { policy: opts.servicePolicy } : {}),
         expectedNonce: nonce,
         now: opts.now?.() ?? new Date(),
         // the verdict and the roots are checked below, with reasons that fit this flow

@@ -16,7 +16,7 @@ import { tlsExporter } from '../ratls/session.ts';
 import { CLAIM_RUNTIME_LOG } from '../ratls/claims.ts';
 import { withWorkload } from '../ratls/workload-check.ts';
 import { policyNeedsEventLog } from '../eventlog/appraise.ts';
-import { parseEventLogDocument, type ServedLogs } from '../eventlog/document.ts';
+import { MAX_EVENTLOG_DOCUMENT_BYTES, parseEventLogDocument, type ServedLogs } from '../eventlog/document.ts';
 import type { ClientPolicy } from '../verify/policy-file.ts';
 import type { CollateralSource } from '../collateral/types.ts';
 import { StapledCollateralSource } from '../ratls/stapled-source.ts';
@@ -395,7 +395,7 @@ export const EVENTLOG_PATH = '/.well-known/ratls/eventlog';
  */
 export async function fetchEventLogs(socket: TLSSocket, host: string, timeoutMs: number): Promise<{ logs: ServedLogs } | { unavailable: string }> {
   try {
-    const res = await rawGet(socket, host, `${EVENTLOG_PATH}?decoded=false`, timeoutMs);
+    const res = await rawGet(socket, host, `${EVENTLOG_PATH}?decoded=false`, timeoutMs, MAX_EVENTLOG_DOCUMENT_BYTES);
     const text = new TextDecoder().decode(res.body);
     if (res.status !== 200) {
       let detail = '';

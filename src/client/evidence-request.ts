@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { RatlsError } from '../core/errors.ts';
 
 const MAX_HEADER_BYTES = 16 * 1024;
+/** Largest body read by default: evidence is a few KiB, session evidence at most 160 KiB. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface RawResponse {
@@ -51,11 +52,15 @@ function dechunk(buf: Buffer): { body: Buffer; used: number } | undefined {
 
 /**
  * Sends `GET path` on `socket` and resolves with the response. Rejects (EVIDENCE_MALFORMED or
- * CONNECTION_FAILED) on a malformed, oversized, closing or late response.
+ * CONNECTION_FAILED) on a malformed, oversized (over `maxBodyBytes`, default 1 MiB), closing or
+ * late response.
  */
-export function rawGet(socket: Socket, host: string, path: string, timeoutMs: number): Promise<RawResponse> {
+export function rawGet(socket: Socket, host: string, path: string, timeoutMs: number, maxBodyBytes = MAX_BODY_BYTES): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     let buf = Buffer.alloc(0);
+    // bytes received since `buf` was last joined: a body of known length is joined once, when complete
+    const pending: Buffer[] = [];
+    let received = 0;
     let head: { status: number; headers: Record<string, string>; bodyStart: number } | undefined;
     const finish = (err: Error | undefined, res?: RawResponse, leftover?: Buffer) => {
       clearTimeout(timer);
@@ -75,7 +80,19 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
     const onReadable = () => {
       try {
         let chunk: Buffer | null;
-        while ((chunk = socket.read() as Buffer | null) !== null) buf = Buffer.concat([buf, chunk]);
+        while ((chunk = socket.read() as Buffer | null) !== null) {
+          pending.push(chunk);
+          received += chunk.length;
+        }
+        const join = () => {
+          if (pending.length === 0) return;
+          buf = Buffer.concat([buf, ...pending]);
+          pending.length = 0;
+        };
+        const known = head ? Number(head.headers['content-length']) : NaN;
+        // waiting for the rest of a declared body: nothing to parse yet
+        if (head && Number.isInteger(known) && known <= maxBodyBytes && received - head.bodyStart < known) return;
+        join();
         if (!head) {
           const end = buf.indexOf('\r\n\r\n');
           if (end < 0) {
@@ -85,7 +102,7 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
           head = { ...parseHead(buf.subarray(0, end).toString('latin1')), bodyStart: end + 4 };
         }
         const rest = buf.subarray(head.bodyStart);
-        if (rest.length > MAX_BODY_BYTES + 64 * 1024) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response is too large.');
+        if (rest.length > maxBodyBytes + 64 * 1024) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response is too large.');
         let body: Buffer;
         let used: number;
         if ((head.headers['transfer-encoding'] ?? '').toLowerCase().includes('chunked')) {
@@ -97,7 +114,7 @@ export function rawGet(socket: Socket, host: string, path: string, timeoutMs: nu
           const len = Number(head.headers['content-length']);
           if (!Number.isInteger(len) || len < 0)
             throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response has neither Content-Length nor chunked encoding.');
-          if (len > MAX_BODY_BYTES) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response is too large.');
+          if (len > maxBodyBytes) throw new RatlsError('EVIDENCE_MALFORMED', 'The evidence response is too large.');
           if (rest.length < len) return;
           body = rest.subarray(0, len);
           used = len;

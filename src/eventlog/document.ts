@@ -11,6 +11,11 @@ export const EVENTLOG_DOCUMENT_FORMAT = 'ratls-eventlog';
 export const EVENTLOG_DOCUMENT_VERSION = 1;
 /** Largest log accepted from a server (a CCEL area is at most a few MiB; padding is trimmed before serving). */
 export const MAX_SERVED_LOG_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest document a verifier reads (`?decoded=false`): both logs at their largest in base64, and
+ * room for the rest of the JSON. A server's runtime log may grow to {@link MAX_SERVED_LOG_BYTES}.
+ */
+export const MAX_EVENTLOG_DOCUMENT_BYTES = Math.ceil((2 * MAX_SERVED_LOG_BYTES * 4) / 3) + 64 * 1024;
 
 /** The served document. */
 export interface EventLogDocument {
@@ -19,8 +24,10 @@ export interface EventLogDocument {
   /** The TDX boot log (CCEL area up to its last event), or null with the reason. */
   boot: { source: 'ccel' | 'simulated'; log: string; events?: unknown[] } | null;
   bootUnavailable?: string;
-  /** ratls-proxy's runtime log, or null when measurement is off. */
+  /** ratls-proxy's runtime log, or null when measurement is off or the log is incomplete. */
   runtime: { binding: 'rtmr3' | 'claims'; log: string; replay: string; events?: unknown[] } | null;
+  /** Why a measuring server serves no runtime log (it could not record a change). */
+  runtimeUnavailable?: string;
 }
 
 /** The raw logs of a served document. */
@@ -30,6 +37,8 @@ export interface ServedLogs {
   /** How the server says the runtime log is bound (the verifier decides from the evidence itself). */
   binding?: 'rtmr3' | 'claims';
   bootUnavailable?: string;
+  /** Why the server serves no runtime log although it measures (its own words, at most 300 characters). */
+  runtimeUnavailable?: string;
 }
 
 function log(v: unknown, what: string): Uint8Array {
@@ -66,6 +75,6 @@ export function parseEventLogDocument(text: string): ServedLogs {
     const r = rt as Record<string, unknown>;
     out.runtimeLog = log(r.log, 'runtime');
     if (r.binding === 'rtmr3' || r.binding === 'claims') out.binding = r.binding;
-  }
+  } else if (typeof d.runtimeUnavailable === 'string') out.runtimeUnavailable = d.runtimeUnavailable.slice(0, 300);
   return out;
 }

@@ -345,6 +345,13 @@ export class RuntimeLogBuilder {
     return { digest: r.digest, record: r.record, seq };
   }
 
+  /** Size of the whole log in bytes, without concatenating it. */
+  get byteLength(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.length;
+    return n;
+  }
+
   /** The whole log. */
   bytes(): Uint8Array {
     return concatBytes(...this.chunks);

@@ -120,8 +120,10 @@ export function createSessionRoute<I extends ServingIdentity>(ctx: ControlContex
 export function createControlApp<I extends ServingIdentity>(ctx: ControlContext<I>): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
 
-  app.get('/healthz', (c) => c.text('ok\n'));
-  app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n') : c.text('draining\n', 503)));
+  // the status is spelt out: Hono answers HEAD by wrapping the GET answer, and @hono/node-server
+  // cannot wrap the bare `c.text(text)` kind (HEAD /healthz was a 500, a false alarm for monitors)
+  app.get('/healthz', (c) => c.text('ok\n', 200));
+  app.get('/readyz', (c) => (ctx.ready() ? c.text('ready\n', 200) : c.text('draining\n', 503)));
   app.get('/metrics', async (c) => {
     const body = await ctx.metrics.registry.metrics();
     return c.body(body, 200, { 'content-type': ctx.metrics.registry.contentType });

@@ -51,6 +51,12 @@ function badRequest(r: RequestRefusal): { head: string; body: string } {
   };
 }
 
+/** True when the request declares a body (a length other than 0, or a transfer coding). */
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 /** The request target without its query string. */
 function pathOf(url: string | undefined): string {
   const u = url ?? '/';
@@ -104,6 +110,13 @@ export function createDispatch(o: DispatchOptions): Dispatch {
       const path = pathOf(req.url);
       if (isControlPath(path)) {
         observeControl(req, res, path);
+        // Control routes take no body. One that is declared is never read: the connection closes
+        // after the answer, instead of waiting for the body up to limits.requestTimeout (1 h).
+        if (hasBody(req)) {
+          res.setHeader('connection', 'close');
+          const socket = req.socket;
+          res.once('finish', () => socket.destroySoon());
+        }
         void control(req, res);
         return;
       }

@@ -175,6 +175,11 @@ export class EvidenceService<I extends ServingIdentity> {
         headers: { 'content-type': 'application/cbor', 'cache-control': 'no-store', 'x-ratls-simulated': String(identity.simulated) },
       };
     } catch (err) {
+      // a client that left is not a failure of the evidence provider (no alert should fire for it)
+      if (abort.signal.aborted) {
+        count('aborted');
+        return error(499, 'CONNECTION_FAILED', 'The client closed the connection while waiting.');
+      }
       return this.failed(err, count);
     } finally {
       socket.off('close', onClose);

@@ -118,6 +118,23 @@ export async function startMeasurement(config: ServeConfig, provider: EvidencePr
     return described;
   };
 
+  // The decoded runtime events, for as long as the log keeps its length (it only grows): decoding
+  // a long log costs tens of milliseconds, which every unauthenticated request would otherwise pay.
+  let decodedRuntime: { length: number; events: Promise<unknown[]> } | undefined;
+  const runtimeEvents = (m: WorkloadMeasurer): Promise<unknown[]> => {
+    const log = m.log();
+    if (decodedRuntime?.length !== log.length) {
+      const events = parseRuntimeLog(log).then((l) =>
+        l.events.map((e) => ({ seq: e.seq, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
+      );
+      decodedRuntime = { length: log.length, events };
+      events.catch(() => (decodedRuntime = undefined));
+    }
+    return decodedRuntime.events;
+  };
+  // a measurer that could not record a change no longer describes the workload: its log is not served
+  const servedMeasurer = (): WorkloadMeasurer | undefined => (measurer && binding !== 'off' && measurer.incomplete === undefined ? measurer : undefined);
+
   return {
     binding,
     measurer,
@@ -135,24 +152,19 @@ export async function startMeasurement(config: ServeConfig, provider: EvidencePr
     },
     async document(opts = {}) {
       const decoded = opts.decoded ?? true;
-      const rt =
-        measurer && decoded
-          ? await parseRuntimeLog(measurer.log()).then((l) =>
-              l.events.map((e) => ({ seq: e.seq, kind: e.event.kind, summary: runtimeEventSummary(e.event), digest: e.digest })),
-            )
-          : undefined;
+      const served = servedMeasurer();
+      const rt = served && decoded ? await runtimeEvents(served) : undefined;
       return {
         format: EVENTLOG_DOCUMENT_FORMAT,
         version: EVENTLOG_DOCUMENT_VERSION,
         boot: boot ? { source: boot.source, log: toBase64(boot.log), ...(decoded ? { events: await bootEvents() } : {}) } : null,
         ...(boot ? {} : { bootUnavailable: bootUnavailable ?? 'No boot event log.' }),
         runtime:
-          measurer && binding !== 'off'
-            ? { binding, log: toBase64(measurer.log()), replay: toHex(measurer.replayValue()), ...(rt ? { events: rt } : {}) }
-            : null,
+          served && binding !== 'off' ? { binding, log: toBase64(served.log()), replay: toHex(served.replayValue()), ...(rt ? { events: rt } : {}) } : null,
+        ...(measurer?.incomplete !== undefined ? { runtimeUnavailable: measurer.incomplete } : {}),
       };
     },
-    raw: (which) => (which === 'boot' ? boot?.log : measurer?.log()),
+    raw: (which) => (which === 'boot' ? boot?.log : servedMeasurer()?.log()),
     onChange: (f) => measurer?.onChange(f),
     stop: () => measurer?.stop(),
   };

@@ -24,7 +24,7 @@ export interface ProxyMetrics {
   evidenceWaitSeconds: Histogram;
   /** Evidence requests refused at once (load shedding), by reason: queue, peer, connection. */
   evidenceShed: Counter<'reason'>;
-  /** Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, error). */
+  /** Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, aborted, error). */
   evidenceRequests: Counter<'kind' | 'result'>;
   /**
    * Counts a proxied request in a plain number; the total moves into `requests` when the registry is
@@ -141,7 +141,7 @@ export function createMetrics(processMetrics = true): ProxyMetrics {
     }),
     evidenceRequests: new Counter({
       name: 'ratls_evidence_requests_total',
-      help: 'Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, error)',
+      help: 'Evidence requests answered, by kind (session, nonce, certificate) and result (ok, busy, refused, aborted, error)',
       labelNames: ['kind', 'result'],
       registers,
     }),

@@ -12,15 +12,21 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { Pool, type Dispatcher } from 'undici';
-import { FORWARDING_HEADERS, UndiciForward, upstreamRequestHeaders, type UpstreamFailure } from './undici-forward.ts';
+import { FORWARDING_HEADERS, HOP_BY_HOP, UndiciForward, upstreamRequestHeaders, type UpstreamFailure } from './undici-forward.ts';
 import type { Logger } from 'pino';
 import type { RouteConfig, ServeConfig } from './config.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { formatSize } from './units.ts';
 
-/** Ollama's model-management endpoints, refused when a route sets blockOllamaAdmin. */
-const ADMIN_BLOCKED_MESSAGE = 'Ollama model management (pull, push, create, delete, copy) is disabled on this proxy.';
-const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs)(\/|$)/i;
+/**
+ * Ollama's model and account management, refused when a route sets blockOllamaAdmin: models (pull,
+ * push, create, delete, copy, blobs) and, since Ollama 0.12, the server's ollama.com sign-in (`me`
+ * shows the account or a sign-in link carrying the server's key, `signout` and `DELETE
+ * /api/user/keys/...` disconnect it).
+ */
+const ADMIN_BLOCKED_MESSAGE =
+  'Ollama model management (pull, push, create, delete, copy, blobs) and its ollama.com account routes (me, signout, user keys) are disabled on this proxy.';
+const OLLAMA_ADMIN = /^\/api\/(pull|push|create|delete|copy|blobs|me|signout|user)(\/|$)/i;
 
 /**
  * The path as the upstream's router will see it: Go's net/http percent-decodes once, and routers
@@ -211,6 +217,16 @@ export class UpstreamProxy {
   private prepareUpgrade(req: http.IncomingMessage, route: CompiledRoute, rest: string, query: string): void {
     req.url = (route.stripPrefix ? rest : req.url!.split('?')[0]!) + query;
     const h = req.headers;
+    // Hop-by-hop (RFC 9110 7.6.1): what the client's Connection header names, and the header itself,
+    // end here. Passed on, `Connection: Upgrade, X-Forwarded-For` would make any proxy further along
+    // drop the X-Forwarded-For set below. Only the upgrade itself goes on.
+    const named = typeof h.connection === 'string' ? h.connection.toLowerCase().split(',') : [];
+    for (const t of named) {
+      const name = t.trim();
+      if (name !== '' && name !== 'upgrade' && name !== 'host' && h[name] !== undefined) delete h[name];
+    }
+    for (const name of HOP_BY_HOP) if (name !== 'upgrade' && name !== 'connection' && h[name] !== undefined) delete h[name];
+    h.connection = 'Upgrade';
     // `delete` only when present: deleting turns the headers object into a slow dictionary.
     for (const name of FORWARDING_HEADERS) if (h[name] !== undefined) delete h[name];
     h['x-forwarded-for'] = req.socket.remoteAddress ?? '';

@@ -5,15 +5,22 @@
  * and records them too. Each event is appended to the log (and its file, fsync'd) before RTMR3 is
  * extended with its digest; where nothing can extend RTMR3, the log's replay value is bound into the
  * evidence claims as "runtime-log" instead. The log is append-only: a removed model is an event.
- * Node-only.
+ *
+ * The log never grows past what verifiers read ({@link MAX_RUNTIME_LOG_BYTES}). A change that would
+ * not fit (or cannot be encoded) is recorded not at all, rather than in part; from then on the
+ * measurement is incomplete: nothing more is recorded, the runtime log is no longer served and the
+ * "runtime-log" claim leaves the evidence, so workload checks fail instead of passing on a log that
+ * no longer says what answers. Node-only.
  */
 import { open, readFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { RatlsError } from '../core/errors.ts';
 import { toHex } from '../core/bytes.ts';
+import { MAX_SERVED_LOG_BYTES } from '../eventlog/document.ts';
 import {
   RuntimeLogBuilder,
+  encodeRuntimeRecord,
   foldWorkload,
   parseRuntimeLog,
   runtimeReplayValues,
@@ -27,6 +34,9 @@ import type { PinnedImage } from './measurement-config.ts';
 
 /** RTMR3: the register runtime events go to. */
 const RTMR3 = 3;
+
+/** Largest runtime log the server keeps: what verifiers accept from a server (src/eventlog/document.ts). */
+export const MAX_RUNTIME_LOG_BYTES = MAX_SERVED_LOG_BYTES;
 
 /** What the measurer needs. */
 export interface WorkloadMeasurerOptions {
@@ -57,9 +67,11 @@ export class WorkloadMeasurer {
   private state: WorkloadState;
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private polling = false;
   private readonly listeners: Array<(c: WorkloadChange) => void> = [];
   private readonly opts: WorkloadMeasurerOptions;
   private lastProblems = '';
+  private incompleteReason: string | undefined;
 
   private constructor(opts: WorkloadMeasurerOptions, builder: RuntimeLogBuilder, state: WorkloadState) {
     this.opts = opts;
@@ -140,19 +152,73 @@ export class WorkloadMeasurer {
   }
 
   private async append(events: RuntimeEvent[]): Promise<WorkloadChange | undefined> {
-    if (events.length === 0) return undefined;
-    for (const e of events) {
-      const { digest, record } = await this.builder.append(e);
-      // Log first, then extend: a crash in between leaves one logged event RTMR3 lacks, which the
-      // next start completes (resume); the other order would leave a measurement nobody can explain.
-      if (this.opts.logFile) await appendDurably(this.opts.logFile, record);
-      if (this.binding === 'rtmr3') await this.opts.rtmr!.extend(RTMR3, digest);
+    if (events.length === 0 || this.incompleteReason !== undefined) return undefined;
+    // A batch is recorded whole or not at all: a part of it in the log (and in RTMR3) with the state
+    // left behind would make every later poll record the same events again.
+    const refused = await this.refusal(events);
+    if (refused) {
+      return this.giveUp(
+        refused,
+        'Hold fewer models (or ones with shorter names), then restart ratls serve; with RTMR3 binding reboot the TD, whose RTMR3 keeps the old log.',
+        events,
+      );
+    }
+    try {
+      for (const e of events) {
+        const { digest, record } = await this.builder.append(e);
+        // Log first, then extend: a crash in between leaves one logged event RTMR3 lacks, which the
+        // next start completes (resume); the other order would leave a measurement nobody can explain.
+        if (this.opts.logFile) await appendDurably(this.opts.logFile, record);
+        if (this.binding === 'rtmr3') await this.opts.rtmr!.extend(RTMR3, digest);
+      }
+    } catch (err) {
+      // part of the batch is in the log (and maybe in RTMR3): the log cannot be trusted to go on
+      return this.giveUp(
+        `writing the log or extending RTMR3 failed part-way (${err instanceof Error ? err.message : String(err)})`,
+        'Check the log file and the kernel interface to RTMR3, then restart ratls serve; with RTMR3 binding reboot the TD.',
+        events,
+      );
     }
     this.state = foldWorkload((await parseRuntimeLog(this.builder.bytes())).events);
     const change = { events, length: this.builder.length };
     this.opts.logger?.info({ events: events.map((e) => e.kind), length: change.length, binding: this.binding }, 'measurement: runtime events recorded');
     for (const l of this.listeners) l(change);
     return change;
+  }
+
+  /** Why `events` cannot be recorded (too large for the log, or not encodable), or undefined. */
+  private async refusal(events: RuntimeEvent[]): Promise<string | undefined> {
+    let size = this.builder.byteLength;
+    for (const [i, e] of events.entries()) {
+      try {
+        size += (await encodeRuntimeRecord(this.builder.length + i + 1, e)).record.length;
+      } catch (err) {
+        return `a ${e.kind} event cannot be recorded (${err instanceof Error ? err.message : String(err)})`;
+      }
+    }
+    if (size <= MAX_RUNTIME_LOG_BYTES) return undefined;
+    return `recording ${events.length} more events would make the runtime log ${size} bytes, over the ${MAX_RUNTIME_LOG_BYTES} verifiers accept`;
+  }
+
+  /** Stops measuring for good: the log no longer describes the workload. */
+  private giveUp(why: string, fix: string, events: RuntimeEvent[]): WorkloadChange {
+    this.incompleteReason =
+      `The runtime event log is incomplete: ${why}. The workload changed without being recorded, so the runtime log is no longer ` +
+      `served and workload checks fail. ${fix}`;
+    this.stop();
+    this.opts.logger?.error({ events: events.length, bytes: this.builder.byteLength }, `measurement: ${this.incompleteReason}`);
+    const change = { events: [], length: this.builder.length };
+    // the evidence must stop carrying the runtime-log claim: listeners issue new evidence
+    for (const l of this.listeners) l(change);
+    return change;
+  }
+
+  /**
+   * Why the log stopped describing the workload (a change it could not record), or undefined while
+   * it is complete. Once set, nothing more is recorded; the server stops serving the log.
+   */
+  get incomplete(): string | undefined {
+    return this.incompleteReason;
   }
 
   /** Calls `f` after each recorded change. */
@@ -163,7 +229,10 @@ export class WorkloadMeasurer {
   /** Polls every `intervalMs` (0: never) until {@link stop}. */
   startPolling(intervalMs: number): void {
     if (intervalMs <= 0) return;
+    this.polling = true;
     const tick = () => {
+      // a poll in flight when stop() was called must not arm the next one
+      if (!this.polling) return;
       this.timer = setTimeout(() => void this.poll().finally(tick), intervalMs);
       this.timer.unref();
     };
@@ -171,6 +240,7 @@ export class WorkloadMeasurer {
   }
 
   stop(): void {
+    this.polling = false;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -185,9 +255,9 @@ export class WorkloadMeasurer {
     return this.builder.replayValue;
   }
 
-  /** The claim to bind into evidence, in claims binding only. */
+  /** The claim to bind into evidence, in claims binding only, and only while the log is complete. */
   runtimeLogClaim(): Uint8Array | undefined {
-    return this.binding === 'claims' ? this.builder.replayValue : undefined;
+    return this.binding === 'claims' && this.incompleteReason === undefined ? this.builder.replayValue : undefined;
   }
 
   /** The models held now (as recorded). */

@@ -31,6 +31,15 @@ function point(source: string, r: WithRatls): EvidencePoint | undefined {
   return { source, rtmr3: r.quote.rtmr3, ...(r.ratls?.runtimeLog ? { runtimeLog: r.ratls.runtimeLog } : {}) };
 }
 
+/** Why the server left a log out, in its own words, for the report. */
+function servedGaps(logs: ServedLogs | undefined): { unavailable?: string } {
+  const gaps = [
+    ...(logs?.bootUnavailable && !logs.bootLog ? [logs.bootUnavailable] : []),
+    ...(logs?.runtimeUnavailable && !logs.runtimeLog ? [logs.runtimeUnavailable] : []),
+  ];
+  return gaps.length > 0 ? { unavailable: gaps.join(' ') } : {};
+}
+
 /** `result` with the workload report, the replay checks and the policy's workload verdict. */
 export async function withWorkload<R extends WithRatls>(result: R, inputs: WorkloadCheckInputs): Promise<R> {
   const q = result.quote;
@@ -45,11 +54,7 @@ export async function withWorkload<R extends WithRatls>(result: R, inputs: Workl
     ...(inputs.logs?.runtimeLog ? { runtimeLog: inputs.logs.runtimeLog } : {}),
     ...(inputs.dstack ? { dstack: inputs.dstack } : {}),
     ...(inputs.policy ? { policy: inputs.policy } : {}),
-    ...(inputs.unavailable
-      ? { unavailable: inputs.unavailable }
-      : inputs.logs?.bootUnavailable && !inputs.logs.bootLog
-        ? { unavailable: inputs.logs.bootUnavailable }
-        : {}),
+    ...(inputs.unavailable ? { unavailable: inputs.unavailable } : servedGaps(inputs.logs)),
   });
   return {
     ...result,

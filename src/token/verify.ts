@@ -21,6 +21,12 @@ export interface VerifyAttestationTokenOptions {
   /** Required `aud` (when the service is configured with one). */
   audience?: string;
   /**
+   * Required service policy (`x-ratls-policy`, its name as in GET /v1/policies). Strongly
+   * recommended when you did not request the token yourself: whoever asked for it chose the policy,
+   * and a service usually offers more lenient ones (e.g. `permissive-tcb`) whose `ok: true` means less.
+   */
+  policy?: string;
+  /**
    * The nonce you sent with the evidence; the token's `eat_nonce` must carry the same bytes. Give
    * the bytes, or the same text you sent the service as `"nonce"`: base64, standard alphabet (what
    * `openssl rand -base64 32` prints) or URL-safe, padding optional. A hex string is not read as
@@ -128,6 +134,13 @@ export async function verifyAttestationToken(jwt: string, source: TokenKeySource
         `The evidence was appraised at ${typeof at === 'number' ? new Date(at * 1000).toISOString() : 'an unrecorded time'}, not when the token was issued; the service runs with a fixed appraisal time (--verify-at, testing only) or a wrong clock.`,
       );
     }
+  }
+  if (opts.policy !== undefined && payload['x-ratls-policy'] !== opts.policy) {
+    const got = typeof payload['x-ratls-policy'] === 'string' ? `"${payload['x-ratls-policy'].slice(0, 80)}"` : 'no policy';
+    throw new RatlsError(
+      'TOKEN_CLAIM_MISMATCH',
+      `The token was appraised under the service's policy ${got}, not "${opts.policy}" as required; whoever requested it chose that policy. Ask for a token under "${opts.policy}".`,
+    );
   }
   if (payload['x-ratls-simulated'] === true && !opts.allowSimulated) {
     throw new RatlsError(

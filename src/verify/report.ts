@@ -36,12 +36,14 @@ const FIELD_ORDER: Array<[keyof QuoteSummary, string]> = [
 ];
 
 /**
- * Makes text safe for a terminal: C0/C1 controls (ESC, CR, BEL, CSI...) become U+FFFD. Much of a
- * report is chosen by the server or the file being checked (certificate subject, error text); raw,
- * it could clear lines and print a fake verdict.
+ * Makes text safe for a terminal: C0/C1 controls (ESC, CR, BEL, CSI...) and bidirectional
+ * formatting characters (RLO, LRI, ... which reorder the rest of a line in terminals and pages
+ * that apply the Unicode bidi algorithm) become U+FFFD. Much of a report is chosen by the server
+ * or the file being checked (certificate subject, error text, model names); raw, it could clear
+ * lines, print a fake verdict or show a digest or name reversed.
  */
 export function clean(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '\uFFFD');
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\uFFFD');
 }
 
 /** One "name: value" line per quote field, aligned. */

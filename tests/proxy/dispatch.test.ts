@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/proxy/metrics.ts';
 
 /** A request/response pair without a socket: only what the dispatch reads and writes. */
 function exchange(url: string, method = 'GET') {
-  const req = { url, method } as IncomingMessage;
+  const req = { url, method, headers: {} } as IncomingMessage;
   const headers: Record<string, string> = {};
   const res = Object.assign(new EventEmitter(), {
     statusCode: 200,

@@ -37,7 +37,7 @@ export function registerAttestCommand(program: Command, io: CliIo): void {
     )
     .argument('<url>', 'https://host[:port] of the RA-TLS server')
     .requiredOption('--service <url>', 'the attestation service, https://host[:port] (plain http only to this machine)')
-    .option('--service-policy <name>', "the service's policy to appraise under (GET /v1/policies; default: the service's default)")
+    .addOption(FLAGS.servicePolicy())
     .addOption(FLAGS.policy())
     .addOption(FLAGS.root())
     .addOption(FLAGS.issuer())

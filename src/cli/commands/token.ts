@@ -17,6 +17,7 @@ interface TokenVerifyFlags {
   nonce?: string;
   issuer?: string;
   audience?: string;
+  servicePolicy?: string;
   allowSimulated?: boolean;
   json?: boolean;
 }
@@ -61,6 +62,7 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--nonce <hex>').hideHelp())
     .addOption(FLAGS.issuer())
     .addOption(FLAGS.audience())
+    .addOption(FLAGS.servicePolicy())
     .option('--allow-simulated', 'accept tokens of a service policy that trusts a simulated (non-Intel) root: development only')
     .addOption(FLAGS.json())
     .action(async (arg: string | undefined, flags: TokenVerifyFlags) => {
@@ -80,6 +82,7 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
           {
             ...(issuer ? { issuer } : {}),
             ...(flags.audience ? { audience: flags.audience } : {}),
+            ...(flags.servicePolicy !== undefined ? { policy: flags.servicePolicy } : {}),
             ...(expectedNonce ? { expectedNonce } : {}),
             allowSimulated: flags.allowSimulated === true,
             // read a failed verdict, then refuse it with the service's reasons
@@ -127,7 +130,12 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
           'Nonce',
           expectedNonce ? 'eat_nonce is the nonce you gave' : claims.eat_nonce ? 'present, not checked: pass --expect-nonce' : 'none (the token is not fresh)',
         );
-        row('Policy', clean(`${String(claims['x-ratls-policy'])}, evidence: ${String(claims['x-ratls-evidence'])}`));
+        row(
+          'Policy',
+          clean(
+            `${String(claims['x-ratls-policy'])}${flags.servicePolicy !== undefined ? ' (required)' : ' (not checked: pass --service-policy)'}, evidence: ${String(claims['x-ratls-evidence'])}`,
+          ),
+        );
         row('TCB status', clean(String(claims.attester_tcb_status ?? 'none')));
         if (claims['x-ratls-simulated'] === true) row('Root', 'SIMULATED / non-Intel root: not evidence of real TDX hardware');
         const q = quoteFieldsFromClaims(claims);
