@@ -26,21 +26,11 @@ import { verifyQuote } from '../src/verify/dcap.ts';
 import { parseQuote } from '../src/quote/parse.ts';
 import { toHex } from '../src/core/bytes.ts';
 import { collateralDirFor, loadCollateralDir, loadManifest, readTestFile } from '../tests/helpers/testdata.ts';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { flag, median } from './stats.ts';
 
 function p95(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!;
-}
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 function runtimeEvents(models: number): RuntimeEvent[] {
@@ -66,8 +56,8 @@ function runtimeEvents(models: number): RuntimeEvent[] {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const runs = Number(arg(args, '--runs') ?? 200);
-  const modelCount = Number(arg(args, '--models') ?? 100);
+  const runs = Number(flag(args, '--runs') ?? 200);
+  const modelCount = Number(flag(args, '--models') ?? 100);
   const area = new Uint8Array(readFileSync(fileURLToPath(new URL('../tests/fixtures/eventlog/gcp-cos113-ccel-data.bin', import.meta.url))));
   // what the server serves and clients replay: the area up to its last event (the 0xFF fill dropped)
   const ccel = area.slice(0, parseTcgLog(area).usedBytes);

@@ -18,20 +18,10 @@ import { toHex } from '../src/core/bytes.ts';
 import { nativeVerdict, runNative, type NativeResult, type NativeTool } from '../scripts/peers/native.ts';
 import { requirePeers } from '../scripts/peers/pins.ts';
 import { TESTDATA_DIR, collateralDirFor, loadCollateralDir, loadManifest, readTestFile } from '../tests/helpers/testdata.ts';
+import { flag, median } from './stats.ts';
 
 interface WasmQvl {
   verify(quote: Uint8Array, collateral: Record<string, string>, nowSecs: number): { status: string };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 /** go-tdx-guest v0.3.1 refuses v5 quotes while parsing: that time says nothing about verification. */
@@ -45,10 +35,10 @@ interface Row {
 
 export async function run(args: string[]): Promise<void> {
   const paths = requirePeers(['native']);
-  const runs = Number(arg(args, '--runs') ?? 200);
-  const rounds = Math.max(1, Number(arg(args, '--rounds') ?? 5));
+  const runs = Number(flag(args, '--runs') ?? 200);
+  const rounds = Math.max(1, Number(flag(args, '--rounds') ?? 5));
   const per = Math.max(1, Math.round(runs / rounds));
-  const filter = arg(args, '--quote');
+  const filter = flag(args, '--quote');
   const wasm = createRequire(import.meta.url)('@phala/dcap-qvl') as WasmQvl;
   const root = join(TESTDATA_DIR, 'intel', 'intel_sgx_root_ca.pem');
   const rows: Row[] = [];

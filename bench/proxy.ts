@@ -17,28 +17,13 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Pool, Client, Agent, request } from 'undici';
+import { cpuMs, median, numFlag, percentile, strFlag } from './stats.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 
 // ---------------------------------------------------------------- helpers
 
-function arg(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
-function str(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : dflt;
-}
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -77,13 +62,6 @@ function stop(c: ChildProcess | undefined): Promise<void> {
   });
 }
 
-/** CPU time (user + system) a process has used, in ms (from /proc, 100 Hz ticks). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 function rssMiB(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(s);
@@ -97,18 +75,18 @@ async function roleProxy(args: string[]): Promise<void> {
   const { validateConfig } = await import('../src/proxy/config.ts');
   const { startRatlsServer } = await import('../src/proxy/server.ts');
   const { createProxyLogger } = await import('../src/proxy/logger.ts');
-  const engine = str(args, '--engine', '');
+  const engine = strFlag(args, '--engine', '');
   const config = validateConfig({
     listen: '127.0.0.1:0',
     // No --engine: the configuration default, as `ratls serve` runs it.
     ...(engine ? { engine } : {}),
-    evidence: { provider: 'simulated', simDir: str(args, '--sim-dir', '') },
-    routes: [{ prefix: '/', target: `http://127.0.0.1:${arg(args, '--upstream', 0)}` }],
+    evidence: { provider: 'simulated', simDir: strFlag(args, '--sim-dir', '') },
+    routes: [{ prefix: '/', target: `http://127.0.0.1:${numFlag(args, '--upstream', 0)}` }],
   });
   // The default logger of `ratls serve` (batched pino), writing to a file instead of stdout (stdout
   // carries the port line); nginx writes its access log to a file in the same directory.
-  const { logger } = createProxyLogger({ level: str(args, '--log', 'info'), dest: str(args, '--log-file', '/dev/null') });
-  const hotPath = str(args, '--hot-path', 'raw') as 'raw' | 'hono';
+  const { logger } = createProxyLogger({ level: strFlag(args, '--log', 'info'), dest: strFlag(args, '--log-file', '/dev/null') });
+  const hotPath = strFlag(args, '--hot-path', 'raw') as 'raw' | 'hono';
   const srv = await startRatlsServer(config, { logger, hotPath });
   process.stdout.write(`${JSON.stringify({ port: srv.port, pid: process.pid })}\n`);
   process.once('SIGTERM', () => void srv.close({ drainTimeoutMs: 100 }).then(() => process.exit(0)));
@@ -118,14 +96,14 @@ const tlsAgentOpts = { connect: { rejectUnauthorized: false } };
 
 /** Role "load": keep-alive throughput of GET /small with N connections for D seconds. */
 async function roleLoad(args: string[]): Promise<void> {
-  const url = str(args, '--url', '');
-  const conns = arg(args, '--connections', 50);
-  const durationMs = arg(args, '--duration', 5) * 1000;
+  const url = strFlag(args, '--url', '');
+  const conns = numFlag(args, '--connections', 50);
+  const durationMs = numFlag(args, '--duration', 5) * 1000;
   const pool = new Pool(url, { connections: conns, pipelining: 1, ...tlsAgentOpts });
   // Warm up: open every connection (TLS handshakes are not what this measures), then one second of
   // load so every target's JIT has settled before the clock starts.
   await Promise.all(Array.from({ length: conns * 2 }, async () => (await pool.request({ path: '/small', method: 'GET' })).body.dump()));
-  const warmEnd = performance.now() + arg(args, '--warmup', 1) * 1000;
+  const warmEnd = performance.now() + numFlag(args, '--warmup', 1) * 1000;
   let warmed = 0;
   await Promise.all(
     Array.from({ length: conns }, async () => {
@@ -163,7 +141,7 @@ async function roleLoad(args: string[]): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const loadCpuUs = (cpu.user + cpu.system) / Math.max(1, count + errors);
   process.stdout.write(
-    `${JSON.stringify({ rps: count / secs, count, errors, warmed: warmed + conns * 2, loadCpuUs, p50: pct(lat, 50), p99: pct(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`,
+    `${JSON.stringify({ rps: count / secs, count, errors, warmed: warmed + conns * 2, loadCpuUs, p50: percentile(lat, 50), p99: percentile(lat, 99), tls: url.startsWith('https:') ? await tlsParams(url) : null })}\n`,
   );
 }
 
@@ -183,8 +161,8 @@ async function tlsParams(url: string): Promise<string> {
 
 /** Role "ttfb": time to response headers, sequential, warm keep-alive and new connections. */
 async function roleTtfb(args: string[]): Promise<void> {
-  const url = str(args, '--url', '');
-  const n = arg(args, '--n', 300);
+  const url = strFlag(args, '--url', '');
+  const n = numFlag(args, '--n', 300);
   const warm = new Client(url, tlsAgentOpts);
   await (await warm.request({ path: '/small', method: 'GET' })).body.dump();
   const w: number[] = [];
@@ -206,7 +184,9 @@ async function roleTtfb(args: string[]): Promise<void> {
   }
   w.sort((a, b) => a - b);
   c.sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({ warmP50: pct(w, 50), warmP99: pct(w, 99), newConnP50: pct(c, 50), newConnP99: pct(c, 99) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ warmP50: percentile(w, 50), warmP99: percentile(w, 99), newConnP50: percentile(c, 50), newConnP99: percentile(c, 99) })}\n`,
+  );
 }
 
 /** K concurrent token streams against one URL; one-way latency of every line (upstream write -> arrival). */
@@ -238,13 +218,13 @@ async function chunkRound(url: string, agent: Agent, k: number, n: number, gap: 
  * each target's per-round p50 and p99 and all lines' p50/p99.
  */
 async function roleChunks(args: string[]): Promise<void> {
-  const targets = str(args, '--urls', '')
+  const targets = strFlag(args, '--urls', '')
     .split(',')
     .map((x) => x.split('=') as [string, string]);
-  const k = arg(args, '--streams', 16);
-  const n = arg(args, '--n', 100);
-  const gap = arg(args, '--gap', 5);
-  const rounds = arg(args, '--rounds', 10);
+  const k = numFlag(args, '--streams', 16);
+  const n = numFlag(args, '--n', 100);
+  const gap = numFlag(args, '--gap', 5);
+  const rounds = numFlag(args, '--rounds', 10);
   const agent = new Agent({ ...tlsAgentOpts, connections: null });
   const out: Record<string, { roundP50: number[]; roundP99: number[]; all: number[] }> = {};
   for (let r = 0; r < rounds; r++) {
@@ -252,8 +232,8 @@ async function roleChunks(args: string[]): Promise<void> {
       const [name, url] = targets[(j + r) % targets.length]!;
       const lat = await chunkRound(url, agent, k, n, gap);
       const o = (out[name] ??= { roundP50: [], roundP99: [], all: [] });
-      o.roundP50.push(pct(lat, 50));
-      o.roundP99.push(pct(lat, 99));
+      o.roundP50.push(percentile(lat, 50));
+      o.roundP99.push(percentile(lat, 99));
       for (const x of lat) o.all.push(x);
     }
   }
@@ -261,7 +241,10 @@ async function roleChunks(args: string[]): Promise<void> {
   const result = Object.fromEntries(
     Object.entries(out).map(([name, o]) => {
       o.all.sort((a, b) => a - b);
-      return [name, { lines: o.all.length, p50: pct(o.all, 50), p99: pct(o.all, 99), max: o.all.at(-1), roundP50: o.roundP50, roundP99: o.roundP99 }];
+      return [
+        name,
+        { lines: o.all.length, p50: percentile(o.all, 50), p99: percentile(o.all, 99), max: o.all.at(-1), roundP50: o.roundP50, roundP99: o.roundP99 },
+      ];
     }),
   );
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -269,8 +252,8 @@ async function roleChunks(args: string[]): Promise<void> {
 
 /** Role "streams": holds N open streams (one connection each) until SIGTERM. */
 async function roleStreams(args: string[]): Promise<void> {
-  const url = str(args, '--url', '');
-  const n = arg(args, '--n', 5000);
+  const url = strFlag(args, '--url', '');
+  const n = numFlag(args, '--n', 5000);
   const agent = new Agent({ ...tlsAgentOpts, connections: null, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 0 });
   let open = 0;
   let failed = 0;
@@ -403,7 +386,7 @@ function nginxRssMiB(dir: string): number {
 // ---------------------------------------------------------------- orchestrator
 
 export async function run(args: string[]): Promise<void> {
-  const role = str(args, '--role', '');
+  const role = strFlag(args, '--role', '');
   if (role === 'proxy') return roleProxy(args);
   if (role === 'load') return roleLoad(args);
   if (role === 'ttfb') return roleTtfb(args);
@@ -411,14 +394,14 @@ export async function run(args: string[]): Promise<void> {
   if (role === 'streams') return roleStreams(args);
 
   const quick = args.includes('--quick');
-  const runs = arg(args, '--runs', quick ? 1 : 4);
-  const duration = arg(args, '--duration', quick ? 3 : 4);
-  const connections = arg(args, '--connections', 50);
-  const nStreams = arg(args, '--streams', quick ? 500 : 5000);
+  const runs = numFlag(args, '--runs', quick ? 1 : 4);
+  const duration = numFlag(args, '--duration', quick ? 3 : 4);
+  const connections = numFlag(args, '--connections', 50);
+  const nStreams = numFlag(args, '--streams', quick ? 500 : 5000);
   const withNginx = !args.includes('--no-nginx');
-  const chunkStreams = arg(args, '--chunk-streams', 16);
-  const chunkLines = arg(args, '--chunk-lines', 100);
-  const chunkRounds = arg(args, '--chunk-rounds', quick ? 4 : 10);
+  const chunkStreams = numFlag(args, '--chunk-streams', 16);
+  const chunkLines = numFlag(args, '--chunk-lines', 100);
+  const chunkRounds = numFlag(args, '--chunk-rounds', quick ? 4 : 10);
 
   const dir = mkdtempSync(join(tmpdir(), 'ratls-bench-'));
   const { initSimulatedWorld } = await import('../src/tee/simulated/world.ts');
@@ -583,8 +566,8 @@ export async function run(args: string[]): Promise<void> {
             k === 'direct-again' ? 'noise (direct A/A)' : k,
             {
               rounds: diff50.length,
-              medianDiff: { p50: r3(pct(diff50, 50)), p99: r3(pct(diff50, 99)) },
-              p99Diff: { p50: r3(pct(diff99, 50)), p99: r3(pct(diff99, 99)) },
+              medianDiff: { p50: r3(percentile(diff50, 50)), p99: r3(percentile(diff50, 99)) },
+              p99Diff: { p50: r3(percentile(diff99, 50)), p99: r3(percentile(diff99, 99)) },
             },
           ];
         }),

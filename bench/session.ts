@@ -16,36 +16,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { cpuMs, median, numFlag, percentile, strFlag } from './stats.ts';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 
-function num(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
-function str(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : dflt;
-}
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 const r2 = (x: number): number => Math.round(x * 100) / 100;
-
-/** CPU time (user + system) of a process in ms, from /proc (10 ms ticks). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 // ---------------------------------------------------------------- server role
 
@@ -59,7 +36,7 @@ async function roleServer(args: string[]): Promise<void> {
   const config = validateConfig({
     listen: '127.0.0.1:0',
     log: { level: 'silent' },
-    evidence: { provider: 'simulated', simDir: str(args, '--sim-dir', ''), simQuoteLatency: `${num(args, '--latency', 40)}ms` },
+    evidence: { provider: 'simulated', simDir: strFlag(args, '--sim-dir', ''), simQuoteLatency: `${numFlag(args, '--latency', 40)}ms` },
     routes: [{ prefix: '/', target: `http://127.0.0.1:${(up.address() as { port: number }).port}` }],
   });
   const srv = await startRatlsServer(config, { autoRotate: false });
@@ -157,8 +134,8 @@ async function round(srv: Server, binding: Binding, clients: number, seconds: nu
     connections: latencies.length,
     errors,
     perSecond: latencies.length / elapsed,
-    p50: pct(latencies, 50),
-    p99: pct(latencies, 99),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
     clientCpuMs: (cpu.user + cpu.system) / 1000 / n,
     serverCpuMs: (cpuMs(srv.pid) - srv0) / n,
   };
@@ -211,11 +188,11 @@ async function cpuUnderLoad(srv: Server, conns: number, seconds: number): Promis
 }
 
 export async function run(args: string[]): Promise<void> {
-  if (str(args, '--role', '') === 'server') return roleServer(args);
-  const rounds = num(args, '--rounds', 3);
-  const seconds = num(args, '--seconds', 4);
-  const latency = num(args, '--latency', 40);
-  const levels = str(args, '--levels', '1,10,100').split(',').map(Number);
+  if (strFlag(args, '--role', '') === 'server') return roleServer(args);
+  const rounds = numFlag(args, '--rounds', 3);
+  const seconds = numFlag(args, '--seconds', 4);
+  const latency = numFlag(args, '--latency', 40);
+  const levels = strFlag(args, '--levels', '1,10,100').split(',').map(Number);
 
   const { initSimulatedWorld } = await import('../src/tee/simulated/index.ts');
   const { Attestor } = await import('../src/client/attestor.ts');

@@ -14,6 +14,7 @@ import { splitSignedJson } from '../src/verify/signed-json.ts';
 import { toHex } from '../src/core/bytes.ts';
 import type { Collateral } from '../src/core/types.ts';
 import { collateralDirFor, loadCollateralDir, loadManifest, readTestFile } from '../tests/helpers/testdata.ts';
+import { flag, median } from './stats.ts';
 
 interface DcapQvlCollateral {
   pck_crl_issuer_chain: string;
@@ -47,17 +48,6 @@ function toDcapQvl(c: Collateral): DcapQvlCollateral {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 interface Row {
   id: string;
   ours: string;
@@ -68,8 +58,8 @@ interface Row {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const runs = Number(arg(args, '--runs') ?? 200);
-  const filter = arg(args, '--quote');
+  const runs = Number(flag(args, '--runs') ?? 200);
+  const filter = flag(args, '--quote');
   const qvl = createRequire(import.meta.url)('@phala/dcap-qvl') as DcapQvl;
   const rows: Row[] = [];
   for (const m of loadManifest().quotes) {

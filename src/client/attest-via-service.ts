@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { CheckRecorder } from '../core/checks.ts';
-import { ERROR_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
+import { ERROR_CODES, EVIDENCE_UNREADABLE_CODES, RatlsError, toVerifyError, type ErrorCode, type VerifyError } from '../core/errors.ts';
 import type { CheckRecord, TcbStatus } from '../core/types.ts';
 import { toBase64, toHex } from '../core/bytes.ts';
 import { defaultClientPolicy, type ClientPolicy } from '../verify/policy-file.ts';
@@ -81,19 +81,7 @@ export interface ServiceAttestation {
 }
 
 /** Codes with which the service says it could not read the evidence: the VM's failure, not the service's. */
-const EVIDENCE_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>([
-  'QUOTE_TRUNCATED',
-  'QUOTE_MALFORMED',
-  'QUOTE_UNSUPPORTED_VERSION',
-  'QUOTE_UNSUPPORTED_TEE',
-  'QUOTE_UNSUPPORTED_KEY_TYPE',
-  'QUOTE_UNSUPPORTED_BODY',
-  'QUOTE_UNSUPPORTED_CERT_DATA',
-  'CERT_MALFORMED',
-  'EVIDENCE_MISSING',
-  'EVIDENCE_MALFORMED',
-  'EVIDENCE_FORMAT_MISMATCH',
-]);
+const EVIDENCE_REFUSALS: ReadonlySet<string> = new Set<string>([...EVIDENCE_UNREADABLE_CODES, 'EVIDENCE_FORMAT_MISMATCH']);
 
 const KNOWN_CODES: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -111,6 +111,24 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * Codes that mean the evidence could not be read at all (not a quote, not a certificate, no
+ * evidence in it): the attester's failure, which the attest-service answers with 400 rather than a
+ * signed result, and which clients report as the VM's fault, not the service's.
+ */
+export const EVIDENCE_UNREADABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'QUOTE_TRUNCATED',
+  'QUOTE_MALFORMED',
+  'QUOTE_UNSUPPORTED_VERSION',
+  'QUOTE_UNSUPPORTED_TEE',
+  'QUOTE_UNSUPPORTED_KEY_TYPE',
+  'QUOTE_UNSUPPORTED_BODY',
+  'QUOTE_UNSUPPORTED_CERT_DATA',
+  'CERT_MALFORMED',
+  'EVIDENCE_MISSING',
+  'EVIDENCE_MALFORMED',
+]);
+
 /** One reason a verification was rejected. */
 export interface VerifyError {
   code: ErrorCode;

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { withError } from '../core/checks.ts';
-import { RatlsError, type ErrorCode, type VerifyError } from '../core/errors.ts';
+import { EVIDENCE_UNREADABLE_CODES, RatlsError, type ErrorCode, type VerifyError } from '../core/errors.ts';
 import type { VerificationResult } from '../core/types.ts';
 import { parseQuote } from '../quote/parse.ts';
 import { checkReportDataBinding, type BindingRule } from './binding.ts';
@@ -42,20 +42,6 @@ export interface Appraisal {
   binding: BindingRule | 'ratls-claims' | undefined;
   claims: AttestationClaims;
 }
-
-/** Codes that mean "this is not a quote at all": answered with 400 rather than a signed result. */
-const UNPARSEABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'QUOTE_TRUNCATED',
-  'QUOTE_MALFORMED',
-  'QUOTE_UNSUPPORTED_VERSION',
-  'QUOTE_UNSUPPORTED_TEE',
-  'QUOTE_UNSUPPORTED_KEY_TYPE',
-  'QUOTE_UNSUPPORTED_BODY',
-  'QUOTE_UNSUPPORTED_CERT_DATA',
-  'CERT_MALFORMED',
-  'EVIDENCE_MISSING',
-  'EVIDENCE_MALFORMED',
-]);
 
 function badRequest(code: ErrorCode, message: string): Refusal {
   return { refused: { code, message }, status: 400 };
@@ -104,7 +90,7 @@ export async function appraiseAttestRequest(body: string, deps: AppraisalDeps): 
     throw err;
   }
   if (req.kind !== 'quote' && !result.ok && !result.quote) {
-    const unparseable = result.errors.find((x) => UNPARSEABLE.has(x.code));
+    const unparseable = result.errors.find((x) => EVIDENCE_UNREADABLE_CODES.has(x.code));
     if (unparseable) return { refused: unparseable, status: 400 };
   }
 
