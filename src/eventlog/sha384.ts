@@ -5,7 +5,7 @@
  * use WebCrypto. No static import of a Node module, so this stays browser-safe.
  */
 import type * as NodeCrypto from 'node:crypto';
-import { digest } from '../core/bytes.ts';
+import { concatBytes, digest } from '../core/bytes.ts';
 
 type BuiltinLoader = { getBuiltinModule?: (id: string) => unknown };
 const nodeCrypto = ((globalThis as { process?: BuiltinLoader }).process?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined) ?? undefined;
@@ -17,14 +17,5 @@ export async function sha384(...parts: Uint8Array[]): Promise<Uint8Array> {
     for (const p of parts) h.update(p);
     return new Uint8Array(h.digest());
   }
-  if (parts.length === 1) return digest('SHA-384', parts[0]!);
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const all = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.length;
-  }
-  return digest('SHA-384', all);
+  return digest('SHA-384', parts.length === 1 ? parts[0]! : concatBytes(...parts));
 }

@@ -14,24 +14,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { startRatlsServer, type RunningRatlsServer } from '../../../src/proxy/server.ts';
-import { loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
-import { createRatlsIdentity } from '../../../src/ratls/identity.ts';
-import { createNonceEvidence } from '../../../src/ratls/evidence.ts';
-import { makeWorld } from '../../client/helpers.ts';
+import { makeWorld, simulatedSource } from '../../client/helpers.ts';
 import { testConfig } from '../../proxy/helpers.ts';
 
 let srv: RunningRatlsServer;
 
 beforeAll(async () => {
   const world = await makeWorld();
-  const provider = await loadSimulatedProvider(world.dir, { quoteLatencyMs: 300 });
   srv = await startRatlsServer(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }] }), {
-    identitySource: {
-      issue: (now) => createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'], now }),
-      quote: (rd) => provider.getQuote(rd),
-      evidence: (id, nonce) => createNonceEvidence(id, provider, nonce),
-      collateral: (now) => provider.collateral(now),
-    },
+    identitySource: await simulatedSource(world, { quoteLatencyMs: 300 }),
     autoRotate: false,
   });
 });

@@ -22,7 +22,7 @@ import { loadSimulatedProvider } from '../../../src/tee/simulated/index.ts';
 import { createRatlsIdentity } from '../../../src/ratls/identity.ts';
 import { createNonceEvidence } from '../../../src/ratls/evidence.ts';
 import { rawGet } from '../../../src/client/evidence-request.ts';
-import { makeWorld, type World } from '../../client/helpers.ts';
+import { makeWorld, simulatedSource, type World } from '../../client/helpers.ts';
 import { testConfig, trustingAgent } from '../../proxy/helpers.ts';
 import { runCli } from '../../helpers/cli.ts';
 
@@ -33,14 +33,8 @@ let policyFile: string;
 
 beforeAll(async () => {
   world = await makeWorld();
-  const provider = await loadSimulatedProvider(world.dir, { quoteLatencyMs: 40 });
   srv = await startRatlsServer(testConfig({ routes: [{ prefix: '/', target: 'http://127.0.0.1:9' }] }), {
-    identitySource: {
-      issue: (now) => createRatlsIdentity({ provider, hosts: ['localhost', '127.0.0.1'], now }),
-      quote: (rd) => provider.getQuote(rd),
-      evidence: (id, nonce) => createNonceEvidence(id, provider, nonce),
-      collateral: (now) => provider.collateral(now),
-    },
+    identitySource: await simulatedSource(world, { quoteLatencyMs: 40 }),
     autoRotate: false,
   });
   const dir = mkdtempSync(join(tmpdir(), 'ratls-flood-'));
